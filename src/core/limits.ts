@@ -1,0 +1,57 @@
+// Every bound in one place (tigerbeetle's constants.zig in spirit): each with
+// its reason, units last. Relations between them are asserted at load, so a
+// bad edit fails at start-up rather than as a corrupt frame later.
+import { assert } from './errors.js'
+
+/** Journal/wire format version: written in every batch and hello. */
+export const formatVersion = 1
+
+/** libfuse 2 with big_writes hands us at most this much per write request. */
+export const fuseWriteBytesMax = 128 * 1024
+
+/** Largest single record payload (a write extent, an xattr value, a resync chunk). */
+export const recordDataBytesMax = 1024 * 1024
+
+/** A batch closes once its records' data reach this (group commit size trigger). */
+export const batchBytesTarget = 1024 * 1024
+
+/** Records per batch: bounds decode work for one frame from a peer. */
+export const batchRecordsMax = 4096
+
+/** Frame payload bound, checked before buffering a frame from disk or the wire.
+ *  A full batch plus per-record CBOR overhead (keys, paths) fits well inside. */
+export const frameBytesMax = 16 * 1024 * 1024
+
+/** Frame header: u32 length | u32 crc32c. */
+export const frameHeaderBytes = 8
+
+/** Longest path accepted in a record (Linux PATH_MAX). */
+export const pathBytesMax = 4096
+
+/** Longest single name component (Linux NAME_MAX). */
+export const nameBytesMax = 255
+
+/** Linux XATTR_SIZE_MAX. */
+export const xattrValueBytesMax = 64 * 1024
+
+/** Volumes per group: volume numbers are small integers in every record. */
+export const volumesMax = 64
+
+/** Segment files rotate once they pass this size. */
+export const segmentBytesDefault = 64 * 1024 * 1024
+
+/** Bytes of the SHA-256 kept as the batch chain hash. 128 bits: collisions are
+ *  not a concern for detecting divergence between two honest journals. */
+export const chainHashBytes = 16
+
+/** Extent-map granularity for persisted "hot" regions of files (activity log). */
+export const activityRegionBytes = 1024 * 1024
+
+/** Activity log is compacted when it grows past this. */
+export const activityLogBytesMax = 4 * 1024 * 1024
+
+assert(batchBytesTarget >= fuseWriteBytesMax, 'a batch must hold at least one FUSE write')
+assert(recordDataBytesMax >= fuseWriteBytesMax, 'a record must hold one FUSE write')
+assert(frameBytesMax >= batchBytesTarget + recordDataBytesMax + batchRecordsMax * (pathBytesMax / 4),
+  'a frame must hold a full batch: target + one overshooting record + per-record overhead')
+assert(xattrValueBytesMax <= recordDataBytesMax, 'xattr values are records')

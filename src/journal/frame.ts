@@ -1,0 +1,98 @@
+// Framing, one for disk and wire: u32 length | u32 crc32c(payload) | payload,
+// big endian. Pure: no I/O. The decoder is a push parser (node-postgres'
+// parser in spirit) that checks the length against the bound *before*
+// buffering, so a hostile peer cannot make us allocate a huge frame.
+import { crc32c } from '@node-rs/crc32'
+import { frameBytesMax, frameHeaderBytes } from '../core/limits.js'
+import { replError } from '../core/errors.js'
+
+/** Header for a payload; write header then payload (writev avoids a copy). */
+export function frameHeader (payload: Uint8Array): Buffer {
+  const h = Buffer.allocUnsafe(frameHeaderBytes)
+  h.writeUInt32BE(payload.length, 0)
+  h.writeUInt32BE(crc32c(payload), 4)
+  return h
+}
+
+export function encodeFrame (payload: Uint8Array): Buffer {
+  return Buffer.concat([frameHeader(payload), payload])
+}
+
+export type FrameCheck =
+  | { ok: true, payload: Buffer, end: number }
+  | { ok: false, reason: 'short' | 'crc' | 'too-large', end: number }
+
+/** Checks the frame starting at `off` in `buf` (a whole file read, say). */
+export function checkFrameAt (buf: Buffer, off: number, maxBytes = frameBytesMax): FrameCheck {
+  if (buf.length - off < frameHeaderBytes) return { ok: false, reason: 'short', end: off }
+  const len = buf.readUInt32BE(off)
+  if (len > maxBytes) return { ok: false, reason: 'too-large', end: off }
+  const end = off + frameHeaderBytes + len
+  if (end > buf.length) return { ok: false, reason: 'short', end: off }
+  const payload = buf.subarray(off + frameHeaderBytes, end)
+  if (crc32c(payload) !== buf.readUInt32BE(off + 4)) return { ok: false, reason: 'crc', end: off }
+  return { ok: true, payload, end }
+}
+
+/** Stream decoder: feed chunks as they arrive, get whole verified payloads.
+ *  Throws FRAME_TOO_LARGE / FRAME_CRC; after a throw the stream is unusable
+ *  (the caller ends the connection, as DESIGN.md says). */
+export class FrameDecoder {
+  private chunks: Buffer[] = []
+  private buffered = 0
+  private need = -1 // payload length of the frame being assembled, -1 = header not read
+  private crc = 0
+  constructor (private readonly maxBytes = frameBytesMax) {}
+
+  push (chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    const out: Buffer[] = []
+    for (;;) {
+      if (this.need < 0) {
+        if (this.buffered < frameHeaderBytes) break
+        const h = this.take(frameHeaderBytes)
+        const len = h.readUInt32BE(0)
+        if (len > this.maxBytes) {
+          throw replError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxBytes}`)
+        }
+        this.need = len
+        this.crc = h.readUInt32BE(4)
+      }
+      if (this.buffered < this.need) break
+      const payload = this.take(this.need)
+      if (crc32c(payload) !== this.crc) throw replError('FRAME_CRC', `frame CRC mismatch (${this.need} bytes)`)
+      this.need = -1
+      out.push(payload)
+    }
+    return out
+  }
+
+  /** Bytes held for an incomplete frame (0 at a frame boundary). */
+  get pending (): number { return this.buffered + (this.need >= 0 ? frameHeaderBytes : 0) }
+
+  private take (n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0)
+    const first = this.chunks[0]
+    if (first.length >= n) {
+      // Common case: the frame lies in one chunk, no copy.
+      const out = first.subarray(0, n)
+      if (first.length === n) this.chunks.shift()
+      else this.chunks[0] = first.subarray(n)
+      this.buffered -= n
+      return out
+    }
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    while (filled < n) {
+      const c = this.chunks[0]
+      const k = Math.min(c.length, n - filled)
+      c.copy(out, filled, 0, k)
+      filled += k
+      if (k === c.length) this.chunks.shift()
+      else this.chunks[0] = c.subarray(k)
+    }
+    this.buffered -= n
+    return out
+  }
+}

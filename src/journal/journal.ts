@@ -1,0 +1,253 @@
+// The journal of one group: append-only segments of framed batches, a
+// checkpoint, recovery of a torn tail, trim of acknowledged segments, and
+// ordered reading for replay and for the sender.
+//
+// One writer: appends are serialised by the caller (group-commit.ts on the
+// primary, the receiver on the secondary). Readers may run concurrently and
+// see only whole batches below `nextSeq`.
+import { promises as fsp, constants as fsc } from 'node:fs'
+import { join } from 'node:path'
+import type { Batch, Record, Seq } from '../core/records.js'
+import { formatVersion, segmentBytesDefault } from '../core/limits.js'
+import { replError } from '../core/errors.js'
+import { chainHash, decodeBatch, encodeBatch, zeroHash } from './codec.js'
+import { frameHeader, FrameDecoder } from './frame.js'
+import { listSegments, scanSegment, segmentName, type SegmentInfo } from './segments.js'
+import { newGeneration, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js'
+import { lockStateDir, type StateLock } from './lock.js'
+
+export interface JournalOptions {
+  group: string
+  segmentBytes?: number
+  /** open for reading only: no lock, no tail repair, no writes */
+  readOnly?: boolean
+}
+
+export interface Recovery {
+  segment: string
+  offset: number // where the good prefix ends; everything after was cut
+  cutBytes: number
+  reason: string
+}
+
+export interface JournalEntry {
+  batch: Batch
+  payload: Buffer
+}
+
+export interface Appended {
+  seq: Seq // first sequence of the batch
+  count: number
+  payload: Buffer
+  hash: Buffer
+  frameBytes: number
+}
+
+export class Journal {
+  nextSeq: Seq = 1
+  lastHash: Buffer = zeroHash
+  checkpoint: Checkpoint = { acked: 0, generation: '', appliedSeq: 0 }
+  recovery: Recovery | null = null
+  private segments: SegmentInfo[] = []
+  private fh: fsp.FileHandle | null = null
+  private lock: StateLock | null = null
+  private readonly segmentBytes: number
+
+  private constructor (readonly dir: string, readonly opts: JournalOptions) {
+    this.segmentBytes = opts.segmentBytes ?? segmentBytesDefault
+  }
+
+  static async open (dir: string, opts: JournalOptions): Promise<Journal> {
+    const j = new Journal(dir, opts)
+    if (!opts.readOnly) {
+      await fsp.mkdir(dir, { recursive: true })
+      j.lock = await lockStateDir(dir)
+    }
+    try {
+      await j.recover()
+    } catch (err) {
+      await j.lock?.release()
+      throw err
+    }
+    return j
+  }
+
+  /** Total bytes of segment files: the queue depth the overflow policy watches. */
+  get bytes (): number {
+    return this.segments.reduce((n, s) => n + s.bytes, 0)
+  }
+
+  get segmentCount (): number { return this.segments.length }
+
+  get lastSeq (): Seq { return this.nextSeq - 1 }
+
+  private async recover (): Promise<void> {
+    const cp = await readCheckpoint(this.dir)
+    if (cp) this.checkpoint = cp
+    else if (!this.opts.readOnly) {
+      this.checkpoint = { acked: 0, generation: newGeneration(), appliedSeq: 0 }
+      await writeCheckpoint(this.dir, this.checkpoint)
+    }
+    this.segments = await listSegments(this.dir)
+    this.nextSeq = Math.max(this.checkpoint.acked, this.checkpoint.appliedSeq) + 1
+    this.lastHash = this.checkpoint.ackedHash ? Buffer.from(this.checkpoint.ackedHash) : zeroHash
+    // Walk back from the newest segment to the newest good batch. Only the
+    // newest segment can have a torn tail; it is cut here, and reported.
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      const seg = this.segments[i]
+      const scan = await scanSegment(seg.path)
+      if (scan.damage && i === this.segments.length - 1) {
+        this.recovery = { segment: seg.path, offset: scan.goodBytes, cutBytes: seg.bytes - scan.goodBytes, reason: scan.damage.reason }
+        if (!this.opts.readOnly) {
+          await fsp.truncate(seg.path, scan.goodBytes)
+          seg.bytes = scan.goodBytes
+        }
+      } else if (scan.damage) {
+        throw replError('JOURNAL_GAP', `segment ${seg.path} is damaged at byte ${scan.damage.offset} (${scan.damage.reason}) and is not the newest`,
+          'the journal is corrupt in the middle; resync the pair')
+      }
+      const last = scan.batches[scan.batches.length - 1]
+      if (last) {
+        this.nextSeq = last.batch.seq + last.batch.records.length
+        this.lastHash = chainHash(last.payload)
+        break
+      }
+      this.nextSeq = Math.max(this.nextSeq, seg.first)
+      if (!this.opts.readOnly && i === this.segments.length - 1 && scan.goodBytes === 0) {
+        // A segment torn before its first batch holds nothing: drop it.
+        await fsp.unlink(seg.path)
+        this.segments.pop()
+      }
+    }
+  }
+
+  /** Encodes and appends one batch of records (the primary). */
+  async appendRecords (records: Record[], sync: boolean): Promise<Appended> {
+    const batch: Batch = { v: formatVersion, group: this.opts.group, seq: this.nextSeq, prev: this.lastHash, ts: Date.now(), sync, records }
+    return this.appendPayload(encodeBatch(batch), batch)
+  }
+
+  /** Appends an already encoded batch verbatim (the secondary stores what it
+   *  received, so both journals hash to the same chain). */
+  async appendPayload (payload: Buffer, batch: Batch): Promise<Appended> {
+    if (this.opts.readOnly) throw new Error('journal opened read-only')
+    if (batch.seq !== this.nextSeq) {
+      throw replError('JOURNAL_GAP', `batch starts at sequence ${batch.seq}, the journal expects ${this.nextSeq}`)
+    }
+    if (!Buffer.from(batch.prev).equals(this.lastHash)) {
+      throw replError('JOURNAL_CHAIN', `batch ${batch.seq} does not continue this journal's history (previous-batch hash differs)`,
+        'the two sides have diverged; resync is needed')
+    }
+    let cur = this.segments[this.segments.length - 1]
+    if (!this.fh || !cur || cur.bytes >= this.segmentBytes) cur = await this.rotate(batch.seq)
+    const header = frameHeader(payload)
+    const frameBytes = header.length + payload.length
+    const { bytesWritten } = await this.fh!.writev([header, payload])
+    if (bytesWritten !== frameBytes) throw new Error(`short journal write: ${bytesWritten} of ${frameBytes}`)
+    cur.bytes += frameBytes
+    const hash = chainHash(payload)
+    this.nextSeq = batch.seq + batch.records.length
+    this.lastHash = hash
+    return { seq: batch.seq, count: batch.records.length, payload, hash, frameBytes }
+  }
+
+  private async rotate (firstSeq: Seq): Promise<SegmentInfo> {
+    if (this.fh) {
+      await this.fh.sync() // the old segment is complete: make it durable before moving on
+      await this.fh.close()
+      this.fh = null
+    }
+    let cur = this.segments[this.segments.length - 1]
+    if (!cur || cur.bytes >= this.segmentBytes) {
+      cur = { first: firstSeq, path: join(this.dir, segmentName(firstSeq)), bytes: 0 }
+      this.segments.push(cur)
+    }
+    this.fh = await fsp.open(cur.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600)
+    cur.bytes = (await this.fh.stat()).size
+    await syncDir(this.dir) // the new name must survive a crash too
+    return cur
+  }
+
+  /** Makes every appended batch durable (fsync barrier). */
+  async sync (): Promise<void> {
+    if (this.fh) await this.fh.datasync()
+  }
+
+  /** Records the peer's acknowledgement and deletes wholly acknowledged
+   *  segments (never the newest: it carries the chain's tail). */
+  async ack (seq: Seq, hash?: Uint8Array): Promise<void> {
+    if (seq <= this.checkpoint.acked) return
+    this.checkpoint = { ...this.checkpoint, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
+    await writeCheckpoint(this.dir, this.checkpoint)
+    while (this.segments.length > 1 && this.segments[1].first <= seq + 1) {
+      const old = this.segments.shift()!
+      await fsp.unlink(old.path).catch(() => {})
+    }
+  }
+
+  async setCheckpoint (patch: Partial<Checkpoint>): Promise<void> {
+    this.checkpoint = { ...this.checkpoint, ...patch }
+    await writeCheckpoint(this.dir, this.checkpoint)
+  }
+
+  /** Batches holding sequences >= fromSeq, in order, up to what is appended
+   *  now. Streams each segment in chunks: memory stays at one batch. */
+  async * read (fromSeq: Seq): AsyncGenerator<JournalEntry> {
+    const segs = this.opts.readOnly ? await listSegments(this.dir) : [...this.segments]
+    const end = this.nextSeq
+    let start = 0
+    for (let i = 0; i < segs.length; i++) if (segs[i].first <= fromSeq) start = i
+    let expect = -1
+    for (let i = start; i < segs.length; i++) {
+      for await (const e of readSegment(segs[i].path)) {
+        const { seq, records } = e.batch
+        if (seq >= end) return
+        if (expect >= 0 && seq !== expect) {
+          throw replError('JOURNAL_GAP', `journal jumps from sequence ${expect} to ${seq} in ${segs[i].path}`)
+        }
+        expect = seq + records.length
+        if (expect - 1 >= fromSeq) yield e
+      }
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.fh) {
+      await this.fh.sync()
+      await this.fh.close()
+      this.fh = null
+    }
+    await this.lock?.release()
+    this.lock = null
+  }
+}
+
+const readChunkBytes = 1024 * 1024
+
+async function * readSegment (path: string): AsyncGenerator<JournalEntry> {
+  let fh: fsp.FileHandle
+  try {
+    fh = await fsp.open(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // trimmed while we were reading
+    throw err
+  }
+  try {
+    const dec = new FrameDecoder()
+    for (;;) {
+      const buf = Buffer.allocUnsafe(readChunkBytes)
+      const { bytesRead } = await fh.read(buf, 0, readChunkBytes, null)
+      if (bytesRead === 0) return // a partial frame at the end is a batch still being written
+      for (const payload of dec.push(buf.subarray(0, bytesRead))) {
+        yield { batch: decodeBatch(payload), payload }
+      }
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+export async function syncDir (dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r')
+  try { await fh.sync() } finally { await fh.close() }
+}
