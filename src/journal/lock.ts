@@ -10,7 +10,7 @@ export async function lockStateDir (dir: string): Promise<StateLock> {
   const path = join(dir, 'lock')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx' })
+      await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o644 })
       return { release: async () => { await fsp.unlink(path).catch(() => {}) } }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err

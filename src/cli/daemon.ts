@@ -1,0 +1,28 @@
+// Foreground daemon life: start, print readiness, stop cleanly on SIGINT or
+// SIGTERM (flush, unmount, exit 0), one clear line and exit 1 on failure.
+import { describe } from '../core/errors.js'
+
+export type Log = (line: string) => void
+
+export async function runDaemon (start: (log: Log) => Promise<() => Promise<void>>): Promise<void> {
+  const log: Log = line => process.stderr.write(`replfs: ${line}\n`)
+  let stop: (() => Promise<void>) | null = null
+  try {
+    stop = await start(log)
+  } catch (err) {
+    process.stderr.write(`replfs: error: ${describe(err)}\n`)
+    process.exit(1)
+  }
+  let stopping = false
+  const onSignal = (sig: string) => {
+    if (stopping) return
+    stopping = true
+    log(`${sig}: flushing and unmounting`)
+    // Bounded: a wedged unmount must not keep the process forever.
+    const guard = setTimeout(() => { log('stop timed out'); process.exit(1) }, 30_000)
+    guard.unref()
+    stop!().then(() => { log('stopped'); process.exit(0) }, err => { log(`stop failed: ${describe(err)}`); process.exit(1) })
+  }
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+}
