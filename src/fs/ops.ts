@@ -290,9 +290,22 @@ export function makeOps (ctx: OpsContext): OpTable {
     utimens (path: string, atime: number, mtime: number, cb: Cb) {
       const p = vplace(path, cb)
       if (!p || imageRefuses(p, cb)) return
+      // Our patched binding (scripts/patch-fuse-native.mjs) sends UTIME_OMIT
+      // as 2^64-1: keep that time as it is, and record the value kept.
+      const omitted = (t: number) => t >= 2 ** 63
+      let times = { atimeMs: atime, mtimeMs: mtime }
       mutate(cb, p.vol.num, Capture.metaMarks(p.vol.num, p.rel),
-        done => fs.lutimes(p.backing, atime / 1000, mtime / 1000, done),
-        () => ({ kind: 'utimens', vol: p.vol.num, path: p.rel, atimeMs: atime, mtimeMs: mtime }))
+        done => {
+          // +0.5 µs: libuv truncates the double to µs; without it .123 s lands as .122999.
+          const set = () => fs.lutimes(p.backing, (times.atimeMs + 0.0005) / 1000, (times.mtimeMs + 0.0005) / 1000, done)
+          if (!omitted(atime) && !omitted(mtime)) return set()
+          fs.lstat(p.backing, (err, st) => {
+            if (err) return done(err)
+            times = { atimeMs: omitted(atime) ? st.atimeMs : atime, mtimeMs: omitted(mtime) ? st.mtimeMs : mtime }
+            set()
+          })
+        },
+        () => ({ kind: 'utimens', vol: p.vol.num, path: p.rel, ...times }))
     },
 
     getxattr (path: string, name: string, position: number, cb: Cb) {
