@@ -5,7 +5,7 @@
 // One writer: appends are serialised by the caller (group-commit.ts on the
 // primary, the receiver on the secondary). Readers may run concurrently and
 // see only whole batches below `nextSeq`.
-import { promises as fsp, constants as fsc } from 'node:fs'
+import fs, { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import type { Batch, Record, Seq } from '../core/records.js'
 import { formatVersion, segmentBytesDefault } from '../core/limits.js'
@@ -49,7 +49,7 @@ export class Journal {
   checkpoint: Checkpoint = { acked: 0, generation: '', appliedSeq: 0 }
   recovery: Recovery | null = null
   private segments: SegmentInfo[] = []
-  private fh: fsp.FileHandle | null = null
+  private fd = -1
   private lock: StateLock | null = null
   private readonly segmentBytes: number
 
@@ -122,14 +122,19 @@ export class Journal {
   }
 
   /** Encodes and appends one batch of records (the primary). */
-  async appendRecords (records: Record[], sync: boolean): Promise<Appended> {
+  appendRecords (records: Record[], sync: boolean): Appended {
     const batch: Batch = { v: formatVersion, group: this.opts.group, seq: this.nextSeq, prev: this.lastHash, ts: Date.now(), sync, records }
     return this.appendPayload(encodeBatch(batch), batch)
   }
 
   /** Appends an already encoded batch verbatim (the secondary stores what it
-   *  received, so both journals hash to the same chain). */
-  async appendPayload (payload: Buffer, batch: Batch): Promise<Appended> {
+   *  received, so both journals hash to the same chain).
+   *
+   *  Synchronous on purpose: the FUSE server's event loop is the only
+   *  writer, an append to the page cache takes microseconds, and a thread
+   *  pool round trip per batch would cost more than the write (measured:
+   *  native-notes/threading.md). Durability comes from `sync()`. */
+  appendPayload (payload: Buffer, batch: Batch): Appended {
     if (this.opts.readOnly) throw new Error('journal opened read-only')
     if (batch.seq !== this.nextSeq) {
       throw replError('JOURNAL_GAP', `batch starts at sequence ${batch.seq}, the journal expects ${this.nextSeq}`)
@@ -139,11 +144,18 @@ export class Journal {
         'the two sides have diverged; resync is needed')
     }
     let cur = this.segments[this.segments.length - 1]
-    if (!this.fh || !cur || cur.bytes >= this.segmentBytes) cur = await this.rotate(batch.seq)
+    if (this.fd < 0 || !cur || cur.bytes >= this.segmentBytes) cur = this.rotate(batch.seq)
     const header = frameHeader(payload)
     const frameBytes = header.length + payload.length
-    const { bytesWritten } = await this.fh!.writev([header, payload])
-    if (bytesWritten !== frameBytes) throw new Error(`short journal write: ${bytesWritten} of ${frameBytes}`)
+    let written = 0
+    try {
+      written = fs.writevSync(this.fd, [header, payload])
+      if (written !== frameBytes) throw replError('JOURNAL_FULL', `short journal write: ${written} of ${frameBytes} bytes`)
+    } catch (err) {
+      // Leave no half frame behind: the retry appends at the same place.
+      if (written > 0) fs.ftruncateSync(this.fd, cur.bytes)
+      throw err
+    }
     cur.bytes += frameBytes
     const hash = chainHash(payload)
     this.nextSeq = batch.seq + batch.records.length
@@ -151,26 +163,29 @@ export class Journal {
     return { seq: batch.seq, count: batch.records.length, payload, hash, frameBytes }
   }
 
-  private async rotate (firstSeq: Seq): Promise<SegmentInfo> {
-    if (this.fh) {
-      await this.fh.sync() // the old segment is complete: make it durable before moving on
-      await this.fh.close()
-      this.fh = null
+  private rotate (firstSeq: Seq): SegmentInfo {
+    if (this.fd >= 0) {
+      fs.fsyncSync(this.fd) // the old segment is complete: make it durable before moving on
+      fs.closeSync(this.fd)
+      this.fd = -1
     }
     let cur = this.segments[this.segments.length - 1]
     if (!cur || cur.bytes >= this.segmentBytes) {
       cur = { first: firstSeq, path: join(this.dir, segmentName(firstSeq)), bytes: 0 }
       this.segments.push(cur)
     }
-    this.fh = await fsp.open(cur.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600)
-    cur.bytes = (await this.fh.stat()).size
-    await syncDir(this.dir) // the new name must survive a crash too
+    this.fd = fs.openSync(cur.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600)
+    cur.bytes = fs.fstatSync(this.fd).size
+    const dfd = fs.openSync(this.dir, 'r') // the new name must survive a crash too
+    try { fs.fsyncSync(dfd) } finally { fs.closeSync(dfd) }
     return cur
   }
 
   /** Makes every appended batch durable (fsync barrier). */
-  async sync (): Promise<void> {
-    if (this.fh) await this.fh.datasync()
+  sync (): Promise<void> {
+    const fd = this.fd
+    if (fd < 0) return Promise.resolve()
+    return new Promise((resolve, reject) => fs.fdatasync(fd, err => err ? reject(err) : resolve()))
   }
 
   /** Records the peer's acknowledgement and deletes wholly acknowledged
@@ -199,7 +214,10 @@ export class Journal {
     for (let i = 0; i < segs.length; i++) if (segs[i].first <= fromSeq) start = i
     let expect = -1
     for (let i = start; i < segs.length; i++) {
-      for await (const e of readSegment(segs[i].path)) {
+      // Read-only opens leave a torn tail in place: stop before it, or a CRC
+      // mismatch there would throw instead of ending the good prefix.
+      const limit = this.opts.readOnly && this.recovery?.segment === segs[i].path ? this.recovery.offset : Infinity
+      for await (const e of readSegment(segs[i].path, limit)) {
         const { seq, records } = e.batch
         if (seq >= end) return
         if (expect >= 0 && seq !== expect) {
@@ -212,10 +230,10 @@ export class Journal {
   }
 
   async close (): Promise<void> {
-    if (this.fh) {
-      await this.fh.sync()
-      await this.fh.close()
-      this.fh = null
+    if (this.fd >= 0) {
+      await this.sync()
+      fs.closeSync(this.fd)
+      this.fd = -1
     }
     await this.lock?.release()
     this.lock = null
@@ -224,7 +242,7 @@ export class Journal {
 
 const readChunkBytes = 1024 * 1024
 
-async function * readSegment (path: string): AsyncGenerator<JournalEntry> {
+async function * readSegment (path: string, limit = Infinity): AsyncGenerator<JournalEntry> {
   let fh: fsp.FileHandle
   try {
     fh = await fsp.open(path, 'r')
@@ -234,10 +252,12 @@ async function * readSegment (path: string): AsyncGenerator<JournalEntry> {
   }
   try {
     const dec = new FrameDecoder()
-    for (;;) {
-      const buf = Buffer.allocUnsafe(readChunkBytes)
-      const { bytesRead } = await fh.read(buf, 0, readChunkBytes, null)
+    for (let pos = 0; pos < limit;) {
+      const want = Math.min(readChunkBytes, limit - pos)
+      const buf = Buffer.allocUnsafe(want)
+      const { bytesRead } = await fh.read(buf, 0, want, null)
       if (bytesRead === 0) return // a partial frame at the end is a batch still being written
+      pos += bytesRead
       for (const payload of dec.push(buf.subarray(0, bytesRead))) {
         yield { batch: decodeBatch(payload), payload }
       }
