@@ -8,13 +8,14 @@
 //   STATFS_MODE=real|scaled|huge
 // Logs one JSON line per event to <logfile>: {t, ev:'start'|'end', op, args, inflight}
 'use strict'
-const Fuse = require('/work/main/node_modules/fuse-native')
+const Fuse = require(process.env.FUSE_NATIVE || '/work/main/node_modules/fuse-native')
 const fs = require('fs')
 const path = require('path')
 
 const [mnt, backing, logfile, optsJson] = process.argv.slice(2)
 const extra = optsJson ? JSON.parse(optsJson) : {}
 const logFd = fs.openSync(logfile, 'a')
+const ctlFile = path.join(path.dirname(logfile), 'ctl.json') // runtime override of DELAY_* knobs
 const t0 = process.hrtime.bigint()
 let inflight = 0
 let maxInflight = 0
@@ -32,7 +33,10 @@ function wrap (op, fn) {
     inflight++
     if (inflight > maxInflight) maxInflight = inflight
     log({ ev: 'start', op, args: shown, inflight })
-    const delay = Number(process.env['DELAY_' + op.toUpperCase()] || 0)
+    let ctl = {}
+    try { ctl = JSON.parse(fs.readFileSync(ctlFile, 'utf8')) } catch (_) {}
+    const key = 'DELAY_' + op.toUpperCase()
+    const delay = Number(ctl[key] ?? process.env[key] ?? 0)
     const run = () => fn(...args, (...res) => {
       inflight--
       log({ ev: 'end', op, args: shown, res: res.map(r => Buffer.isBuffer(r) ? `<buf ${r.length}>` : (r instanceof Error ? 'Error:' + r.message : r)), inflight })
@@ -120,6 +124,7 @@ const ops = {
 }
 
 const opts = Object.assign({ timeout: false }, extra)
+if (opts.timeout === 'default') delete opts.timeout // binding default (15 s)
 const fuse = new Fuse(mnt, ops, opts)
 log({ ev: 'options', str: fuse._fuseOptions() })
 fuse.mount(err => {

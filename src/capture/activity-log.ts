@@ -12,7 +12,7 @@
 // Marks are appended with write(2) and not fsynced: they must survive the
 // process, not the machine; an fsync of a file makes them durable with it
 // (journal barrier syncs this file too).
-import { promises as fsp, constants as fsc } from 'node:fs'
+import fs, { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import { encodeValue, decodeValue } from '../journal/codec.js'
 import { encodeFrame, checkFrameAt } from '../journal/frame.js'
@@ -27,7 +27,7 @@ export interface HotMark { vol: number, path: string, kind: HotKind, region: num
 const fileName = 'activity.log'
 const idleMarksMax = 1024
 
-interface Entry { mark: HotMark, inflight: number, pending: Promise<void> | null }
+interface Entry { mark: HotMark, inflight: number }
 
 export function markKey (m: HotMark): string {
   return `${m.vol}\0${m.kind}\0${m.region}\0${m.path}`
@@ -44,9 +44,7 @@ export function regionsOf (off: number, len: number): number[] {
 export class ActivityLog {
   private readonly entries = new Map<string, Entry>()
   private idle = 0
-  private fh: fsp.FileHandle | null = null
-  private queue: Buffer[] = []
-  private flushing: Promise<void> | null = null
+  private fd = -1
 
   private constructor (readonly path: string) {}
 
@@ -54,33 +52,26 @@ export class ActivityLog {
   static async open (stateDir: string): Promise<{ log: ActivityLog, leftover: HotMark[] }> {
     const log = new ActivityLog(join(stateDir, fileName))
     const leftover = await readMarks(log.path)
-    log.fh = await fsp.open(log.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600)
+    log.fd = fs.openSync(log.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600)
     return { log, leftover }
   }
 
-  /** Marks parts hot before an op. Resolves at once when all already are;
-   *  otherwise after their append. Pair every call with `release`. */
-  mark (marks: HotMark[]): Promise<void> | null {
-    let fresh: Entry[] | null = null
-    let waitFor: Promise<void> | null = null
+  /** Marks parts hot before an op; pair every call with `release`.
+   *  Synchronous: a new mark is one small append (page cache), done before
+   *  the op touches the backing store; an already hot part costs a lookup. */
+  mark (marks: HotMark[]): void {
+    let fresh: Buffer[] | null = null
     for (const m of marks) {
       const k = markKey(m)
       const e = this.entries.get(k)
       if (e) {
         if (e.inflight++ === 0) this.idle--
-        if (e.pending) waitFor = e.pending // another op's append of this mark is under way
         continue
       }
-      const ne: Entry = { mark: m, inflight: 1, pending: null }
-      this.entries.set(k, ne)
-      ;(fresh ??= []).push(ne)
-      this.queue.push(encodeMark(m))
+      this.entries.set(k, { mark: m, inflight: 1 })
+      ;(fresh ??= []).push(encodeMark(m))
     }
-    if (!fresh) return waitFor
-    const written = this.flush()
-    const done = written.then(() => { for (const e of fresh!) e.pending = null })
-    for (const e of fresh) e.pending = done
-    return waitFor ? Promise.all([waitFor, done]).then(() => {}) : done
+    if (fresh) fs.writevSync(this.fd, fresh)
   }
 
   release (marks: HotMark[]): void {
@@ -88,57 +79,37 @@ export class ActivityLog {
       const e = this.entries.get(markKey(m))
       if (e && --e.inflight === 0) this.idle++
     }
-    if (this.idle > idleMarksMax && !this.flushing) void this.flush()
+    if (this.idle > idleMarksMax) this.compact()
   }
 
-  /** Forgets everything (after recovery re-journalled the leftovers). */
-  async reset (): Promise<void> {
-    await this.flushing
+  /** Forgets everything (after recovery re-journalled the leftovers, or at
+   *  a clean stop when nothing is in flight). */
+  reset (): void {
     this.entries.clear()
     this.idle = 0
-    await this.fh!.truncate(0)
+    fs.ftruncateSync(this.fd, 0)
   }
 
-  async sync (): Promise<void> {
-    await this.flushing
-    await this.fh?.datasync()
+  sync (): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(this.fd, err => err ? reject(err) : resolve()))
   }
 
-  async close (): Promise<void> {
-    await this.flushing
-    await this.fh?.close()
-    this.fh = null
+  close (): void {
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    this.fd = -1
   }
 
   get hotCount (): number { return this.entries.size - this.idle }
 
-  private flush (): Promise<void> {
-    // One append at a time; marks queued meanwhile go in the next one.
-    if (!this.flushing) {
-      this.flushing = (async () => {
-        while (this.queue.length > 0 || this.idle > idleMarksMax) {
-          if (this.idle > idleMarksMax) await this.compact()
-          const bufs = this.queue.splice(0)
-          if (bufs.length) await this.fh!.writev(bufs)
-        }
-      })().finally(() => { this.flushing = null })
-      return this.flushing
-    }
-    return this.flushing.then(() => this.queue.length ? this.flush() : undefined)
-  }
-
   /** Rewrites the log with the marks in flight only, atomically. */
-  private async compact (): Promise<void> {
+  private compact (): void {
     for (const [k, e] of this.entries) if (e.inflight === 0) this.entries.delete(k)
     this.idle = 0
-    const frames = [...this.entries.values()].map(e => encodeMark(e.mark))
-    this.queue = [] // every queued mark is in `entries`, so in `frames`
     const tmp = this.path + '.tmp'
-    await fsp.writeFile(tmp, Buffer.concat(frames), { mode: 0o600 })
-    await fsp.rename(tmp, this.path)
-    const old = this.fh
-    this.fh = await fsp.open(this.path, fsc.O_WRONLY | fsc.O_APPEND, 0o600)
-    await old?.close()
+    fs.writeFileSync(tmp, Buffer.concat([...this.entries.values()].map(e => encodeMark(e.mark))), { mode: 0o600 })
+    fs.renameSync(tmp, this.path)
+    fs.closeSync(this.fd)
+    this.fd = fs.openSync(this.path, fsc.O_WRONLY | fsc.O_APPEND, 0o600)
   }
 }
 

@@ -1,15 +1,14 @@
 // Capture: turns a completed backing-store operation into a journal record.
 // The order of the journal is fixed here, at one defined point: the moment
 // `record` is called, right after the backing op succeeded and before the
-// FUSE reply. Ops that must not be reordered against each other hold a
-// range lock (range-lock.ts) across backing op + `record`; libfuse's own
-// path locks keep renames from racing ops on the same paths.
+// FUSE reply. fs/ops.ts does the backing op synchronously and records in
+// the same step, so the journal order is the backing store's order even
+// with many kernel threads in flight (native-notes/threading.md).
 import type { Record, Seq } from '../core/records.js'
 import type { GroupCommit } from '../journal/group-commit.js'
 import type { Journal } from '../journal/journal.js'
 import { ActivityLog, regionsOf, type HotMark } from './activity-log.js'
 import { ExtentMap } from './extent-map.js'
-import { RangeLocks } from './range-lock.js'
 
 export interface CaptureStats {
   records: number
@@ -17,15 +16,15 @@ export interface CaptureStats {
   byKind: Map<string, number>
 }
 
-/** Waits the FUSE reply on, for one record: local journal write (async
- *  mode); a later issue adds the secondary's ack (sync mode). */
-export type Durability = (seq: Seq, written: Promise<void>) => Promise<void>
+/** When may the FUSE reply go? Called once the record is in the local
+ *  journal file; async mode replies at once, sync mode (replicate/) when the
+ *  secondary acknowledged `seq`. */
+export type Durability = (seq: Seq, reply: () => void) => void
 
 export class Capture {
-  readonly locks = new RangeLocks()
   readonly extents = new ExtentMap()
   readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
-  durability: Durability = (_seq, written) => written
+  durability: Durability = (_seq, reply) => reply()
 
   constructor (readonly journal: Journal, readonly commit: GroupCommit, readonly activity: ActivityLog) {}
 
@@ -42,9 +41,9 @@ export class Capture {
     return regionsOf(off, len).map(region => ({ vol, path, kind: 'region' as const, region }))
   }
 
-  /** Before the backing op: persist the marks (null when already hot). */
-  begin (marks: HotMark[]): Promise<void> | null {
-    return this.activity.mark(marks)
+  /** Before the backing op: the parts it touches are marked hot. */
+  begin (marks: HotMark[]): void {
+    this.activity.mark(marks)
   }
 
   /** The backing op failed: nothing is recorded. */
@@ -52,12 +51,16 @@ export class Capture {
     this.activity.release(marks)
   }
 
-  /** The backing op succeeded: sequence it now; resolves when the record is
-   *  as durable as the mode promises, and releases the marks then. */
-  record (r: Record, marks: HotMark[]): Promise<void> {
-    const { seq, written } = this.commit.submit(r)
+  /** The backing op succeeded: sequence it now (the caller did the backing
+   *  op in the same synchronous step, so no other op can come between);
+   *  `reply` runs once the record is as durable as the mode promises. */
+  record (r: Record, marks: HotMark[], reply: () => void): Seq {
+    const seq = this.commit.submitCb(r, () => {
+      this.activity.release(marks)
+      this.durability(seq, reply)
+    })
     this.track(r, seq)
-    return this.durability(seq, written).finally(() => this.activity.release(marks))
+    return seq
   }
 
   /** fsync barrier: journal (and activity log) on disk. */

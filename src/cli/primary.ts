@@ -52,19 +52,19 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log): Pr
     let n = 0
     await restate(leftover, { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrs }, r => {
       n++
-      void capture.record(r, [])
+      capture.record(r, [], () => {})
     })
     await capture.barrier()
     log(`recovery: ${leftover.length} hot parts left by an unclean stop re-journalled as ${n} records`)
   }
-  await activity.reset()
+  activity.reset()
 
   return {
     journal, commit, capture, layout,
     async close () {
       await commit.close()
-      await activity.reset() // a clean stop: nothing is in flight, nothing to restate
-      await activity.close()
+      activity.reset() // a clean stop: nothing is in flight, nothing to restate
+      activity.close()
       await journal.close()
     }
   }

@@ -16,6 +16,7 @@ export const EROFS = -E.EROFS
 export const ENODATA = -E.ENODATA
 export const ENOTSUP = -E.ENOTSUP
 export const EISDIR = -E.EISDIR
+export const EXDEV = -E.EXDEV
 
 /** -errno for a Node fs error (err.errno is already negative there), or for
  *  a napi-rs error whose message ends "(os error N)". */

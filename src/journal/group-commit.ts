@@ -3,21 +3,23 @@
 // the backing operation completed), and is appended to the journal in a
 // batch with its neighbours.
 //
-// When does a batch close? When no append is in flight, at once: a lone
-// writer pays one journal write and no timer. While an append is in flight,
-// records accumulate and go out together when it finishes (the "window" is
-// the previous append's duration), or earlier once they reach the size
-// target. A barrier (fsync) closes the batch and waits for it on disk.
+// When does a batch close? At the end of the event-loop turn that
+// submitted its first record (setImmediate): every FUSE request that
+// arrived in the same turn goes into one journal write, and a lone writer
+// waits for no timer. A batch also closes early at the size target, and a
+// barrier (fsync) closes it and waits for it on disk.
 import type { Record, Seq } from '../core/records.js'
 import { recordBytes } from '../core/records.js'
 import { batchBytesTarget, batchRecordsMax } from '../core/limits.js'
 import type { Appended, Journal } from './journal.js'
 
+type Waiter = () => void
+
 interface Pending {
   records: Record[]
   bytes: number
   sync: boolean
-  waiters: Array<{ resolve: () => void, reject: (e: Error) => void }>
+  waiters: Waiter[]
 }
 
 export interface GroupCommitOptions {
@@ -30,11 +32,12 @@ export interface GroupCommitOptions {
 
 export class GroupCommit {
   private open: Pending = fresh()
-  private readonly full: Pending[] = [] // closed batches waiting for the writer
-  private writing = false
+  private readonly full: Pending[] = [] // closed batches not yet written
+  private scheduled = false
+  private retrying = false
   private assigned: Seq // next sequence to hand out
   private closed = false
-  private idleWaiters: Array<() => void> = []
+  private idleWaiters: Waiter[] = []
 
   constructor (private readonly journal: Journal, private readonly opts: GroupCommitOptions = {}) {
     this.assigned = journal.nextSeq
@@ -48,20 +51,26 @@ export class GroupCommit {
     return this.open.records.length + this.full.reduce((n, p) => n + p.records.length, 0)
   }
 
-  /** Gives `r` its sequence number now; the promise settles once the batch
+  /** Gives `r` its sequence number now; `written` is called once the batch
    *  holding it is in the journal file (not yet fsynced). */
-  submit (r: Record, sync = false): { seq: Seq, written: Promise<void> } {
+  submitCb (r: Record, written: Waiter, sync = false): Seq {
     if (this.closed) throw new Error('journal is closed')
     const seq = this.assigned++
     const p = this.open
     p.records.push(r)
     p.bytes += recordBytes(r)
     p.sync ||= sync
-    const written = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject }))
+    p.waiters.push(written)
     // A batch never exceeds the bounds a reader checks: close it when full.
     if (p.bytes >= batchBytesTarget || p.records.length >= batchRecordsMax) this.closeOpen()
-    if (!this.writing) this.kick()
-    return { seq, written }
+    this.schedule()
+    return seq
+  }
+
+  submit (r: Record, sync = false): { seq: Seq, written: Promise<void> } {
+    let resolve!: Waiter
+    const written = new Promise<void>(res => { resolve = res })
+    return { seq: this.submitCb(r, resolve, sync), written }
   }
 
   /** fsync barrier: everything submitted so far is written and on disk. */
@@ -72,10 +81,8 @@ export class GroupCommit {
 
   /** Resolves when everything submitted so far is written. */
   idle (): Promise<void> {
-    if (!this.writing && this.open.records.length === 0 && this.full.length === 0) return Promise.resolve()
-    const done = new Promise<void>(resolve => this.idleWaiters.push(resolve))
-    if (!this.writing) this.kick()
-    return done
+    if (this.open.records.length === 0 && this.full.length === 0) return Promise.resolve()
+    return new Promise<void>(resolve => this.idleWaiters.push(resolve))
   }
 
   async close (): Promise<void> {
@@ -89,36 +96,37 @@ export class GroupCommit {
     this.open = fresh()
   }
 
-  private kick (): void {
-    if (this.writing) return
-    if (this.full.length === 0) this.closeOpen()
-    const p = this.full.shift()
-    if (!p) {
-      for (const w of this.idleWaiters.splice(0)) w()
-      return
-    }
-    this.writing = true
-    void this.write(p)
+  private schedule (): void {
+    if (this.scheduled || this.retrying) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.flush()
+    })
   }
 
-  private async write (p: Pending): Promise<void> {
-    for (;;) {
+  private flush (): void {
+    this.closeOpen()
+    while (this.full.length > 0) {
+      const p = this.full[0]
+      let a: Appended
       try {
-        const a = await this.journal.appendRecords(p.records, p.sync)
-        this.opts.onAppended?.(a)
-        break
+        a = this.journal.appendRecords(p.records, p.sync)
       } catch (err) {
         // The operations already happened on the backing store: dropping
         // their records would make the journal lie. Keep them and retry
         // (disk full, say); their writers wait. The activity log still marks
         // their paths, so a crash meanwhile resyncs them on restart.
         this.opts.onError?.(err as Error)
-        await new Promise(resolve => setTimeout(resolve, this.opts.retryMs ?? 1000))
+        this.retrying = true
+        setTimeout(() => { this.retrying = false; this.flush() }, this.opts.retryMs ?? 1000)
+        return
       }
+      this.full.shift()
+      this.opts.onAppended?.(a)
+      for (const w of p.waiters) w()
     }
-    this.writing = false
-    for (const w of p.waiters) w.resolve()
-    this.kick()
+    for (const w of this.idleWaiters.splice(0)) w()
   }
 }
 
