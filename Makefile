@@ -13,9 +13,9 @@ TESTS ?=
 
 all: build
 
-# Runs scripts/setup.sh once; again only when the script or the lock file changes.
+# Runs scripts/setup.sh once; again only when it, the package files or the fuse-native patch change.
 setup: .setup-stamp
-.setup-stamp: scripts/setup.sh package.json package-lock.json
+.setup-stamp: scripts/setup.sh package.json package-lock.json $(wildcard scripts/patch-fuse-native.mjs)
 	bash scripts/setup.sh
 	@touch $@
 

@@ -5,8 +5,9 @@
 #     fuse-native), and what the tests and benchmarks use.
 #   - the fuse kernel module and /dev/fuse; fusectl at /sys/fs/fuse/connections
 #     (scripts/fuse-unstick.sh aborts hung connections through it).
-#   - npm ci, then a check that fuse-native's prebuilt addon and the other native
-#     modules load; if fuse-native does not, it is rebuilt from source.
+#   - npm ci; scripts/patch-fuse-native.mjs (if present: patches and builds fuse-native);
+#     then a check that fuse-native and the other native modules load (if fuse-native
+#     does not, it is rebuilt from source).
 #
 # Idempotent: each step checks first and skips what is already done. Quiet when it
 # works; on a failure it prints the failing step's full output and exits non-zero.
@@ -113,6 +114,13 @@ if [ $need_install = 1 ]; then
   fi
 else
   say "node_modules up to date"
+fi
+
+# fuse-native fixes (scripts/patch-fuse-native.mjs, when present): patches the addon's C
+# source and builds it with node-gyp against Node's own headers; idempotent.
+if [ -f scripts/patch-fuse-native.mjs ]; then
+  run "patching fuse-native (scripts/patch-fuse-native.mjs)" node scripts/patch-fuse-native.mjs
+  say "fuse-native patched and built (node_modules/fuse-native/build/Release/fuse.node)"
 fi
 
 if ! node -e "require('fuse-native')" >"$LOG" 2>&1; then
