@@ -50,6 +50,7 @@ export class Journal {
   recovery: Recovery | null = null
   private segments: SegmentInfo[] = []
   private fd = -1
+  private retiring: Array<Promise<void>> = [] // finished segments being fsynced
   private lock: StateLock | null = null
   private readonly segmentBytes: number
 
@@ -165,8 +166,12 @@ export class Journal {
 
   private rotate (firstSeq: Seq): SegmentInfo {
     if (this.fd >= 0) {
-      fs.fsyncSync(this.fd) // the old segment is complete: make it durable before moving on
-      fs.closeSync(this.fd)
+      // The finished segment reaches the disk in the background (an fsync
+      // of 64 MiB would stall every FUSE op); sync() waits for it.
+      const old = this.fd
+      this.retiring.push(new Promise<void>((resolve, reject) => fs.fdatasync(old, err => {
+        fs.close(old, () => err ? reject(err) : resolve())
+      })))
       this.fd = -1
     }
     let cur = this.segments[this.segments.length - 1]
@@ -182,10 +187,11 @@ export class Journal {
   }
 
   /** Makes every appended batch durable (fsync barrier). */
-  sync (): Promise<void> {
+  async sync (): Promise<void> {
     const fd = this.fd
-    if (fd < 0) return Promise.resolve()
-    return new Promise((resolve, reject) => fs.fdatasync(fd, err => err ? reject(err) : resolve()))
+    const retiring = this.retiring.splice(0)
+    const current = fd < 0 ? null : new Promise<void>((resolve, reject) => fs.fdatasync(fd, err => err ? reject(err) : resolve()))
+    await Promise.all([...retiring, current])
   }
 
   /** Records the peer's acknowledgement and deletes wholly acknowledged
@@ -230,8 +236,8 @@ export class Journal {
   }
 
   async close (): Promise<void> {
+    await this.sync()
     if (this.fd >= 0) {
-      await this.sync()
       fs.closeSync(this.fd)
       this.fd = -1
     }
