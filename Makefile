@@ -15,7 +15,7 @@ all: build
 
 # Runs scripts/setup.sh once; again only when it, the package files or the fuse-native patch change.
 setup: .setup-stamp
-.setup-stamp: scripts/setup.sh package.json package-lock.json $(wildcard scripts/patch-fuse-native.mjs)
+.setup-stamp: scripts/setup.sh package.json package-lock.json scripts/patch-fuse-native.mjs
 	bash scripts/setup.sh
 	@touch $@
 

@@ -99,29 +99,20 @@ if [ $need_install = 1 ]; then
   # npm 11 prints notices that install scripts are not approved (allowScripts): they do not
   # run, and need not: fuse-native loads its prebuilt addon through node-gyp-build at
   # require time (checked below); cbor-extract is optional (cbor-x falls back to JS).
+  # (package.json pins cbor-extract to 2.2.2 through "overrides": the registry has its
+  # @cbor-extract/* platform packages only up to 2.2.2, and npm ci refuses a lock that
+  # names missing ones.)
   if ! npm ci --no-audit --no-fund >"$LOG" 2>&1; then
-    if grep -q 'EUSAGE' "$LOG" && grep -q 'in sync' "$LOG"; then
-      # The lock lists optional platform packages the registry lacks at that version
-      # (seen: cbor-extract 2.2.3's @cbor-extract/* exist only up to 2.2.2), so npm ci
-      # refuses it as out of sync. npm install resolves the same tree without the
-      # missing optional packages; --no-save leaves package-lock.json untouched.
-      grep '^npm error Missing' "$LOG" | sed 's/^/  | /'
-      say "npm ci refused package-lock.json as out of sync; falling back to npm install --no-save"
-      run "npm install" npm install --no-save --no-audit --no-fund
-    else
-      printf 'setup: ERROR: npm ci failed\n' >&2; sed 's/^/  | /' "$LOG" >&2; exit 1
-    fi
+    printf 'setup: ERROR: npm ci failed\n' >&2; sed 's/^/  | /' "$LOG" >&2; exit 1
   fi
 else
   say "node_modules up to date"
 fi
 
-# fuse-native fixes (scripts/patch-fuse-native.mjs, when present): patches the addon's C
-# source and builds it with node-gyp against Node's own headers; idempotent.
-if [ -f scripts/patch-fuse-native.mjs ]; then
-  run "patching fuse-native (scripts/patch-fuse-native.mjs)" node scripts/patch-fuse-native.mjs
-  say "fuse-native patched and built (node_modules/fuse-native/build/Release/fuse.node)"
-fi
+# fuse-native fixes (scripts/patch-fuse-native.mjs): patches the addon's C source and
+# builds it with node-gyp against Node's own headers; idempotent.
+run "patching fuse-native (scripts/patch-fuse-native.mjs)" node scripts/patch-fuse-native.mjs
+say "fuse-native patched and built (node_modules/fuse-native/build/Release/fuse.node)"
 
 if ! node -e "require('fuse-native')" >"$LOG" 2>&1; then
   say "fuse-native's prebuilt addon does not load; building it from source (libfuse-dev)"

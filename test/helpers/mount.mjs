@@ -44,8 +44,10 @@ export function daemon (args, { readyWord = 'ready', timeoutMs = 20_000, env } =
     d.stop = async (signal = 'SIGTERM', ms = 20_000) => {
       if (d.exited) return d.exited
       p.kill(signal)
-      const timer = new Promise(res => setTimeout(() => res(null), ms))
+      let t
+      const timer = new Promise(res => { t = setTimeout(() => res(null), ms) })
       const r = await Promise.race([exited, timer])
+      clearTimeout(t)
       if (r === null) { p.kill('SIGKILL'); return await exited }
       return r
     }
