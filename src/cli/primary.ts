@@ -2,11 +2,12 @@
 // with recovery of an unclean stop before the mount goes live.
 import { promises as fsp } from 'node:fs'
 import type { GroupSpec } from '../core/config.js'
+import type { Record } from '../core/records.js'
 import { Journal } from '../journal/journal.js'
 import { GroupCommit } from '../journal/group-commit.js'
 import { ActivityLog } from '../capture/activity-log.js'
 import { Capture } from '../capture/capture.js'
-import { restate } from '../capture/recovery.js'
+import { restateSteps } from '../capture/restate.js'
 import { Layout } from '../fs/layout.js'
 import { makeOps } from '../fs/ops.js'
 import { mountFs, type Mounted } from '../fs/mount.js'
@@ -50,10 +51,8 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log): Pr
   if (leftover.length > 0) {
     // An unclean stop: parts of the volumes had operations in flight.
     let n = 0
-    await restate(leftover, { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrs }, r => {
-      n++
-      capture.record(r, [], () => {})
-    })
+    const emit = (r: Record) => { n++; capture.record(r, [], () => {}) }
+    for (const step of restateSteps(leftover, { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrs }, emit)) step()
     await capture.barrier()
     log(`recovery: ${leftover.length} hot parts left by an unclean stop re-journalled as ${n} records`)
   }

@@ -36,7 +36,7 @@ export function removeXattrSync (path: string, name: string): void {
 }
 
 /** name → value of every attribute (recovery restates them). */
-export async function allXattrs (path: string): Promise<Array<[string, Buffer]>> {
+export function allXattrs (path: string): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = []
   let names: string[] = []
   try { names = listXattrsSync(path) } catch { return out }

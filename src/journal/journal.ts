@@ -206,6 +206,18 @@ export class Journal {
     }
   }
 
+  /** Starts history over at `seq` after a batch whose hash is `prev`:
+   *  every segment is dropped (a resync replaces what they described). */
+  async rebase (seq: Seq, prev: Buffer): Promise<void> {
+    await this.sync()
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    this.fd = -1
+    for (const s of this.segments.splice(0)) await fsp.unlink(s.path).catch(() => {})
+    this.nextSeq = seq
+    this.lastHash = prev
+    await this.setCheckpoint({ acked: seq - 1, ackedHash: prev })
+  }
+
   async setCheckpoint (patch: Partial<Checkpoint>): Promise<void> {
     this.checkpoint = { ...this.checkpoint, ...patch }
     await writeCheckpoint(this.dir, this.checkpoint)

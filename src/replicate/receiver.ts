@@ -1,0 +1,225 @@
+// The secondary: receives batches from the primary and applies them, in
+// sequence order, to its copy. Per batch: validate, append to this side's
+// journal (verbatim: both journals hash alike), apply record by record
+// with a cursor, acknowledge. A crash anywhere re-applies from the cursor:
+// the copy is always a prefix of the primary's history at a record
+// boundary, and at a batch boundary once the batch is acknowledged.
+import fs from 'node:fs'
+import { join } from 'node:path'
+import type { Record, Seq } from '../core/records.js'
+import { describe, replError } from '../core/errors.js'
+import { decodeBatch } from '../journal/codec.js'
+import type { Journal } from '../journal/journal.js'
+import type { Connection } from './transport.js'
+import { handshake, type Identity } from './handshake.js'
+import type { ManifestEntry, Message } from './messages.js'
+import { Heartbeat } from './heartbeat.js'
+
+/** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
+export interface ReplicaTarget {
+  apply (r: Record): Promise<void>
+  /** Flushes the volumes to disk (a sync batch, an fsync record). */
+  flush (): Promise<void>
+  /** Every path of every volume with block checksums, for initial sync. */
+  manifest (): AsyncGenerator<{ vol: number, entries: ManifestEntry[] }>
+}
+
+export interface SecondaryStatus {
+  role: 'secondary'
+  group: string
+  peer: string | null
+  peerState: 'waiting' | 'connected'
+  appliedSeq: Seq
+  consistent: boolean
+  generation: string
+  batchesApplied: number
+  bytesApplied: number
+  lastError: string | null
+  resyncUntil: Seq | null
+}
+
+const cursorFile = 'applied'
+
+export class Secondary {
+  private conn: Connection | null = null
+  private applied: Seq
+  private consistent: boolean
+  private generation: string
+  private resyncUntil: Seq | null = null
+  private queue: Promise<void> = Promise.resolve()
+  private readonly cursorFd: number
+  private batches = 0
+  private bytes = 0
+  private lastError: string | null = null
+
+  constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
+    private readonly log: (l: string) => void) {
+    this.cursorFd = fs.openSync(join(journal.dir, cursorFile), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
+    const buf = Buffer.alloc(9)
+    fs.readSync(this.cursorFd, buf, 0, 9, 0)
+    this.applied = Math.max(journal.checkpoint.appliedSeq, Number(buf.readBigUInt64BE(0)))
+    // A fresh secondary is "consistent" only in that it claims nothing yet.
+    this.consistent = buf[8] !== 1
+    this.generation = journal.checkpoint.generation
+  }
+
+  /** After a crash: apply what the journal holds past the cursor. */
+  async recover (): Promise<number> {
+    let n = 0
+    for await (const { batch } of this.journal.read(this.applied + 1)) {
+      for (let i = 0; i < batch.records.length; i++) {
+        const seq = batch.seq + i
+        if (seq <= this.applied) continue
+        await this.applyOne(batch.records[i], seq)
+        n++
+      }
+    }
+    return n
+  }
+
+  status (): SecondaryStatus {
+    return {
+      role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null, peerState: this.conn ? 'connected' : 'waiting',
+      appliedSeq: this.applied, consistent: this.consistent, generation: this.generation, batchesApplied: this.batches,
+      bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil
+    }
+  }
+
+  /** A new connection: one primary at a time. */
+  attach (conn: Connection): void {
+    if (this.conn) {
+      conn.fail(replError('PEER_ERROR', `this secondary already serves a primary (${this.conn.remote})`))
+      return
+    }
+    this.conn = conn
+    const hb = new Heartbeat(conn, () => this.log(`primary ${conn.remote} silent: dropping the connection`))
+    conn.on('close', err => {
+      hb.stop()
+      if (this.conn === conn) this.conn = null
+      if (err) {
+        this.lastError = describe(err)
+        this.log(`connection from ${conn.remote} ended: ${describe(err)}`)
+      } else this.log(`primary ${conn.remote} disconnected`)
+    })
+    handshake(conn, this.me, 10_000).then(peer => {
+      this.log(`primary ${peer.node} at ${conn.remote} authenticated`)
+      hb.start()
+      conn.on('message', m => this.onMessage(conn, m))
+      conn.send({ t: 'state', applied: this.applied, hash: this.appliedHash(), generation: this.generation, consistent: this.consistent })
+    }, err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
+  }
+
+  private appliedHash (): Buffer {
+    // Applied and journalled agree at a batch boundary; the journal's tail
+    // hash is the chain position the primary checks.
+    return this.journal.lastHash
+  }
+
+  private onMessage (conn: Connection, m: Message): void {
+    switch (m.t) {
+      case 'batch': {
+        // Decode now (a bad batch ends the connection before anything is
+        // queued), apply in order on the queue.
+        let batch
+        try {
+          batch = decodeBatch(m.b)
+          if (batch.group !== this.me.group) throw replError('GROUP_MISMATCH', `batch for group ${batch.group}`)
+        } catch (err) {
+          return this.reject(conn, err)
+        }
+        const payload = Buffer.from(m.b)
+        this.enqueue(conn, async () => {
+          this.journal.appendPayload(payload, batch)
+          if (batch.sync) await this.journal.sync() // durable here before the ack that releases a sync writer
+          for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
+          if (batch.sync) await this.target.flush()
+          this.batches++
+          this.bytes += payload.length
+          if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
+          conn.send({ t: 'ack', applied: this.applied })
+        })
+        return
+      }
+      case 'rebase':
+        this.enqueue(conn, async () => {
+          this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
+          await this.journal.rebase(m.seq, Buffer.from(m.prev))
+          this.applied = m.seq - 1
+          this.consistent = false
+          this.generation = m.generation
+          this.resyncUntil = null
+          this.writeCursor()
+          await this.journal.setCheckpoint({ generation: m.generation, appliedSeq: this.applied })
+          if (m.full) {
+            for await (const part of this.target.manifest()) conn.send({ t: 'manifest', vol: part.vol, entries: part.entries })
+            conn.send({ t: 'manifest-end' })
+          }
+        })
+        return
+      case 'consistent':
+        this.enqueue(conn, async () => {
+          this.resyncUntil = m.seq
+          if (this.applied >= m.seq) this.becomeConsistent()
+        })
+        return
+      case 'ping': conn.send({ t: 'pong', ts: m.ts }); return
+      case 'pong': return
+      default:
+        return this.reject(conn, replError('BAD_MESSAGE', `a secondary does not take "${m.t}" messages`))
+    }
+  }
+
+  private enqueue (conn: Connection, job: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (this.conn !== conn) return // that connection is gone: its queued work with it
+      try {
+        await job()
+      } catch (err) {
+        this.reject(conn, err)
+      }
+    })
+  }
+
+  private async applyOne (r: Record, seq: Seq): Promise<void> {
+    try {
+      await this.target.apply(r)
+    } catch (err) {
+      // While a resync rebuilds the copy, an operation may meet a path the
+      // resync has not restated yet; the resync restates every path such
+      // operations touch, so it is skipped here, not an error.
+      if (this.consistent || !String((err as { code?: string }).code).startsWith('APPLY_FAILED')) throw err
+    }
+    if (r.kind === 'fsync') await this.target.flush()
+    this.applied = seq
+    this.writeCursor()
+  }
+
+  private becomeConsistent (): void {
+    this.consistent = true
+    this.resyncUntil = null
+    this.writeCursor()
+    this.log(`resync complete at sequence ${this.applied}: the copy is consistent`)
+  }
+
+  /** The cursor: applied sequence + consistent flag, rewritten in place per
+   *  record (a process crash keeps it; fsync batches make it durable). */
+  private writeCursor (): void {
+    const buf = Buffer.alloc(9)
+    buf.writeBigUInt64BE(BigInt(this.applied), 0)
+    buf[8] = this.consistent ? 0 : 1
+    fs.writeSync(this.cursorFd, buf, 0, 9, 0)
+  }
+
+  private reject (conn: Connection, err: unknown): void {
+    this.lastError = describe(err)
+    this.log(`refusing input from ${conn.remote}: ${describe(err)}`)
+    conn.fail(err)
+  }
+
+  async close (): Promise<void> {
+    this.conn?.close()
+    await this.queue
+    await this.journal.setCheckpoint({ appliedSeq: this.applied })
+    fs.closeSync(this.cursorFd)
+  }
+}

@@ -1,0 +1,133 @@
+// The seam between the protocol and the network: a connection that carries
+// framed, validated messages over a TCP or TLS socket. Contracts:
+// - `send` queues a message; it returns false when the socket's buffer is
+//   over its high-water mark (wait for 'drain' before sending more bulk).
+// - A frame that fails its CRC, exceeds the size bound or is not a valid
+//   message ends the connection with an error message to the peer first.
+// - 'close' fires once, with the reason (an Error) or null for a clean end.
+import { EventEmitter } from 'node:events'
+import net from 'node:net'
+import tls from 'node:tls'
+import { readFileSync } from 'node:fs'
+import { FrameDecoder, encodeFrame } from '../journal/frame.js'
+import { decodeMessage, encodeMessage, type Message } from './messages.js'
+import { describe, ReplError, replError } from '../core/errors.js'
+
+export interface TlsFiles { cert: string, key: string, ca: string }
+
+export interface Connection {
+  on (ev: 'message', fn: (m: Message) => void): this
+  on (ev: 'close', fn: (err: Error | null) => void): this
+  on (ev: 'drain', fn: () => void): this
+}
+
+export class Connection extends EventEmitter {
+  private readonly decoder = new FrameDecoder()
+  private closed = false
+  readonly remote: string
+
+  constructor (private readonly socket: net.Socket) {
+    super()
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`
+    socket.setNoDelay(true)
+    socket.on('data', chunk => this.onData(chunk))
+    socket.on('drain', () => this.emit('drain'))
+    socket.on('error', err => this.finish(err))
+    socket.on('close', () => this.finish(null))
+  }
+
+  send (m: Message): boolean {
+    if (this.closed) return false
+    return this.socket.write(encodeFrame(encodeMessage(m)))
+  }
+
+  get writableBytes (): number { return this.socket.writableLength }
+
+  /** Ends the connection, telling the peer why first. */
+  fail (err: unknown): void {
+    if (this.closed) return
+    const code = err instanceof ReplError ? err.code : 'PEER_ERROR'
+    const message = err instanceof Error ? err.message : String(err)
+    this.socket.end(encodeFrame(encodeMessage({ t: 'error', code, message: message.slice(0, 4000) })))
+    this.finish(err instanceof Error ? err : new Error(message))
+    setTimeout(() => this.socket.destroy(), 1000).unref()
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.socket.end()
+    this.finish(null)
+  }
+
+  destroy (err?: Error): void {
+    this.socket.destroy()
+    this.finish(err ?? null)
+  }
+
+  private onData (chunk: Buffer): void {
+    if (this.closed) return
+    let payloads: Buffer[]
+    try {
+      payloads = this.decoder.push(chunk)
+    } catch (err) {
+      return this.fail(err)
+    }
+    for (const p of payloads) {
+      let m: Message
+      try {
+        m = decodeMessage(p)
+      } catch (err) {
+        return this.fail(err)
+      }
+      if (m.t === 'error') {
+        this.socket.destroy()
+        return this.finish(replError('PEER_ERROR', `peer reports ${m.code}: ${m.message}`))
+      }
+      this.emit('message', m)
+      if (this.closed) return
+    }
+  }
+
+  private finish (err: Error | null): void {
+    if (this.closed) return
+    this.closed = true
+    this.emit('close', err)
+  }
+}
+
+function tlsOptions (f: TlsFiles): tls.SecureContextOptions {
+  return { cert: readFileSync(f.cert), key: readFileSync(f.key), ca: readFileSync(f.ca) }
+}
+
+/** Connects to host:port (TLS with mutual certificates when `tlsFiles`). */
+export function connect (host: string, port: number, tlsFiles: TlsFiles | null, timeoutMs: number): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    const socket: net.Socket = tlsFiles
+      ? tls.connect({ host, port, ...tlsOptions(tlsFiles), checkServerIdentity: () => undefined })
+      : net.connect({ host, port })
+    const timer = setTimeout(() => { socket.destroy(); reject(replError('TIMEOUT', `connect to ${host}:${port} timed out`)) }, timeoutMs)
+    socket.once(tlsFiles ? 'secureConnect' : 'connect', () => { clearTimeout(timer); socket.removeAllListeners('error'); resolve(new Connection(socket)) })
+    socket.once('error', err => { clearTimeout(timer); reject(err) })
+  })
+}
+
+/** Listens on host:port; each accepted (and, with TLS, verified) socket
+ *  becomes a Connection. */
+export function listen (host: string, port: number, tlsFiles: TlsFiles | null, onConnection: (c: Connection) => void, log: (l: string) => void): Promise<net.Server> {
+  const server: net.Server = tlsFiles
+    ? tls.createServer({ ...tlsOptions(tlsFiles), requestCert: true, rejectUnauthorized: true }, s => onConnection(new Connection(s)))
+    : net.createServer(s => onConnection(new Connection(s)))
+  server.on('tlsClientError', (err: Error) => log(`TLS handshake failed: ${describe(err)}`))
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.removeListener('error', reject); resolve(server) })
+  })
+}
+
+/** "host:port" → parts; IPv6 as [addr]:port. */
+export function parseHostPort (s: string): { host: string, port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s)
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port < 1 || port > 65535) throw replError('USAGE', `bad address "${s}": want HOST:PORT`)
+  return { host: m[1] ?? m[2], port }
+}
