@@ -2,6 +2,9 @@
 // replfs command line: one file per verb under cli/; this file only lists them.
 import { Command } from 'commander'
 import { registerMount } from './cli/mount.js'
+import { registerServe } from './cli/serve.js'
+import { registerStatus } from './cli/status.js'
+import { registerJournal } from './cli/journal.js'
 
 // FUSE handlers run their backing I/O on libuv's pool; the default 4
 // threads would be shared by up to ~10 kernel worker threads' requests.
@@ -14,7 +17,8 @@ program.name('replfs')
   .description('replicating filesystem: capture writes through FUSE, journal them in order, ship them to a secondary')
   .version('0.1.0')
 registerMount(program)
-const journalVerbs = await import('./cli/' + 'journal.js').catch(() => null)
-journalVerbs?.registerJournal?.(program)
+registerServe(program)
+registerStatus(program)
+registerJournal(program)
 
 await program.parseAsync(process.argv)

@@ -9,6 +9,7 @@ import type { GroupCommit } from '../journal/group-commit.js'
 import type { Journal } from '../journal/journal.js'
 import { ActivityLog, regionsOf, type HotMark } from './activity-log.js'
 import { ExtentMap } from './extent-map.js'
+import type { DirtySet } from './dirty-set.js'
 
 export interface CaptureStats {
   records: number
@@ -21,12 +22,32 @@ export interface CaptureStats {
  *  secondary acknowledged `seq`. */
 export type Durability = (seq: Seq, reply: () => void) => void
 
+/** Where records go: the journal, or (after an overflow with the `track`
+ *  policy) only the dirty set, for a resync later. */
+export type CaptureMode = 'journal' | 'track'
+
 export class Capture {
   readonly extents = new ExtentMap()
   readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
   durability: Durability = (_seq, reply) => reply()
+  mode: CaptureMode = 'journal'
+  /** Sync mode: batches are flagged so the secondary syncs before its ack. */
+  syncBatches = false
+  /** Set by the replicator when new operations must wait (a full journal
+   *  with the `block` policy); null: go ahead. */
+  gate: () => Promise<void> | null = () => null
+  /** Observers of every record (resync watches the paths ops touch). */
+  readonly observers = new Set<(r: Record) => void>()
+  private trackedMarks: HotMark[] = []
 
-  constructor (readonly journal: Journal, readonly commit: GroupCommit, readonly activity: ActivityLog) {}
+  constructor (readonly journal: Journal, readonly commit: GroupCommit, readonly activity: ActivityLog, readonly dirty: DirtySet) {}
+
+  /** Runs `op` now, or once the gate opens. */
+  admit (op: () => void): void {
+    const wait = this.gate()
+    if (wait) wait.then(op, op)
+    else op()
+  }
 
   /** Hot marks for an op on a path's namespace entry or metadata. */
   static pathMarks (vol: number, ...paths: string[]): HotMark[] {
@@ -55,12 +76,30 @@ export class Capture {
    *  op in the same synchronous step, so no other op can come between);
    *  `reply` runs once the record is as durable as the mode promises. */
   record (r: Record, marks: HotMark[], reply: () => void): Seq {
+    for (const o of this.observers) o(r)
+    if (this.mode === 'track') {
+      // Not journalled: the dirty set keeps what changed. The hot marks stay
+      // until the set is saved, so a crash before that still restates it.
+      this.dirty.add(r)
+      this.trackedMarks.push(...marks)
+      this.stats.records++
+      reply()
+      return 0
+    }
     const seq = this.commit.submitCb(r, () => {
       this.activity.release(marks)
       this.durability(seq, reply)
-    })
+    }, this.syncBatches)
     this.track(r, seq)
     return seq
+  }
+
+  /** Persists the dirty set, then lets go of the marks it now covers. */
+  async saveDirty (): Promise<void> {
+    const marks = this.trackedMarks
+    this.trackedMarks = []
+    await this.dirty.save()
+    this.activity.release(marks)
   }
 
   /** fsync barrier: journal (and activity log) on disk. */

@@ -6,11 +6,32 @@ import { replError } from '../core/errors.js'
 import { collect, groupFromFlags, singleFromSource, checkStateDir, writeGroupFile } from './group-spec.js'
 import { startPrimary, isMountpointBusy } from './primary.js'
 import { runDaemon } from './daemon.js'
+import { addPeerOptions, nodeId, readSecret, tlsFiles, type PeerFlags } from './peer-flags.js'
+import { parseHostPort } from '../replicate/transport.js'
+import { parseSize } from './group-spec.js'
+import type { GroupSpec } from '../core/config.js'
+import type { Replication } from './primary.js'
 
-interface MountFlags { state?: string, group?: string, volume?: string[], image?: string[] }
+function replicationFromFlags (f: MountFlags, spec: GroupSpec): Replication {
+  const { host, port } = parseHostPort(f.peer!)
+  if (f.mode !== 'async' && f.mode !== 'sync') throw replError('USAGE', `--mode must be async or sync, not "${f.mode}"`)
+  if (f.onOverflow !== 'block' && f.onOverflow !== 'track') throw replError('USAGE', `--on-overflow must be block or track, not "${f.onOverflow}"`)
+  const syncTimeout = Number(f.syncTimeout)
+  if (!(syncTimeout > 0)) throw replError('USAGE', `--sync-timeout must be a positive number of seconds, not "${f.syncTimeout}"`)
+  return {
+    host, port, tls: tlsFiles(f), mode: f.mode, syncTimeoutMs: syncTimeout * 1000,
+    journalMaxBytes: parseSize(f.journalMax), onOverflow: f.onOverflow,
+    identity: { role: 'primary', group: spec.group, node: '', volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret: readSecret(f.secretFile) }
+  }
+}
+
+interface MountFlags extends PeerFlags {
+  state?: string, group?: string, volume?: string[], image?: string[]
+  peer?: string, mode: string, syncTimeout: string, journalMax: string, onOverflow: string
+}
 
 export function registerMount (program: Command): void {
-  program.command('mount')
+  const cmd = program.command('mount')
     .description('mount a capturing, journalling filesystem over one directory or a group of volumes')
     .argument('<source-or-mountpoint>', 'SOURCE directory (single form) or MOUNTPOINT (group form)')
     .argument('[mountpoint]', 'MOUNTPOINT (single form)')
@@ -18,6 +39,12 @@ export function registerMount (program: Command): void {
     .option('--group <name>', 'consistency group name (group form)')
     .option('--volume <name=dir>', 'a directory volume of the group, repeatable', collect, [])
     .option('--image <name=file[:size]>', 'an image volume (fixed-size file, e.g. disk.img:1G), repeatable', collect, [])
+    .option('--peer <host:port>', 'replicate to the secondary listening there (replfs serve)')
+    .option('--mode <async|sync>', 'async: a write returns after the local journal; sync: after the secondary acknowledged it', 'async')
+    .option('--sync-timeout <seconds>', 'sync mode: fall back to async when the secondary does not acknowledge within this', '10')
+    .option('--journal-max <size>', 'journal size limit (queue of unacknowledged changes)', '1G')
+    .option('--on-overflow <block|track>', 'at the limit: block new writes, or track changed extents only and resync them later', 'block')
+  addPeerOptions(cmd)
     .addHelpText('after', `
 Forms:
   replfs mount SOURCE MOUNTPOINT --state DIR
@@ -46,6 +73,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
           throw replError('USAGE', `mountpoint ${mountpoint} is inside a volume's backing directory`)
         }
         await checkStateDir(state, spec)
+        const repl = flags.peer ? replicationFromFlags(flags, spec) : null
         // Every check passed: now create what is missing.
         await fsp.mkdir(state, { recursive: true })
         for (const v of toCreate) {
@@ -54,7 +82,8 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
           await fh.close()
         }
         await writeGroupFile(state, spec)
-        const primary = await startPrimary(spec, state, mountpoint, log)
+        if (repl) repl.identity.node = nodeId(state)
+        const primary = await startPrimary(spec, state, mountpoint, log, repl)
         const names = spec.volumes.map(v => `${v.name}(${v.kind})`).join(' ')
         console.log(`replfs: ready: ${mountpoint} group ${spec.group} volumes ${names} journal at sequence ${primary.journal.nextSeq}`)
         return () => primary.stop()

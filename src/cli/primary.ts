@@ -1,47 +1,62 @@
 // Wiring of a primary: journal → group commit → capture → FUSE ops → mount,
-// with recovery of an unclean stop before the mount goes live.
+// with recovery of an unclean stop before the mount goes live, and the
+// replicator when a peer is given.
 import { promises as fsp } from 'node:fs'
 import type { GroupSpec } from '../core/config.js'
 import type { Record } from '../core/records.js'
+import { segmentBytesDefault } from '../core/limits.js'
+import { describe } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
 import { GroupCommit } from '../journal/group-commit.js'
 import { ActivityLog } from '../capture/activity-log.js'
 import { Capture } from '../capture/capture.js'
-import { restateSteps } from '../capture/restate.js'
+import { DirtySet } from '../capture/dirty-set.js'
+import { restateSteps, type RestateSource } from '../capture/restate.js'
 import { Layout } from '../fs/layout.js'
 import { makeOps } from '../fs/ops.js'
 import { mountFs, type Mounted } from '../fs/mount.js'
 import { allXattrs } from '../fs/xattr.js'
-import { describe } from '../core/errors.js'
+import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
+import { serveControl } from './control.js'
+
+export type Log = (line: string) => void
+
+export type Replication = Omit<ReplicatorOptions, 'volumes' | 'source' | 'log'>
 
 export interface Primary {
   journal: Journal
   commit: GroupCommit
   capture: Capture
   layout: Layout
-  mounted: Mounted | null
+  replicator: Replicator | null
   stop (): Promise<void>
 }
 
-export type Log = (line: string) => void
-
-export async function openPrimary (spec: GroupSpec, state: string, log: Log): Promise<Omit<Primary, 'mounted' | 'stop'> & { close (): Promise<void> }> {
-  const journal = await Journal.open(state, { group: spec.group })
+export async function openPrimary (spec: GroupSpec, state: string, log: Log, journalMaxBytes = 0) {
+  // Segments small enough that trimming whole segments frees the journal
+  // well before its limit.
+  const segmentBytes = journalMaxBytes ? Math.max(1 << 20, Math.min(segmentBytesDefault, Math.floor(journalMaxBytes / 8))) : segmentBytesDefault
+  const journal = await Journal.open(state, { group: spec.group, segmentBytes })
   if (journal.recovery) {
     const r = journal.recovery
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
   }
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   const { log: activity, leftover } = await ActivityLog.open(state)
-  const capture = new Capture(journal, commit, activity)
+  const dirty = DirtySet.load(state)
+  const capture = new Capture(journal, commit, activity, dirty)
   const layout = new Layout(spec)
+  const source: RestateSource = { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrs }
+  // A primary that was tracking (journal overflowed) keeps tracking until a resync.
+  if (!dirty.empty) capture.mode = 'track'
 
   // The journal holds every change not yet acknowledged: the extent map is
   // rebuilt from it (it is the persisted form of the map).
   for await (const { batch } of journal.read(journal.checkpoint.acked + 1)) {
     batch.records.forEach((r, i) => {
-      if (batch.seq + i <= journal.checkpoint.acked) return
-      if (r.kind === 'write') capture.extents.add(r.vol, r.path, r.off, r.off + r.data.length, batch.seq + i)
+      const seq = batch.seq + i
+      if (seq <= journal.checkpoint.acked) return
+      if (r.kind === 'write') capture.extents.add(r.vol, r.path, r.off, r.off + r.data.length, seq)
       else if (r.kind === 'truncate') capture.extents.clip(r.vol, r.path, r.size)
       else if (r.kind === 'unlink') capture.extents.drop(r.vol, r.path)
       else if (r.kind === 'rename') capture.extents.rename(r.vol, r.path, r.to)
@@ -52,16 +67,18 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log): Pr
     // An unclean stop: parts of the volumes had operations in flight.
     let n = 0
     const emit = (r: Record) => { n++; capture.record(r, [], () => {}) }
-    for (const step of restateSteps(leftover, { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrs }, emit)) step()
+    for (const step of restateSteps(leftover, source, emit)) step()
     await capture.barrier()
+    if (capture.mode === 'track') await capture.saveDirty()
     log(`recovery: ${leftover.length} hot parts left by an unclean stop re-journalled as ${n} records`)
   }
   activity.reset()
 
   return {
-    journal, commit, capture, layout,
+    journal, commit, capture, layout, source,
     async close () {
       await commit.close()
+      if (capture.mode === 'track') await capture.saveDirty()
       activity.reset() // a clean stop: nothing is in flight, nothing to restate
       activity.close()
       await journal.close()
@@ -69,22 +86,40 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log): Pr
   }
 }
 
-export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log): Promise<Primary> {
-  const p = await openPrimary(spec, state, log)
+export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
+  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
+  let replicator: Replicator | null = null
   let mounted: Mounted
   try {
+    if (repl) {
+      replicator = new Replicator(p.journal, p.commit, p.capture, { ...repl, volumes: spec.volumes, source: p.source, log })
+      replicator.start()
+    }
     const ops = makeOps({ layout: p.layout, capture: p.capture, startedMs: Date.now(), readOnly: false })
     mounted = await mountFs(mountpoint, ops, { fsname: `replfs-${spec.group}`, readOnly: false })
   } catch (err) {
+    await replicator?.stop()
     await p.close()
     throw err
   }
+  const control = await serveControl(state, () => ({
+    group: spec.group,
+    mountpoint,
+    volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind })),
+    journal: { nextSeq: p.journal.nextSeq, bytes: p.journal.bytes, segments: p.journal.segmentCount, acked: p.journal.checkpoint.acked, generation: p.journal.checkpoint.generation },
+    records: p.capture.stats.records,
+    dataBytes: p.capture.stats.dataBytes,
+    extents: p.capture.extents.summary(),
+    ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none' })
+  }))
   let stopping: Promise<void> | null = null
   return {
     ...p,
-    mounted,
+    replicator,
     stop: () => (stopping ??= (async () => {
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
+      await replicator?.stop()
+      control.close()
       await p.close()
     })())
   }

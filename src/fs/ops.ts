@@ -30,7 +30,7 @@ const timeOmitted = 2 ** 63 // our patched binding sends UTIME_OMIT as 2^64-1
 
 export interface OpsContext {
   layout: Layout
-  capture: Capture
+  capture: Capture | null // null: a read-only view (a secondary's copies)
   startedMs: number
   readOnly: boolean
 }
@@ -38,7 +38,9 @@ export interface OpsContext {
 export type OpTable = { [op: string]: unknown }
 
 export function makeOps (ctx: OpsContext): OpTable {
-  const { layout, capture } = ctx
+  const { layout } = ctx
+  // Every use of `capture` below comes after a read-only check.
+  const capture = ctx.capture as Capture
   const handles = new Map<number, Handle>()
   let nextHandle = 1 // fuse-native: a handle of 0 means "none"
 
@@ -65,6 +67,10 @@ export function makeOps (ctx: OpsContext): OpTable {
   /** Mark, run the backing op, record, reply. `run` returns the record. */
   function mutate (cb: Cb, marks: HotMark[], run: () => Record, value?: () => number): void {
     if (ctx.readOnly) return cb(EROFS)
+    capture.admit(() => mutateNow(cb, marks, run, value))
+  }
+
+  function mutateNow (cb: Cb, marks: HotMark[], run: () => Record, value?: () => number): void {
     capture.begin(marks)
     let rec: Record
     try {
@@ -175,15 +181,17 @@ export function makeOps (ctx: OpsContext): OpTable {
       const data = Buffer.allocUnsafe(len)
       buf.copy(data, 0, 0, len)
       const marks = Capture.regionMarks(h.vol, h.rel, pos, len)
-      capture.begin(marks)
-      let n: number
-      try {
-        n = fs.writeSync(h.fd, data, 0, len, pos)
-      } catch (err) {
-        capture.abort(marks)
-        return cb(toErrno(err))
-      }
-      capture.record({ kind: 'write', vol: h.vol, path: h.rel, off: pos, data: n === len ? data : data.subarray(0, n) }, marks, () => cb(n))
+      capture.admit(() => {
+        capture.begin(marks)
+        let n: number
+        try {
+          n = fs.writeSync(h.fd, data, 0, len, pos)
+        } catch (err) {
+          capture.abort(marks)
+          return cb(toErrno(err))
+        }
+        capture.record({ kind: 'write', vol: h.vol, path: h.rel, off: pos, data: n === len ? data : data.subarray(0, n) }, marks, () => cb(n))
+      })
     },
 
     truncate (path: string, size: number, cb: Cb) {
@@ -215,11 +223,13 @@ export function makeOps (ctx: OpsContext): OpTable {
       // record tells the secondary to do the same at this point of history.
       const backing = new Promise<void>((resolve, reject) =>
         (datasync ? fs.fdatasync : fs.fsync)(h.fd, err => err ? reject(err) : resolve()))
-      const recorded = new Promise<void>(resolve => ctx.readOnly ? resolve() : capture.record({ kind: 'fsync', vol: h.vol, path: h.rel }, [], resolve))
+      if (ctx.readOnly) return void backing.then(() => cb(0), e => cb(toErrno(e)))
+      const recorded = new Promise<void>(resolve => capture.record({ kind: 'fsync', vol: h.vol, path: h.rel }, [], resolve))
       Promise.all([backing, recorded, capture.barrier()]).then(() => cb(0), e => cb(toErrno(e)))
     },
 
     fsyncdir (path: string, datasync: number, fh: number, cb: Cb) {
+      if (ctx.readOnly) return cb(0)
       capture.barrier().then(() => cb(0), e => cb(toErrno(e)))
     },
 

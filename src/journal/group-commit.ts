@@ -31,6 +31,8 @@ export interface GroupCommitOptions {
 }
 
 export class GroupCommit {
+  /** Told of every batch once it is in the journal file, in order. */
+  readonly listeners: Array<(a: Appended) => void> = []
   private open: Pending = fresh()
   private readonly full: Pending[] = [] // closed batches not yet written
   private scheduled = false
@@ -124,6 +126,7 @@ export class GroupCommit {
       }
       this.full.shift()
       this.opts.onAppended?.(a)
+      for (const l of this.listeners) l(a)
       for (const w of p.waiters) w()
     }
     for (const w of this.idleWaiters.splice(0)) w()

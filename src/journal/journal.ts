@@ -41,6 +41,7 @@ export interface Appended {
   payload: Buffer
   hash: Buffer
   frameBytes: number
+  ts: number // when the batch closed (lag in seconds)
 }
 
 export class Journal {
@@ -161,7 +162,7 @@ export class Journal {
     const hash = chainHash(payload)
     this.nextSeq = batch.seq + batch.records.length
     this.lastHash = hash
-    return { seq: batch.seq, count: batch.records.length, payload, hash, frameBytes }
+    return { seq: batch.seq, count: batch.records.length, payload, hash, frameBytes, ts: batch.ts }
   }
 
   private rotate (firstSeq: Seq): SegmentInfo {
@@ -216,6 +217,19 @@ export class Journal {
     this.nextSeq = seq
     this.lastHash = prev
     await this.setCheckpoint({ acked: seq - 1, ackedHash: prev })
+  }
+
+  /** Chain hash of the batch that ends at `seq` in this journal's history,
+   *  or null if the journal cannot tell (trimmed, or not a batch end). */
+  async hashAt (seq: Seq): Promise<Buffer | null> {
+    if (seq === this.lastSeq) return this.lastHash
+    if (seq === this.checkpoint.acked && this.checkpoint.ackedHash) return Buffer.from(this.checkpoint.ackedHash)
+    if (seq > this.lastSeq) return null
+    for await (const { batch, payload } of this.read(seq)) {
+      const end = batch.seq + batch.records.length - 1
+      return end === seq ? chainHash(payload) : null
+    }
+    return null
   }
 
   async setCheckpoint (patch: Partial<Checkpoint>): Promise<void> {

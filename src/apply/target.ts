@@ -1,0 +1,88 @@
+// The secondary's side of apply: records onto its volumes, a flush that
+// makes what was applied durable, and the manifest of its copy for an
+// initial sync (every path, and a checksum per block of every file).
+import fs from 'node:fs'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import type { Record } from '../core/records.js'
+import type { VolumeSpec } from '../core/config.js'
+import { applyRecord, type Volumes } from './apply.js'
+
+export interface ManifestPart {
+  vol: number
+  entries: Array<{ path: string, type: 'file' | 'dir' | 'symlink' | 'other', size: number, sums: Uint8Array[] }>
+}
+
+export const manifestBlockBytes = 1024 * 1024
+const entriesPerPart = 512
+
+export class ApplyTarget {
+  private readonly written = new Map<string, { vol: number, path: string }>()
+
+  constructor (private readonly vols: Volumes, private readonly specs: VolumeSpec[]) {}
+
+  async apply (r: Record): Promise<void> {
+    await applyRecord(this.vols, r)
+    if (r.kind === 'write' || r.kind === 'truncate' || r.kind === 'create' || (r.kind === 'state' && r.type === 'file')) {
+      this.written.set(`${r.vol}\0${r.path}`, { vol: r.vol, path: r.path })
+    }
+  }
+
+  /** fsyncs every file written since the last flush. */
+  async flush (): Promise<void> {
+    const files = [...this.written.values()]
+    this.written.clear()
+    for (const f of files) await this.vols.get(f.vol)?.fsync(f.path).catch(() => {}) // gone since: nothing to sync
+  }
+
+  async * manifest (): AsyncGenerator<ManifestPart> {
+    for (const v of this.specs) {
+      let part: ManifestPart = { vol: v.num, entries: [] }
+      for await (const e of v.kind === 'image' ? imageEntry(v) : walk(v.path, '')) {
+        part.entries.push(e)
+        if (part.entries.length >= entriesPerPart) {
+          yield part
+          part = { vol: v.num, entries: [] }
+        }
+      }
+      if (part.entries.length > 0) yield part
+    }
+  }
+}
+
+async function * imageEntry (v: VolumeSpec): AsyncGenerator<ManifestPart['entries'][number]> {
+  yield { path: '', type: 'file', size: v.size, sums: await blockSums(v.path) }
+}
+
+async function * walk (root: string, rel: string): AsyncGenerator<ManifestPart['entries'][number]> {
+  const abs = rel === '' ? root : join(root, rel)
+  for (const name of (await fs.promises.readdir(abs)).sort()) {
+    const p = rel === '' ? name : `${rel}/${name}`
+    const st = await fs.promises.lstat(join(root, p))
+    if (st.isDirectory()) {
+      yield { path: p, type: 'dir', size: 0, sums: [] }
+      yield * walk(root, p)
+    } else if (st.isFile()) {
+      yield { path: p, type: 'file', size: st.size, sums: await blockSums(join(root, p)) }
+    } else {
+      yield { path: p, type: st.isSymbolicLink() ? 'symlink' : 'other', size: 0, sums: [] }
+    }
+  }
+}
+
+/** Truncated SHA-256 per block (same function as the primary's resync). */
+async function blockSums (file: string): Promise<Uint8Array[]> {
+  const fh = await fs.promises.open(file, 'r')
+  try {
+    const sums: Uint8Array[] = []
+    const buf = Buffer.allocUnsafe(manifestBlockBytes)
+    for (let off = 0; ; off += manifestBlockBytes) {
+      const { bytesRead } = await fh.read(buf, 0, manifestBlockBytes, off)
+      if (bytesRead === 0) break
+      sums.push(createHash('sha256').update(buf.subarray(0, bytesRead)).digest().subarray(0, 16))
+    }
+    return sums
+  } finally {
+    await fh.close()
+  }
+}

@@ -1,0 +1,74 @@
+// `replfs serve`: the secondary. Listens for the primary, applies its
+// batches to the volumes, optionally exposes them read-only through FUSE.
+import type { Command } from 'commander'
+import fs from 'node:fs'
+import { resolve } from 'node:path'
+import { replError } from '../core/errors.js'
+import { Journal } from '../journal/journal.js'
+import { openVolumes, closeVolumes } from '../volume/volume.js'
+import { ApplyTarget } from '../apply/target.js'
+import { Secondary } from '../replicate/receiver.js'
+import { listen, parseHostPort } from '../replicate/transport.js'
+import { collect, groupFromFlags, checkStateDir, writeGroupFile } from './group-spec.js'
+import { runDaemon } from './daemon.js'
+import { addPeerOptions, isLoopback, nodeId, readSecret, tlsFiles, type PeerFlags } from './peer-flags.js'
+import { serveControl } from './control.js'
+import { mountReadOnly } from './read-only-mount.js'
+
+interface ServeFlags extends PeerFlags { listen: string, state: string, group: string, volume: string[], image: string[], mount?: string, insecure?: boolean }
+
+export function registerServe (program: Command): void {
+  const cmd = program.command('serve')
+    .description('run a secondary: receive a group\'s journal from its primary and apply it to local copies')
+    .requiredOption('--listen <host:port>', 'address to listen on for the primary')
+    .requiredOption('--state <dir>', 'state directory: received journal, applied cursor')
+    .option('--group <name>', 'consistency group name (must match the primary)', 'default')
+    .option('--volume <name=dir>', 'a directory volume copy, repeatable', collect, [])
+    .option('--image <name=file[:size]>', 'an image volume copy, repeatable', collect, [])
+    .option('--mount <mountpoint>', 'also expose the copies read-only through FUSE')
+    .option('--insecure', 'allow a non-loopback --listen without --secret-file')
+  addPeerOptions(cmd)
+    .addHelpText('after', `
+Prints a line containing "listening" once ready. One primary at a time.
+A bad frame or a record that would escape a volume ends that connection
+with an error; the daemon keeps serving.`)
+    .action(async (flags: ServeFlags) => {
+      await runDaemon(async log => {
+        const { host, port } = parseHostPort(flags.listen)
+        const secret = readSecret(flags.secretFile)
+        if (!secret && !isLoopback(host) && !flags.insecure) {
+          throw replError('USAGE', `refusing to listen on ${host} without --secret-file`, 'give a shared secret, or --insecure on a trusted network')
+        }
+        const tls = tlsFiles(flags)
+        const state = resolve(flags.state)
+        const { spec, toCreate } = await groupFromFlags(flags.group, flags.volume, flags.image, false)
+        const mountpoint = flags.mount ? resolve(flags.mount) : null
+        if (mountpoint && !fs.existsSync(mountpoint)) throw replError('USAGE', `mountpoint ${mountpoint} does not exist`)
+        await checkStateDir(state, spec)
+        fs.mkdirSync(state, { recursive: true })
+        for (const v of toCreate) { fs.writeFileSync(v.path, ''); fs.truncateSync(v.path, v.size) }
+        await writeGroupFile(state, spec)
+
+        const journal = await Journal.open(state, { group: spec.group })
+        const vols = await openVolumes(spec.volumes)
+        const target = new ApplyTarget(vols, spec.volumes)
+        const identity = { role: 'secondary' as const, group: spec.group, node: nodeId(state), volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret }
+        const secondary = new Secondary(journal, target, identity, log)
+        const redone = await secondary.recover()
+        if (redone > 0) log(`recovery: re-applied ${redone} records from the journal past the applied cursor`)
+        const server = await listen(host, port, tls, c => secondary.attach(c), log)
+        await serveControl(state, () => secondary.status())
+        const ro = mountpoint ? await mountReadOnly(spec, mountpoint) : null
+        const addr = server.address()
+        const shown = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : flags.listen
+        console.log(`replfs: listening on ${shown} group ${spec.group} applied ${secondary.status().appliedSeq}${ro ? `, read-only mount at ${mountpoint}` : ''}`)
+        return async () => {
+          server.close()
+          await ro?.unmount()
+          await secondary.close()
+          await closeVolumes(vols)
+          await journal.close()
+        }
+      })
+    })
+}

@@ -1,0 +1,58 @@
+// `replfs status`: a running daemon's state, from its control socket.
+import type { Command } from 'commander'
+import { resolve } from 'node:path'
+import { queryControl } from './control.js'
+import { describe } from '../core/errors.js'
+
+type Status = { [k: string]: unknown }
+
+export function registerStatus (program: Command): void {
+  program.command('status')
+    .description('show the state of a running mount or secondary: role, peer, mode, sequences, lag, resync progress')
+    .requiredOption('--state <dir>', 'state directory of the daemon')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: { state: string, json?: boolean }) => {
+      try {
+        const s = await queryControl(resolve(flags.state)) as Status
+        console.log(flags.json ? JSON.stringify(s, null, 2) : humanStatus(s))
+      } catch (err) {
+        process.stderr.write(`replfs: error: ${describe(err)}\n`)
+        process.exitCode = 1
+      }
+    })
+}
+
+function bytes (n: unknown): string {
+  const v = Number(n ?? 0)
+  if (v >= 1 << 30) return `${(v / (1 << 30)).toFixed(2)} GiB`
+  if (v >= 1 << 20) return `${(v / (1 << 20)).toFixed(1)} MiB`
+  if (v >= 1 << 10) return `${(v / (1 << 10)).toFixed(1)} KiB`
+  return `${v} B`
+}
+
+export function humanStatus (s: Status): string {
+  const lines: string[] = []
+  const add = (k: string, v: unknown) => lines.push(`${k.padEnd(14)} ${String(v)}`)
+  add('role', s.role)
+  add('group', s.group)
+  if (s.role === 'primary') {
+    add('mode', `${String(s.mode)}${s.syncFallback ? ' (fallen back to async: secondary not acknowledging)' : ''}`)
+    add('peer', `${String(s.peer ?? 'none')} ${String(s.peerState ?? '')}`)
+    add('last seq', s.lastSeq ?? (s.journal as Status | undefined)?.nextSeq)
+    add('acked seq', s.ackedSeq)
+    add('lag', `${String(s.lagRecords ?? 0)} records, ${bytes(s.lagBytes)}, ${Number(s.lagSeconds ?? 0).toFixed(1)} s`)
+    add('journal', `${bytes(s.journalBytes ?? (s.journal as Status | undefined)?.bytes)} of ${bytes(s.journalMaxBytes)} (${String(s.overflow ?? '-')} on overflow)${s.tracking ? ', TRACKING changes only' : ''}`)
+  } else {
+    add('peer', `${String(s.peer ?? '-')} ${String(s.peerState)}`)
+    add('applied seq', s.appliedSeq)
+    add('consistent', s.consistent ? 'yes' : 'no (resync in progress or interrupted)')
+    add('applied', `${String(s.batchesApplied)} batches, ${bytes(s.bytesApplied)}`)
+  }
+  const r = s.resync as Status | null | undefined
+  if (r) {
+    const pct = Number(r.bytesTotal) > 0 ? (100 * Number(r.bytesDone) / Number(r.bytesTotal)).toFixed(1) : '0'
+    add('resync', `${String(r.kind)} ${String(r.phase)} ${bytes(r.bytesDone)} of ${bytes(r.bytesTotal)} (${pct}%), ${bytes(r.rateBytesPerSec)}/s, ETA ${r.etaSec ?? '?'} s, ${bytes(r.bytesSent)} sent`)
+  }
+  if (s.lastError) add('last error', s.lastError)
+  return lines.join('\n')
+}

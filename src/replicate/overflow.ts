@@ -1,0 +1,85 @@
+// The journal's size limit and what happens at it (DESIGN.md, Journal):
+//   block: new operations wait until acknowledgements trim the journal
+//          below the limit: the replica never falls further behind;
+//   track: the journal's records are folded into the dirty set (paths,
+//          metadata, byte ranges), its segments are dropped, and from then
+//          on only the dirty set grows; the peer gets a resync of exactly
+//          that when it is back.
+import type { Journal } from '../journal/journal.js'
+import type { Capture } from '../capture/capture.js'
+
+export type OverflowPolicy = 'block' | 'track'
+
+export class Overflow {
+  private released: Array<() => void> = []
+  private blocked = false
+  private switching = false
+  private timer: NodeJS.Timeout
+  private saveTimer: NodeJS.Timeout
+  /** Told when tracking starts: batches were dropped, so a session streaming
+   *  them must end (its resync follows on reconnect). */
+  onTrack: () => void = () => {}
+
+  constructor (private readonly journal: Journal, private readonly capture: Capture, readonly policy: OverflowPolicy,
+    readonly maxBytes: number, private readonly log: (l: string) => void) {
+    capture.gate = () => this.blocked ? new Promise<void>(resolve => this.released.push(resolve)) : null
+    capture.commit.listeners.push(() => this.check())
+    this.timer = setInterval(() => this.check(), 250)
+    this.timer.unref()
+    this.saveTimer = setInterval(() => { if (capture.mode === 'track') void capture.saveDirty() }, 1000)
+    this.saveTimer.unref()
+  }
+
+  get full (): boolean { return this.journal.bytes >= this.maxBytes }
+
+  check (): void {
+    if (this.policy === 'block') {
+      if (this.full && !this.blocked) {
+        this.blocked = true
+        this.log(`journal full (${this.journal.bytes} of ${this.maxBytes} bytes): new writes wait until the secondary catches up (--on-overflow block)`)
+      } else if (!this.full && this.blocked) {
+        this.blocked = false
+        this.log('journal below its limit again: writes resume')
+        for (const r of this.released.splice(0)) r()
+      }
+    } else if (this.full && this.capture.mode === 'journal' && !this.switching) {
+      void this.enterTrack()
+    }
+  }
+
+  /** A resync journals at most half the limit ahead of the secondary. */
+  resyncPause (): Promise<void> | null {
+    if (this.journal.bytes < this.maxBytes / 2) return null
+    return new Promise(resolve => {
+      const t = setInterval(() => { if (this.journal.bytes < this.maxBytes / 2) { clearInterval(t); resolve() } }, 50)
+    })
+  }
+
+  private async enterTrack (): Promise<void> {
+    this.switching = true
+    this.capture.mode = 'track'
+    this.log(`journal full (${this.journal.bytes} of ${this.maxBytes} bytes): dropping journalled data, tracking changed extents only (--on-overflow track)`)
+    await this.capture.commit.idle()
+    // Fold what the journal holds past the acknowledged point into the dirty set.
+    for await (const { batch } of this.journal.read(this.journal.checkpoint.acked + 1)) {
+      batch.records.forEach((r, i) => { if (batch.seq + i > this.journal.checkpoint.acked) this.capture.dirty.add(r) })
+    }
+    await this.capture.saveDirty()
+    await this.journal.rebase(this.journal.nextSeq, this.journal.lastHash)
+    this.switching = false
+    this.onTrack()
+  }
+
+  /** A resync starts: operations are journalled again. */
+  leaveTrack (wasTracking: boolean): void {
+    if (this.capture.mode === 'track') this.capture.mode = 'journal'
+    if (wasTracking) this.log('peer back: resyncing the tracked changes, journalling again')
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    clearInterval(this.saveTimer)
+    for (const r of this.released.splice(0)) r()
+    this.blocked = false
+  }
+}

@@ -1,0 +1,397 @@
+// The primary's replicator: one connection to one secondary (fan-out is one
+// Replicator per peer over the same journal: nothing here assumes it is the
+// only reader). It connects with backoff, authenticates, agrees on where
+// the secondary's copy stands, then streams journal batches in order with a
+// window, takes acks (journal trim, extent map, sync-mode writers), and
+// runs a resync when the secondary missed history.
+import type { Seq } from '../core/records.js'
+import { describe, replError } from '../core/errors.js'
+import type { Journal, Appended, JournalEntry } from '../journal/journal.js'
+import { chainHash, zeroHash } from '../journal/codec.js'
+import { markKey } from '../capture/activity-log.js'
+import type { GroupCommit } from '../journal/group-commit.js'
+import type { Capture } from '../capture/capture.js'
+import type { RestateSource } from '../capture/restate.js'
+import type { VolumeSpec } from '../core/config.js'
+import { connect, type Connection, type TlsFiles } from './transport.js'
+import { handshake, type Identity } from './handshake.js'
+import type { ManifestEntry, Message } from './messages.js'
+import { Heartbeat } from './heartbeat.js'
+import { Resync, type Manifest } from './resync.js'
+import { SyncWaiters } from './sync-waiters.js'
+import { Overflow, type OverflowPolicy } from './overflow.js'
+
+export interface ReplicatorOptions {
+  host: string
+  port: number
+  tls: TlsFiles | null
+  identity: Identity
+  mode: 'async' | 'sync'
+  syncTimeoutMs: number
+  journalMaxBytes: number
+  onOverflow: OverflowPolicy
+  volumes: VolumeSpec[]
+  source: RestateSource
+  log: (line: string) => void
+}
+
+/** Bounds of the pipeline: batches in flight, and memory kept for them. */
+const windowBatches = 256
+const windowBytes = 64 * 1024 * 1024
+const recentBytesMax = 64 * 1024 * 1024
+const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
+
+interface InFlight { end: Seq, bytes: number, hash: Buffer, ts: number }
+
+interface Session {
+  conn: Connection
+  sentUpTo: Seq
+  inflight: InFlight[]
+  inflightBytes: number
+  wake: () => void
+  waiting: Promise<void> | null
+  reader: AsyncGenerator<JournalEntry> | null
+  readerNext: Seq
+  closed: boolean
+  manifest: Manifest | null
+  manifestDone: (() => void) | null
+}
+
+export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
+
+export class Replicator {
+  private session: Session | null = null
+  private peerState: PeerState = 'disconnected'
+  private acked: Seq
+  private readonly recent: Appended[] = []
+  private recentBytes = 0
+  private stopped = false
+  private attempt = 0
+  private lastError: string | null = null
+  private resync: Resync | null = null
+  private lastAckTs = 0
+  private checkpointTimer: NodeJS.Timeout | null = null
+  private pendingAck: { seq: Seq, hash: Buffer } | null = null
+  readonly waiters: SyncWaiters
+  readonly overflow: Overflow
+
+  constructor (private readonly journal: Journal, private readonly commit: GroupCommit, private readonly capture: Capture,
+    private readonly o: ReplicatorOptions) {
+    this.acked = journal.checkpoint.acked
+    this.waiters = new SyncWaiters(o.mode, o.syncTimeoutMs, o.log)
+    this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log)
+    capture.syncBatches = o.mode === 'sync'
+    capture.durability = (seq, reply) => this.waiters.wait(seq, this.acked, reply)
+    commit.listeners.push(a => this.onAppended(a))
+    this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
+  }
+
+  start (): void {
+    void this.loop()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.resync?.stop()
+    this.session?.conn.close()
+    this.waiters.releaseAll()
+    this.overflow.stop()
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
+    await this.flushAck()
+  }
+
+  status () {
+    const unacked = this.session?.inflight ?? []
+    const oldest = this.recent.find(a => a.seq + a.count - 1 > this.acked)
+    return {
+      role: 'primary' as const,
+      mode: this.o.mode,
+      syncFallback: this.waiters.fallback,
+      peer: `${this.o.host}:${this.o.port}`,
+      peerState: this.peerState,
+      lastError: this.lastError,
+      lastSeq: this.commit.lastAssigned,
+      ackedSeq: this.acked,
+      lagRecords: Math.max(0, this.commit.lastAssigned - this.acked),
+      lagBytes: this.recent.filter(a => a.seq + a.count - 1 > this.acked).reduce((n, a) => n + a.payload.length, 0),
+      lagSeconds: oldest && this.commit.lastAssigned > this.acked ? (Date.now() - oldest.ts) / 1000 : 0,
+      inFlightBatches: unacked.length,
+      journalBytes: this.journal.bytes,
+      journalMaxBytes: this.o.journalMaxBytes,
+      overflow: this.o.onOverflow,
+      tracking: this.capture.mode === 'track',
+      resync: this.resync ? { ...this.resync.progress } : null
+    }
+  }
+
+  // ---- connection life ----------------------------------------------------
+
+  private async loop (): Promise<void> {
+    while (!this.stopped) {
+      this.peerState = 'connecting'
+      let conn: Connection
+      try {
+        conn = await connect(this.o.host, this.o.port, this.o.tls, 5000)
+      } catch (err) {
+        this.noteError(`cannot reach ${this.o.host}:${this.o.port}: ${describe(err)}`)
+        await this.backoff()
+        continue
+      }
+      const closed = new Promise<Error | null>(resolve => conn.on('close', resolve))
+      try {
+        await this.runSession(conn)
+        this.attempt = 0
+      } catch (err) {
+        this.noteError(describe(err))
+        conn.fail(err)
+      }
+      const why = await closed
+      if (why && !this.stopped) this.noteError(`connection ended: ${describe(why)}`)
+      this.endSession()
+      if (!this.stopped) await this.backoff()
+    }
+    this.peerState = 'disconnected'
+  }
+
+  private noteError (msg: string): void {
+    if (this.lastError !== msg) this.o.log(msg)
+    this.lastError = msg
+  }
+
+  private async backoff (): Promise<void> {
+    const ms = backoffMs[Math.min(this.attempt++, backoffMs.length - 1)]
+    await new Promise(resolve => setTimeout(resolve, ms))
+  }
+
+  private endSession (): void {
+    const s = this.session
+    if (!s) return
+    s.closed = true
+    s.wake()
+    void s.reader?.return(undefined)
+    this.session = null
+    this.peerState = 'disconnected'
+    if (this.resync) {
+      // The dirty parts it had not restated yet are still dirty: a full
+      // resync starts over; a partial one is redone from the dirty set the
+      // overflow keeps (its marks were drained, so put them back whole).
+      this.resync.stop()
+      this.resync = null
+    }
+  }
+
+  private async runSession (conn: Connection): Promise<void> {
+    this.peerState = 'handshake'
+    const peer = await handshake(conn, this.o.identity, 10_000)
+    const state = await nextMessage(conn, 'state', 10_000)
+    const s: Session = {
+      conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
+      closed: false, manifest: null, manifestDone: null
+    }
+    this.session = s
+    const hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
+    hb.start()
+    conn.on('close', () => hb.stop())
+    conn.on('message', m => this.onMessage(s, m))
+    this.o.log(`connected to secondary ${peer.node} at ${conn.remote} (applied ${state.applied}, ${state.consistent ? 'consistent' : 'inconsistent'})`)
+
+    const plan = await this.plan(state)
+    if (plan.kind === 'resume') {
+      s.sentUpTo = state.applied
+      this.peerState = 'streaming'
+      if (state.applied > this.acked) await this.takeAck(state.applied)
+      void this.pump(s)
+      return
+    }
+    if (plan.kind === 'refuse') throw plan.error
+    // Resync: history restarts on the secondary at the next batch.
+    await this.commit.idle()
+    const seq = this.journal.nextSeq
+    const prev = this.journal.lastHash
+    s.sentUpTo = seq - 1
+    this.peerState = 'resync'
+    conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
+    await this.takeAck(seq - 1, prev) // what came before is covered by the resync
+    this.o.log(`${plan.kind} resync of the secondary starts at sequence ${seq}`)
+    void this.pump(s)
+    void this.runResync(s, plan.kind)
+  }
+
+  /** Where does the secondary stand against this journal? */
+  private async plan (st: Extract<Message, { t: 'state' }>): Promise<{ kind: 'resume' | 'full' | 'partial' } | { kind: 'refuse', error: Error }> {
+    const mine = this.journal.checkpoint.generation
+    if (st.generation !== mine) return { kind: 'full' } // a new or foreign copy
+    if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
+      return st.applied >= this.acked ? { kind: 'partial' } : { kind: 'full' }
+    }
+    if (!st.consistent) return { kind: 'full' } // a resync was cut short
+    if (st.applied > this.commit.lastAssigned) {
+      return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary has applied up to ${st.applied}, beyond this primary's history (${this.commit.lastAssigned})`, 'the sides have diverged; pick the survivor and resync the other') }
+    }
+    const hash = await this.journal.hashAt(st.applied)
+    if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume' }
+    if (hash === null) return { kind: 'full' } // trimmed past it: the journal cannot prove a common history
+    if (!hash.equals(Buffer.from(st.hash))) {
+      return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary's history differs from this primary's at sequence ${st.applied}`, 'both sides were written; pick the survivor and resync the other') }
+    }
+    return { kind: 'resume' }
+  }
+
+  private async runResync (s: Session, kind: 'full' | 'partial'): Promise<void> {
+    const wasTracking = this.capture.mode === 'track'
+    const resync = new Resync(this.capture, this.o.volumes, this.o.source, kind, () => this.overflow.resyncPause())
+    this.resync = resync
+    // From here on, operations are journalled again: the resync covers what
+    // the dirty set holds, the journal what happens next.
+    const dirty = this.capture.dirty.drain()
+    this.overflow.leaveTrack(wasTracking)
+    let ok: boolean
+    if (kind === 'full') {
+      const manifest = await this.receiveManifest(s)
+      if (!manifest) return
+      ok = await resync.full(manifest)
+    } else {
+      ok = await resync.partial(dirty.marks, dirty.extents)
+    }
+    if (!ok || s.closed) {
+      if (kind === 'partial') for (const m of dirty.marks) this.capture.dirty.marks.set(markKey(m), m)
+      return
+    }
+    await this.commit.idle()
+    const until = this.commit.lastAssigned
+    s.conn.send({ t: 'consistent', seq: until })
+    this.o.log(`resync sent (${resync.progress.bytesSent} bytes of data, ${resync.progress.bytesDone} compared); consistent once sequence ${until} is applied`)
+    await this.capture.dirty.save()
+    this.resync = null
+    this.peerState = 'streaming'
+  }
+
+  private receiveManifest (s: Session): Promise<Manifest | null> {
+    s.manifest = new Map()
+    return new Promise(resolve => {
+      s.manifestDone = () => resolve(s.manifest)
+      s.conn.on('close', () => resolve(null))
+    })
+  }
+
+  // ---- streaming ---------------------------------------------------------
+
+  private onAppended (a: Appended): void {
+    this.recent.push(a)
+    this.recentBytes += a.payload.length
+    while (this.recentBytes > recentBytesMax && this.recent.length > 1) {
+      this.recentBytes -= this.recent.shift()!.payload.length
+    }
+    this.session?.wake()
+  }
+
+  private async pump (s: Session): Promise<void> {
+    try {
+      while (!s.closed) {
+        const full = s.inflight.length >= windowBatches || s.inflightBytes >= windowBytes
+        if (full || s.sentUpTo >= this.journal.lastSeq) {
+          await this.sleep(s)
+          continue
+        }
+        const next = await this.nextBatch(s)
+        if (!next || s.closed) { await this.sleep(s); continue }
+        s.sentUpTo = next.seq + next.count - 1
+        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, hash: next.hash, ts: next.ts })
+        s.inflightBytes += next.payload.length
+        if (!s.conn.send({ t: 'batch', b: next.payload })) await new Promise<void>(resolve => { s.conn.once('drain', resolve); s.conn.once('close', resolve) })
+      }
+    } catch (err) {
+      s.conn.fail(err)
+    }
+  }
+
+  private sleep (s: Session): Promise<void> {
+    if (!s.waiting) s.waiting = new Promise<void>(resolve => { s.wake = () => { s.waiting = null; resolve() } })
+    return s.waiting
+  }
+
+  /** The batch after s.sentUpTo: from memory when recent, else from disk. */
+  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number } | null> {
+    const want = s.sentUpTo + 1
+    const first = this.recent[0]
+    if (first && first.seq <= want) {
+      const a = this.recent.find(x => x.seq === want)
+      if (a) return a
+    }
+    if (!s.reader || s.readerNext !== want) {
+      void s.reader?.return(undefined)
+      s.reader = this.journal.read(want)
+    }
+    const r = await s.reader.next()
+    if (r.done) { s.reader = null; return null }
+    const { batch, payload } = r.value
+    s.readerNext = batch.seq + batch.records.length
+    if (batch.seq !== want) throw replError('JOURNAL_GAP', `journal holds sequence ${batch.seq} where ${want} was expected`)
+    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts }
+  }
+
+  private onMessage (s: Session, m: Message): void {
+    switch (m.t) {
+      case 'ack': {
+        if (m.applied > s.sentUpTo) return s.conn.fail(replError('BAD_MESSAGE', `ack of ${m.applied}, beyond what was sent (${s.sentUpTo})`))
+        let hash: Buffer | undefined
+        while (s.inflight.length > 0 && s.inflight[0].end <= m.applied) {
+          const f = s.inflight.shift()!
+          s.inflightBytes -= f.bytes
+          hash = f.hash
+        }
+        void this.takeAck(m.applied, hash)
+        s.wake()
+        return
+      }
+      case 'manifest': {
+        if (!s.manifest) return s.conn.fail(replError('BAD_MESSAGE', 'manifest without a full resync'))
+        let vol = s.manifest.get(m.vol)
+        if (!vol) s.manifest.set(m.vol, vol = new Map<string, ManifestEntry>())
+        for (const e of m.entries) vol.set(e.path, e)
+        return
+      }
+      case 'manifest-end': s.manifestDone?.(); return
+      case 'ping': s.conn.send({ t: 'pong', ts: m.ts }); return
+      case 'pong': return
+      default: s.conn.fail(replError('BAD_MESSAGE', `a primary does not take "${m.t}" messages`))
+    }
+  }
+
+  /** The secondary holds everything up to `seq`. */
+  private async takeAck (seq: Seq, hash?: Buffer): Promise<void> {
+    if (seq <= this.acked) return
+    this.acked = seq
+    this.lastAckTs = Date.now()
+    this.capture.extents.ack(seq)
+    this.waiters.ack(seq, this.commit.lastAssigned)
+    // The checkpoint (an fsync) is written at most every 200 ms.
+    this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
+    if (!hash) this.pendingAck.hash = (await this.journal.hashAt(seq)) ?? this.pendingAck.hash
+    if (!this.checkpointTimer) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 200)
+  }
+
+  private async flushAck (): Promise<void> {
+    const a = this.pendingAck
+    if (!a) return
+    this.pendingAck = null
+    await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
+    this.overflow.check()
+  }
+}
+
+function nextMessage<T extends Message['t']> (conn: Connection, t: T, timeoutMs: number): Promise<Extract<Message, { t: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { cleanup(); reject(replError('TIMEOUT', `no ${t} message within ${timeoutMs} ms`)) }, timeoutMs)
+    const onMsg = (m: Message) => {
+      if (m.t === 'ping' || m.t === 'pong') return
+      cleanup()
+      if (m.t !== t) reject(replError('BAD_MESSAGE', `expected ${t}, got ${m.t}`))
+      else resolve(m as Extract<Message, { t: T }>)
+    }
+    const onClose = (err: Error | null) => { cleanup(); reject(err ?? replError('PEER_ERROR', 'closed')) }
+    const cleanup = () => { clearTimeout(timer); conn.removeListener('message', onMsg); conn.removeListener('close', onClose) }
+    conn.on('message', onMsg)
+    conn.on('close', onClose)
+  })
+}
