@@ -1,0 +1,110 @@
+// Test helpers for a replicating pair on loopback: a secondary (`replfs
+// serve`) and a primary mount (`replfs mount --peer`), each a child process
+// (never served from the test process). Ports: tests use 17100-17199 only,
+// a distinct one per test.
+import fs from 'node:fs'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { daemon, mount, unstick, tempDir } from './mount.mjs'
+import { snapshot } from './tree.mjs'
+import { queryControl } from '../../dist/cli/control.js'
+
+export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+export const hashFile = f => createHash('sha256').update(fs.readFileSync(f)).digest('hex')
+
+/** The daemon's `status --json` (same control socket the CLI asks). */
+export function status (state) {
+  return queryControl(state, 5000)
+}
+
+/** Polls `fn` until it returns a truthy value; throws with `what` (and the
+ *  last value seen) after `ms`. */
+export async function waitFor (fn, ms, what, every = 100) {
+  const until = Date.now() + ms
+  let last
+  for (;;) {
+    try { last = await fn(); if (last) return last } catch (err) { last = err }
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    await sleep(every)
+  }
+}
+
+/**
+ * A pair layout in a fresh temp dir:
+ *   vols:   { name: initial-content-fn | null } directory volumes
+ *   image:  { name, size } an image volume (optional)
+ * Returns paths: base, mnt, pstate, sstate, p[name], s[name] (backing dirs /
+ * image files of the primary and the secondary).
+ */
+export function layout (prefix, { vols = ['one', 'two'], image = null } = {}) {
+  const base = tempDir(prefix)
+  const L = { base, mnt: join(base, 'mnt'), pstate: join(base, 'pstate'), sstate: join(base, 'sstate'), p: {}, s: {}, vols, image }
+  fs.mkdirSync(L.mnt)
+  for (const v of vols) {
+    L.p[v] = join(base, 'p-' + v); L.s[v] = join(base, 's-' + v)
+    fs.mkdirSync(L.p[v]); fs.mkdirSync(L.s[v])
+  }
+  if (image) { L.p[image.name] = join(base, 'p-' + image.name + '.img'); L.s[image.name] = join(base, 's-' + image.name + '.img') }
+  return L
+}
+
+const volArgs = (L, side) => [
+  ...L.vols.flatMap(v => ['--volume', `${v}=${L[side][v]}`]),
+  ...(L.image ? ['--image', `${L.image.name}=${L[side][L.image.name]}:${L.image.size}`] : [])
+]
+
+/** Starts the secondary; resolves once it printed "listening". */
+export function startSecondary (L, port, extra = []) {
+  return daemon(['serve', '--listen', `127.0.0.1:${port}`, '--state', L.sstate, '--group', 'g', ...volArgs(L, 's'), ...extra], { readyWord: 'listening' })
+}
+
+/** Starts the primary mount replicating to `port`; resolves once "ready". */
+export function startPrimary (L, port, { mode = 'async', extra = [] } = {}) {
+  return mount([L.mnt, '--group', 'g', '--state', L.pstate, ...volArgs(L, 'p'), '--peer', `127.0.0.1:${port}`, '--mode', mode, ...extra])
+}
+
+/** Waits until the primary has nothing unacknowledged and streams, and the
+ *  secondary is consistent at the primary's last sequence. */
+export async function waitSynced (L, ms = 60_000) {
+  return waitFor(async () => {
+    const p = await status(L.pstate)
+    if (p.lagRecords !== 0 || p.peerState !== 'streaming' || p.resync) return false
+    const s = await status(L.sstate)
+    if (!s.consistent || s.appliedSeq !== p.lastSeq) return false
+    return { p, s }
+  }, ms, `the pair in sync (${L.pstate})`)
+}
+
+/** Starts secondary then primary and waits for the initial sync. */
+export async function startPair (L, port, { mode = 'async', pextra = [], sextra = [], ms = 60_000 } = {}) {
+  const sec = await startSecondary(L, port, sextra)
+  let pri
+  try {
+    pri = await startPrimary(L, port, { mode, extra: pextra })
+    await waitSynced(L, ms)
+  } catch (err) {
+    await stopAll(L, pri, sec)
+    throw err
+  }
+  return { sec, pri }
+}
+
+/** Stops the primary (SIGTERM, unmount) and the secondary; never throws. */
+export async function stopAll (L, pri, sec) {
+  try { await pri?.stop() } catch {}
+  unstick(L.mnt)
+  try { await sec?.stop() } catch {}
+}
+
+/** Asserts the replica equals the primary's backing store: trees and image
+ *  bytes. Returns a message on difference, null when identical. */
+export function differences (L) {
+  const out = []
+  for (const v of L.vols) {
+    const a = snapshot(L.p[v]); const b = snapshot(L.s[v])
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+    for (const k of [...keys].sort()) if (a[k] !== b[k]) out.push(`${v}/${k}: primary ${a[k] ?? '(none)'} / secondary ${b[k] ?? '(none)'}`)
+  }
+  if (L.image && hashFile(L.p[L.image.name]) !== hashFile(L.s[L.image.name])) out.push(`image ${L.image.name} differs`)
+  return out.length ? out.slice(0, 20).join('\n') : null
+}
