@@ -5,6 +5,7 @@ import { registerMount } from './cli/mount.js'
 import { registerServe } from './cli/serve.js'
 import { registerStatus } from './cli/status.js'
 import { registerJournal } from './cli/journal.js'
+import { registerDemo } from './cli/demo.js'
 
 // FUSE handlers run their backing I/O on libuv's pool; the default 4
 // threads would be shared by up to ~10 kernel worker threads' requests.
@@ -20,5 +21,6 @@ registerMount(program)
 registerServe(program)
 registerStatus(program)
 registerJournal(program)
+registerDemo(program)
 
 await program.parseAsync(process.argv)

@@ -16,7 +16,8 @@ export interface Identity {
 
 export type Hello = Extract<Message, { t: 'hello' }>
 
-/** Resolves with the peer's hello once both sides are authenticated. */
+/** Resolves with the peer's hello once both sides are authenticated. The
+ *  connection is left paused: call conn.resume() after attaching listeners. */
 export function handshake (conn: Connection, me: Identity, timeoutMs: number): Promise<Hello> {
   const nonce = newNonce()
   return new Promise((resolve, reject) => {
@@ -31,7 +32,7 @@ export function handshake (conn: Connection, me: Identity, timeoutMs: number): P
         const err = mismatch(me, m)
         if (err) return fail(err)
         peer = m
-        if (!me.secret) { cleanup(); return resolve(m) }
+        if (!me.secret) { cleanup(); conn.pause(); return resolve(m) }
         conn.send({ t: 'auth', mac: authMac(me.secret, me.role, me.group, nonce, m.nonce) })
         return
       }
@@ -40,6 +41,7 @@ export function handshake (conn: Connection, me: Identity, timeoutMs: number): P
         return fail(replError('AUTH_FAILED', `${conn.remote} failed authentication: the shared secrets differ`))
       }
       cleanup()
+      conn.pause() // the caller resumes once it listens (see Connection.pause)
       resolve(peer)
     }
     conn.on('message', onMessage)

@@ -105,6 +105,7 @@ export class Secondary {
       this.log(`primary ${peer.node} at ${conn.remote} authenticated`)
       hb.start()
       conn.on('message', m => this.onMessage(conn, m))
+      conn.resume()
       conn.send({ t: 'state', applied: this.applied, hash: this.appliedHash(), generation: this.generation, consistent: this.consistent })
     }, err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
@@ -132,7 +133,6 @@ export class Secondary {
           this.journal.appendPayload(payload, batch)
           if (batch.sync) await this.journal.sync() // durable here before the ack that releases a sync writer
           for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
-          if (batch.sync) await this.target.flush()
           this.batches++
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()

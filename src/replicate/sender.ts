@@ -183,7 +183,9 @@ export class Replicator {
   private async runSession (conn: Connection): Promise<void> {
     this.peerState = 'handshake'
     const peer = await handshake(conn, this.o.identity, 10_000)
-    const state = await nextMessage(conn, 'state', 10_000)
+    const stateMsg = nextMessage(conn, 'state', 10_000)
+    conn.resume()
+    const state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
       closed: false, manifest: null, manifestDone: null
@@ -193,6 +195,7 @@ export class Replicator {
     hb.start()
     conn.on('close', () => hb.stop())
     conn.on('message', m => this.onMessage(s, m))
+    conn.resume()
     this.o.log(`connected to secondary ${peer.node} at ${conn.remote} (applied ${state.applied}, ${state.consistent ? 'consistent' : 'inconsistent'})`)
 
     const plan = await this.plan(state)
@@ -386,6 +389,7 @@ function nextMessage<T extends Message['t']> (conn: Connection, t: T, timeoutMs:
     const onMsg = (m: Message) => {
       if (m.t === 'ping' || m.t === 'pong') return
       cleanup()
+      conn.pause() // until the awaiting code listens
       if (m.t !== t) reject(replError('BAD_MESSAGE', `expected ${t}, got ${m.t}`))
       else resolve(m as Extract<Message, { t: T }>)
     }

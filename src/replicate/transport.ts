@@ -24,6 +24,7 @@ export interface Connection {
 export class Connection extends EventEmitter {
   private readonly decoder = new FrameDecoder()
   private closed = false
+  private held: Message[] | null = null
   readonly remote: string
 
   constructor (private readonly socket: net.Socket) {
@@ -42,6 +43,25 @@ export class Connection extends EventEmitter {
   }
 
   get writableBytes (): number { return this.socket.writableLength }
+
+  /** Holds incoming messages until `resume`. A protocol step that resolves
+   *  a promise (handshake done, state received) pauses first: the next
+   *  messages may be in the same chunk, and the code awaiting the promise
+   *  attaches its listener a microtask later. */
+  pause (): void {
+    this.held ??= []
+  }
+
+  resume (): void {
+    const held = this.held
+    this.held = null
+    for (const m of held ?? []) {
+      if (this.closed) return
+      const again = this.held as Message[] | null // a listener may pause again
+      if (again) { again.push(m); continue }
+      this.emit('message', m)
+    }
+  }
 
   /** Ends the connection, telling the peer why first. */
   fail (err: unknown): void {
@@ -83,7 +103,8 @@ export class Connection extends EventEmitter {
         this.socket.destroy()
         return this.finish(replError('PEER_ERROR', `peer reports ${m.code}: ${m.message}`))
       }
-      this.emit('message', m)
+      if (this.held) this.held.push(m)
+      else this.emit('message', m)
       if (this.closed) return
     }
   }
