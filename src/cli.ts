@@ -6,6 +6,7 @@ import { registerServe } from './cli/serve.js'
 import { registerStatus } from './cli/status.js'
 import { registerJournal } from './cli/journal.js'
 import { registerDemo } from './cli/demo.js'
+import { registerPair } from './cli/pair.js'
 
 // FUSE handlers run their backing I/O on libuv's pool; the default 4
 // threads would be shared by up to ~10 kernel worker threads' requests.
@@ -22,5 +23,6 @@ registerServe(program)
 registerStatus(program)
 registerJournal(program)
 registerDemo(program)
+registerPair(program)
 
 await program.parseAsync(process.argv)

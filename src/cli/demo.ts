@@ -136,7 +136,7 @@ function workload (mnt: string, round: number): string {
   const logs = join(mnt, 'logs')
   let files = 0
   let bytes = 0
-  fs.mkdirSync(join(db, `tables-${round}`), { recursive: true })
+  fs.mkdirSync(join(db, `tables-${round}`), { recursive: true, mode: 0o755 })
   for (let i = 0; i < 100; i++) {
     const data = randomBytes(1000 + (i * 7919) % 200_000, i + round * 1000)
     fs.writeFileSync(join(db, `tables-${round}`, `t${i}.dat`), data)

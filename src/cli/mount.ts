@@ -75,7 +75,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         await checkStateDir(state, spec)
         const repl = flags.peer ? replicationFromFlags(flags, spec) : null
         // Every check passed: now create what is missing.
-        await fsp.mkdir(state, { recursive: true })
+        await fsp.mkdir(state, { recursive: true, mode: 0o700 })
         for (const v of toCreate) {
           const fh = await fsp.open(v.path, 'wx', 0o600)
           await fh.truncate(v.size)

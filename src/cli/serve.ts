@@ -45,8 +45,8 @@ with an error; the daemon keeps serving.`)
         const mountpoint = flags.mount ? resolve(flags.mount) : null
         if (mountpoint && !fs.existsSync(mountpoint)) throw replError('USAGE', `mountpoint ${mountpoint} does not exist`)
         await checkStateDir(state, spec)
-        fs.mkdirSync(state, { recursive: true })
-        for (const v of toCreate) { fs.writeFileSync(v.path, ''); fs.truncateSync(v.path, v.size) }
+        fs.mkdirSync(state, { recursive: true, mode: 0o700 })
+        for (const v of toCreate) { fs.writeFileSync(v.path, '', { mode: 0o600 }); fs.truncateSync(v.path, v.size) }
         await writeGroupFile(state, spec)
 
         const journal = await Journal.open(state, { group: spec.group })

@@ -62,7 +62,7 @@ export class Journal {
   static async open (dir: string, opts: JournalOptions): Promise<Journal> {
     const j = new Journal(dir, opts)
     if (!opts.readOnly) {
-      await fsp.mkdir(dir, { recursive: true })
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
       j.lock = await lockStateDir(dir)
     }
     try {
