@@ -18,6 +18,7 @@ import { mountFs, type Mounted } from '../fs/mount.js'
 import { allXattrs } from '../fs/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
+import { reportResync } from './progress.js'
 
 export type Log = (line: string) => void
 
@@ -89,11 +90,13 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
 export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
   let replicator: Replicator | null = null
+  let stopProgress = () => {}
   let mounted: Mounted
   try {
     if (repl) {
       replicator = new Replicator(p.journal, p.commit, p.capture, { ...repl, volumes: spec.volumes, source: p.source, log })
       replicator.start()
+      stopProgress = reportResync(replicator, log)
     }
     const ops = makeOps({ layout: p.layout, capture: p.capture, startedMs: Date.now(), readOnly: false })
     mounted = await mountFs(mountpoint, ops, { fsname: `replfs-${spec.group}`, readOnly: false })
@@ -118,6 +121,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     replicator,
     stop: () => (stopping ??= (async () => {
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
+      stopProgress()
       await replicator?.stop()
       control.close()
       await p.close()
