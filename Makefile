@@ -9,7 +9,7 @@ SHELL := /bin/bash
 NODE  ?= node
 TESTS ?=
 
-.PHONY: all setup build test demo bench clean
+.PHONY: all setup build test demo bench clean install
 
 all: build
 
@@ -30,6 +30,10 @@ demo: build
 
 bench: build
 	bash scripts/bench.sh
+
+install: build
+	chmod +x dist/cli.js
+	ln -sf $(CURDIR)/dist/cli.js /usr/local/bin/replfs
 
 clean:
 	rm -rf dist .setup-stamp
