@@ -13,6 +13,9 @@ import { listSegments, scanSegment } from '../journal/segments.js'
 import { closeVolumes, openVolumes } from '../volume/volume.js'
 import { journalVolumes, replayJournal } from '../apply/replay.js'
 import { readGroupFile } from './group-spec.js'
+import { readCheckpoint } from '../journal/checkpoint.js'
+import { ExtentMap } from '../capture/extent-map.js'
+import { DirtySet } from '../capture/dirty-set.js'
 
 export function registerJournal (program: Command): void {
   const journal = program.command('journal').description('inspect or replay a group journal in a state directory')
@@ -87,6 +90,11 @@ async function inspect (dir: string, o: { json?: boolean, records?: boolean }): 
   let batches = 0; let records = 0; let dataBytes = 0
   const stat = await fsp.stat(dir).catch(() => null)
   if (!stat?.isDirectory()) throw replError('USAGE', `state directory ${dir} does not exist`)
+  // The extent map: byte ranges changed past the acknowledged sequence (what
+  // a resync would send), plus what a tracking primary holds in its dirty set.
+  const acked = (await readCheckpoint(dir).catch(() => null))?.acked ?? 0
+  const extents = new ExtentMap()
+  const dirty = DirtySet.load(dir)
   for (const seg of await listSegments(dir)) {
     const scan = await scanSegment(seg.path)
     const last = scan.batches[scan.batches.length - 1]?.batch
@@ -105,6 +113,12 @@ async function inspect (dir: string, o: { json?: boolean, records?: boolean }): 
         byKind[r.kind] = (byKind[r.kind] ?? 0) + 1
         byVolume[volName(r.vol)] = (byVolume[volName(r.vol)] ?? 0) + 1
         if (r.kind === 'write') dataBytes += r.data.length
+        if (batch.seq + i > acked) {
+          if (r.kind === 'write') extents.add(r.vol, r.path, r.off, r.off + r.data.length, batch.seq + i)
+          else if (r.kind === 'truncate') extents.clip(r.vol, r.path, r.size)
+          else if (r.kind === 'unlink') extents.drop(r.vol, r.path)
+          else if (r.kind === 'rename') extents.rename(r.vol, r.path, r.to)
+        }
         if (o.records) listed.push(recordRow(batch.seq + i, volName(r.vol), r))
       })
     }
@@ -116,6 +130,8 @@ async function inspect (dir: string, o: { json?: boolean, records?: boolean }): 
   const report = {
     dir, group: group?.group ?? null, checkpoint: cp === undefined ? null : { acked: cp.acked, appliedSeq: cp.appliedSeq, generation: cp.generation, ackedHash: cp.ackedHash ? Buffer.from(cp.ackedHash).toString('hex') : null }, nextSeq: opened?.nextSeq ?? null,
     recovery: opened?.recovery ?? null, openError, segments, batches, records, dataBytes, byKind, byVolume,
+    extentMap: extents.summary().map(e => ({ volume: volName(e.vol), files: e.files, ranges: e.ranges, bytes: e.bytes })),
+    tracked: dirty.empty ? null : { paths: dirty.marks.size, extents: dirty.extents.summary().map(e => ({ volume: volName(e.vol), files: e.files, ranges: e.ranges, bytes: e.bytes })) },
     ...(o.records ? { list: listed } : {})
   }
   await opened?.close()
@@ -134,6 +150,8 @@ function printInspect (rep: {
   dir: string, group: string | null, checkpoint: { acked: number, appliedSeq: number, generation: string } | null, nextSeq: number | null,
   recovery: { segment: string, offset: number, cutBytes: number, reason: string } | null, openError: string | null,
   segments: SegmentReport[], batches: number, records: number, dataBytes: number, byKind: object, byVolume: object
+  extentMap: Array<{ volume: string, files: number, ranges: number, bytes: number }>
+  tracked: null | { paths: number, extents: Array<{ volume: string, files: number, ranges: number, bytes: number }> }
 }, listed: ReturnType<typeof recordRow>[], withRecords: boolean): void {
   const out: string[] = [`state dir ${rep.dir}${rep.group ? `, group ${rep.group}` : ''}`]
   if (rep.checkpoint) out.push(`checkpoint: acked ${rep.checkpoint.acked}, applied ${rep.checkpoint.appliedSeq}, generation ${rep.checkpoint.generation || '-'}`)
@@ -148,6 +166,9 @@ function printInspect (rep: {
   out.push(`batches ${rep.batches}, records ${rep.records}, data bytes ${rep.dataBytes}${rep.nextSeq !== null ? `, next sequence ${rep.nextSeq}` : ''}`)
   out.push(`by operation: ${counts(rep.byKind)}`)
   out.push(`by volume: ${counts(rep.byVolume)}`)
+  const ext = (l: typeof rep.extentMap) => l.length ? l.map(e => `${e.volume}: ${e.files} files, ${e.ranges} ranges, ${e.bytes} bytes`).join('; ') : 'empty'
+  out.push(`extent map (changed past acknowledged sequence): ${ext(rep.extentMap)}`)
+  if (rep.tracked) out.push(`tracked after an overflow (resync pending): ${rep.tracked.paths} paths/metadata, ${ext(rep.tracked.extents)}`)
   if (withRecords) for (const r of listed) out.push(`${r.seq}\t${r.vol}\t${r.what}`)
   process.stdout.write(out.join('\n') + '\n')
 }
