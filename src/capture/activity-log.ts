@@ -9,9 +9,9 @@
 // set rewritten with only what is in flight) once it holds too many idle
 // marks, so recovery after a crash re-sends little.
 //
-// Marks are appended with write(2) and not fsynced: they must survive the
-// process, not the machine; an fsync of a file makes them durable with it
-// (journal barrier syncs this file too).
+// Marks are appended with write(2) and never fsynced: they must survive the
+// process, not the machine. After a power loss only what an fsync made
+// durable counts, and an fsync makes the journal durable up to that point.
 import fs, { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import { encodeValue, decodeValue } from '../journal/codec.js'
@@ -88,10 +88,6 @@ export class ActivityLog {
     this.entries.clear()
     this.idle = 0
     fs.ftruncateSync(this.fd, 0)
-  }
-
-  sync (): Promise<void> {
-    return new Promise((resolve, reject) => fs.fdatasync(this.fd, err => err ? reject(err) : resolve()))
   }
 
   close (): void {

@@ -102,10 +102,11 @@ export class Capture {
     this.activity.release(marks)
   }
 
-  /** fsync barrier: journal (and activity log) on disk. */
+  /** fsync barrier: the journal on disk. (Not the activity log: it guards
+   *  against a crash of this process, which the page cache survives; once
+   *  the journal is on disk the marks of what it holds are moot.) */
   async barrier (): Promise<void> {
     await this.commit.barrier()
-    await this.activity.sync()
   }
 
   private track (r: Record, seq: Seq): void {
