@@ -163,8 +163,14 @@ export async function primaryClient (E, port, { node = 'attacker' } = {}) {
   const c = { conn, messages: [], reason: undefined }
   c.closed = new Promise(resolve => conn.on('close', err => { c.reason = err; resolve(err) }))
   const stateP = new Promise(resolve => conn.on('message', m => { c.messages.push(m); if (m.t === 'state') resolve(m) }))
-  c.peer = await handshake(conn, { role: 'primary', group: GROUP, node, volumes: E.volumes, secret: E.secret }, 5000)
-  c.state = await Promise.race([stateP, sleep(5000).then(() => { throw new Error('no state message') })])
+  try {
+    c.peer = await handshake(conn, { role: 'primary', group: GROUP, node, volumes: E.volumes, secret: E.secret }, 5000)
+    conn.resume() // the handshake leaves the connection paused (messages held) until the caller listens
+    c.state = await Promise.race([stateP, c.closed.then(err => { throw err ?? new Error('closed before state') }), sleep(5000).then(() => { throw new Error('no state message') })])
+  } catch (err) {
+    conn.destroy()
+    throw err
+  }
   return c
 }
 
