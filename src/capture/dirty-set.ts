@@ -69,8 +69,16 @@ export class DirtySet {
 
   /** Writes the set if it changed since the last save. */
   async save (): Promise<void> {
-    if (!this.changed) return
-    this.changed = false
-    await writeFileAtomic(this.path, encodeValue({ marks: [...this.marks.values()], extents: this.extents.toJSON() }))
+    // One write at a time (the 1 s timer, an overflow, a resync all save):
+    // two at once share the temporary file, and the second rename fails.
+    const p = this.saving.then(async () => {
+      if (!this.changed) return
+      this.changed = false
+      await writeFileAtomic(this.path, encodeValue({ marks: [...this.marks.values()], extents: this.extents.toJSON() }))
+    })
+    this.saving = p.catch(() => {})
+    return p
   }
+
+  private saving: Promise<void> = Promise.resolve()
 }

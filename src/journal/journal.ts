@@ -200,7 +200,7 @@ export class Journal {
   async ack (seq: Seq, hash?: Uint8Array): Promise<void> {
     if (seq <= this.checkpoint.acked) return
     this.checkpoint = { ...this.checkpoint, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
-    await writeCheckpoint(this.dir, this.checkpoint)
+    await this.writeCp()
     while (this.segments.length > 1 && this.segments[1].first <= seq + 1) {
       const old = this.segments.shift()!
       await fsp.unlink(old.path).catch(() => {})
@@ -234,7 +234,18 @@ export class Journal {
 
   async setCheckpoint (patch: Partial<Checkpoint>): Promise<void> {
     this.checkpoint = { ...this.checkpoint, ...patch }
-    await writeCheckpoint(this.dir, this.checkpoint)
+    await this.writeCp()
+  }
+
+  private cpChain: Promise<void> = Promise.resolve()
+  /** Checkpoint writes one at a time, each of the newest state: two at once
+   *  (an ack's and an overflow's rebase) shared one temporary file, and the
+   *  second rename failed ENOENT, an unhandled rejection that killed the
+   *  primary. */
+  private writeCp (): Promise<void> {
+    const p = this.cpChain.then(() => writeCheckpoint(this.dir, this.checkpoint))
+    this.cpChain = p.catch(() => {})
+    return p
   }
 
   /** Batches holding sequences >= fromSeq, in order, up to what is appended

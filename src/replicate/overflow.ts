@@ -21,7 +21,9 @@ export class Overflow {
   onTrack: () => void = () => {}
 
   constructor (private readonly journal: Journal, private readonly capture: Capture, readonly policy: OverflowPolicy,
-    readonly maxBytes: number, private readonly log: (l: string) => void) {
+    readonly maxBytes: number, private readonly log: (l: string) => void,
+    /** The peer's acknowledged sequence: newer than the checkpoint's, which is written every 200 ms. */
+    private readonly acked: () => number = () => journal.checkpoint.acked) {
     capture.gate = () => this.blocked ? new Promise<void>(resolve => this.released.push(resolve)) : null
     capture.commit.listeners.push(() => this.check())
     this.timer = setInterval(() => this.check(), 250)
@@ -60,9 +62,13 @@ export class Overflow {
     this.capture.mode = 'track'
     this.log(`journal full (${this.journal.bytes} of ${this.maxBytes} bytes): dropping journalled data, tracking changed extents only (--on-overflow track)`)
     await this.capture.commit.idle()
-    // Fold what the journal holds past the acknowledged point into the dirty set.
-    for await (const { batch } of this.journal.read(this.journal.checkpoint.acked + 1)) {
-      batch.records.forEach((r, i) => { if (batch.seq + i > this.journal.checkpoint.acked) this.capture.dirty.add(r) })
+    // Fold what the journal holds past the acknowledged point into the
+    // dirty set. The live acknowledged sequence, not the checkpoint's: that
+    // one lags, and what lies between is on the secondary already (folding
+    // it made the resync send more than the tracked extents).
+    const acked = Math.max(this.acked(), this.journal.checkpoint.acked)
+    for await (const { batch } of this.journal.read(acked + 1)) {
+      batch.records.forEach((r, i) => { if (batch.seq + i > acked) this.capture.dirty.add(r) })
     }
     await this.capture.saveDirty()
     await this.journal.rebase(this.journal.nextSeq, this.journal.lastHash)

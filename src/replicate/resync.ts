@@ -96,7 +96,14 @@ export class Resync {
       for (const e of ranges) {
         const abs = this.src.backing(e.vol, e.path)
         if (abs === null) continue
-        for (const r of e.ranges) yield () => { const n = restateBytes(e.vol, e.path, abs, r.start, r.end, this.emit); this.progress.bytesDone += r.end - r.start; return n }
+        // One step per block, not per range: a range can be the whole file,
+        // and run() paces the journal only between steps.
+        for (const r of e.ranges) {
+          for (let start = r.start; start < r.end; start += syncBlockBytes) {
+            const end = Math.min(r.end, start + syncBlockBytes)
+            yield () => { const n = restateBytes(e.vol, e.path, abs, start, end, this.emit); this.progress.bytesDone += end - start; return n }
+          }
+        }
       }
     }.call(this)
     if (!await this.run(steps)) return false
@@ -138,11 +145,17 @@ export class Resync {
    *  serving) and waiting while the journal is too full. */
   private async run (steps: Iterable<Step>): Promise<boolean> {
     let sinceYield = 0
+    let bytesSinceYield = 0
     for (const step of steps) {
       if (this.stopped) return false
-      step()
-      if (++sinceYield >= 16) {
+      bytesSinceYield += step()
+      // Also yield after every block's worth of data: the journal's size
+      // (what pause() looks at) grows only when the group commit runs, on
+      // the next turn; 16 steps of 1 MiB blocks between looks overflowed
+      // an 8 MiB journal during an initial sync.
+      if (++sinceYield >= 16 || bytesSinceYield >= syncBlockBytes) {
         sinceYield = 0
+        bytesSinceYield = 0
         await new Promise(resolve => setImmediate(resolve))
         const p = this.pause()
         if (p) await p

@@ -79,7 +79,7 @@ export class Replicator {
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
     this.waiters = new SyncWaiters(o.mode, o.syncTimeoutMs, o.log)
-    this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log)
+    this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     capture.syncBatches = o.mode === 'sync'
     capture.durability = (seq, reply) => this.waiters.wait(seq, this.acked, reply)
     commit.listeners.push(a => this.onAppended(a))
@@ -224,10 +224,15 @@ export class Replicator {
   private async plan (st: Extract<Message, { t: 'state' }>): Promise<{ kind: 'resume' | 'full' | 'partial' } | { kind: 'refuse', error: Error }> {
     const mine = this.journal.checkpoint.generation
     if (st.generation !== mine) return { kind: 'full' } // a new or foreign copy
+    // A resync was cut short. Before the dirty set: if the cut one was a
+    // full resync (say the journal overflowed during an initial sync), the
+    // dirty set holds only what it had journalled, not the blocks it never
+    // reached; a partial resync would declare a half-built copy consistent.
+    // A full one compares checksums, so what the copy has is not resent.
+    if (!st.consistent) return { kind: 'full' }
     if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
       return st.applied >= this.acked ? { kind: 'partial' } : { kind: 'full' }
     }
-    if (!st.consistent) return { kind: 'full' } // a resync was cut short
     if (st.applied > this.commit.lastAssigned) {
       return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary has applied up to ${st.applied}, beyond this primary's history (${this.commit.lastAssigned})`, 'the sides have diverged; pick the survivor and resync the other') }
     }

@@ -10,6 +10,12 @@ import { snapshot } from './tree.mjs'
 import { queryControl } from '../../dist/cli/control.js'
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+/** `promise`, or `value` after `ms` (the timer does not outlive the race). */
+export function within (promise, ms, value) {
+  let t
+  return Promise.race([promise, new Promise(resolve => { t = setTimeout(() => resolve(value), ms) })]).finally(() => clearTimeout(t))
+}
+
 export const hashFile = f => createHash('sha256').update(fs.readFileSync(f)).digest('hex')
 
 /** The daemon's `status --json` (same control socket the CLI asks). */

@@ -1,0 +1,108 @@
+// timeout: 180
+// Journal overflow with the secondary down (--journal-max 8M):
+//   block: a writer going past the limit waits (still blocked seconds
+//          later), and completes once the secondary is back and acknowledges;
+//   track: the writer goes on past the limit, status shows tracking; when
+//          the secondary is back, a partial resync sends exactly the
+//          tracked extents (not the whole file), then the journal resumes.
+// Both end with the replica identical.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import fs from 'node:fs'
+import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { bounded } from '../helpers/mount.mjs'
+import { layout, startPair, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../helpers/pair.mjs'
+
+const MiB = 1 << 20
+const chunk = 256 * 1024
+
+// Writes `count` chunks of 256 KiB into FILE at offset i * stride, logging
+// each returned write to LOG (outside the mount).
+const writer = `
+const fs = require('fs')
+const [file, log, count, stride] = process.argv.slice(1)
+const fd = fs.openSync(file, fs.existsSync(file) ? 'r+' : 'w')
+const out = fs.openSync(log, 'a')
+for (let i = 0; i < Number(count); i++) {
+  fs.writeSync(fd, Buffer.alloc(${chunk}, (i * 13 + 1) % 256), 0, ${chunk}, i * Number(stride))
+  fs.writeSync(out, i + '\\n')
+}
+fs.closeSync(fd)
+`
+function startWriter (file, log, count, stride) {
+  const p = spawn(process.execPath, ['-e', writer, file, log, String(count), String(stride)], { stdio: 'inherit' })
+  const done = new Promise(resolve => p.on('exit', code => resolve(code)))
+  return { proc: p, done, returned: () => { try { return fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length } catch { return 0 } } }
+}
+
+test('overflow block: writes past the limit wait for the secondary', bounded(80_000, async () => {
+  const L = layout('pair-ovf-block', { vols: ['one'] })
+  let pri, sec, w
+  try {
+    ({ pri, sec } = await startPair(L, 17150, { pextra: ['--journal-max', '8M', '--on-overflow', 'block'] }))
+    await sec.kill9()
+    w = startWriter(join(L.mnt, 'one', 'big'), join(L.base, 'w.log'), 96, chunk) // 24 MiB: three times the limit
+    await waitFor(async () => (await status(L.pstate)).journalBytes >= 8 * MiB, 20_000, 'the journal at its limit')
+    const n1 = w.returned()
+    await sleep(3000)
+    const n2 = w.returned()
+    assert.equal(n2, n1, `the writer stays blocked at the limit (${n1} then ${n2} writes)`)
+    assert.ok(n2 < 96, 'the writer has not finished')
+    const st = await status(L.pstate)
+    assert.ok(st.journalBytes < 8 * MiB + 2 * MiB, `the journal stays near its limit: ${st.journalBytes}`)
+    assert.match(pri.err, /journal full .* new writes wait/)
+    sec = await startSecondary(L, 17150)
+    const code = await within(w.done, 40_000, 'still blocked')
+    assert.equal(code, 0, 'the writer completes once the secondary is back')
+    await waitSynced(L, 30_000)
+  } finally {
+    w?.proc.kill('SIGKILL')
+    await stopAll(L, pri, sec)
+  }
+  assert.equal(differences(L), null)
+}))
+
+test('overflow track: writes go on, the tracked extents are resynced exactly', bounded(90_000, async () => {
+  const L = layout('pair-ovf-track', { vols: ['one'] })
+  // A 32 MiB file the pair shares before the outage.
+  const big = Buffer.alloc(32 * MiB)
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i)
+  fs.writeFileSync(join(L.p.one, 'big'), big)
+  let pri, sec, w
+  try {
+    ({ pri, sec } = await startPair(L, 17151, { pextra: ['--journal-max', '8M', '--on-overflow', 'track'] }))
+    await sec.kill9()
+    // 48 chunks of 256 KiB, disjoint, 320 KiB apart: 12 MiB changed, past the limit.
+    w = startWriter(join(L.mnt, 'one', 'big'), join(L.base, 'w.log'), 48, 320 * 1024)
+    const code = await within(w.done, 30_000, 'blocked')
+    assert.equal(code, 0, 'writes past the limit do not wait')
+    fs.writeFileSync(join(L.mnt, 'one', 'small'), 'after the overflow')
+    fs.renameSync(join(L.mnt, 'one', 'small'), join(L.mnt, 'one', 'small2'))
+    // The switch to tracking folds the journal into the dirty set, then drops it.
+    await waitFor(async () => { const st = await status(L.pstate); return st.tracking === true && st.journalBytes < 8 * MiB }, 10_000,
+      'status showing tracking, the journalled data dropped')
+    assert.match(pri.err, /tracking changed extents only/)
+
+    sec = await startSecondary(L, 17151)
+    let kind = null
+    await waitFor(async () => {
+      const s = await status(L.pstate)
+      if (s.resync) kind = s.resync.kind
+      return s.peerState === 'streaming' && !s.resync && s.lagRecords === 0
+    }, 40_000, 'the resync to end', 10)
+    await waitSynced(L, 30_000)
+    const m = /partial resync of the secondary starts/.test(pri.err)
+    assert.ok(m, `a partial resync: ${pri.err}`)
+    if (kind !== null) assert.equal(kind, 'partial')
+    const sent = Number(/resync sent \((\d+) bytes of data/.exec(pri.err.split('partial resync')[1])?.[1])
+    assert.ok(sent >= 12 * MiB && sent <= 12 * MiB + 64 * 1024, `resync sent ${sent} bytes: the 12 MiB tracked`)
+    assert.equal((await status(L.pstate)).tracking, false)
+  } finally {
+    w?.proc.kill('SIGKILL')
+    await stopAll(L, pri, sec)
+  }
+  assert.equal(differences(L), null)
+}))
+
+test.run()
