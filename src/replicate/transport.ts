@@ -133,10 +133,26 @@ export function connect (host: string, port: number, tlsFiles: TlsFiles | null, 
 }
 
 /** Listens on host:port; each accepted (and, with TLS, verified) socket
- *  becomes a Connection. */
+ *  becomes a Connection.
+ *
+ *  With TLS the client certificate is checked here rather than by node:tls
+ *  (rejectUnauthorized would destroy the socket without a word: the peer
+ *  sees a bare close and this log "socket hang up"). A peer whose
+ *  certificate does not verify against --tls-ca gets an AUTH_FAILED error
+ *  message naming the reason, and never reaches `onConnection`. */
 export function listen (host: string, port: number, tlsFiles: TlsFiles | null, onConnection: (c: Connection) => void, log: (l: string) => void): Promise<net.Server> {
+  const onTls = (s: tls.TLSSocket): void => {
+    if (!s.authorized) {
+      const why = replError('AUTH_FAILED', `the peer's TLS certificate is refused: ${String(s.authorizationError ?? 'none presented')}`,
+        'its certificate must be signed by the CA given to --tls-ca on this side')
+      log(`TLS handshake failed: ${s.remoteAddress}:${s.remotePort}: ${describe(why)}`)
+      new Connection(s).fail(why)
+      return
+    }
+    onConnection(new Connection(s))
+  }
   const server: net.Server = tlsFiles
-    ? tls.createServer({ ...tlsOptions(tlsFiles), requestCert: true, rejectUnauthorized: true }, s => onConnection(new Connection(s)))
+    ? tls.createServer({ ...tlsOptions(tlsFiles), requestCert: true, rejectUnauthorized: false }, onTls)
     : net.createServer(s => onConnection(new Connection(s)))
   server.on('tlsClientError', (err: Error) => log(`TLS handshake failed: ${describe(err)}`))
   return new Promise((resolve, reject) => {
