@@ -7,13 +7,16 @@
 //   1. the real primary comes back and resumes (no SPLIT_BRAIN: the copy's
 //      history is still the primary's);
 //   2. the secondary restarted is still able to start (its recovery does
-//      not re-apply the refused batch and die on it).
+//      not re-apply the refused batch and die on it);
+//   3. none of the refused batch's records is applied: the copy stays at a
+//      batch boundary (DESIGN.md: a prefix of the history at a batch
+//      boundary; the refusal itself says "nothing was applied").
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { bounded, unstick } from '../helpers/mount.mjs'
-import { makeEnv, startServe, startPrimary, primaryClient, batch, bytes, waitFor, status, sleep } from './env.mjs'
+import { makeEnv, startServe, startPrimary, primaryClient, batch, bytes, waitFor, status, sleep, zeroHash } from './env.mjs'
 
 async function pairedThenRefused (prefix, port) {
   const E = makeEnv(prefix)
@@ -76,6 +79,29 @@ test('the secondary restarts after a refused batch', bounded(40_000, async () =>
     assert.ok(s.appliedSeq >= 1)
   } finally {
     await again?.stop()
+  }
+}))
+
+test('a refused batch applies none of its records', bounded(20_000, async () => {
+  const E = makeEnv('faults-refused-partial')
+  const serve = await startServe(E, 17204)
+  try {
+    const c = await primaryClient(E, 17204)
+    c.conn.send({ t: 'rebase', seq: 1, prev: zeroHash, generation: 'attacker-gen', full: false })
+    c.conn.send({ t: 'consistent', seq: 0 })
+    c.conn.send({ t: 'batch', b: batch([
+      { kind: 'create', vol: 0, path: 'partial', mode: 0o644 },
+      { kind: 'write', vol: 0, path: '../x', off: 0, data: bytes('pwned') }
+    ]) })
+    const why = await Promise.race([c.closed, sleep(5000)])
+    assert.match(String(why?.message), /PATH_ESCAPE/)
+    await sleep(200)
+    const s = await status(E.sstate)
+    assert.is(s.appliedSeq, 0, 'the applied cursor is inside the refused batch')
+    assert.not.ok(fs.existsSync(join(E.sdata, 'partial')), 'the first record of the refused batch was applied')
+    assert.is(E.outsideChanges(), null)
+  } finally {
+    await serve.stop()
   }
 }))
 
