@@ -15,14 +15,14 @@ import { addPeerOptions, isLoopback, nodeId, readSecret, tlsFiles, type PeerFlag
 import { serveControl } from './control.js'
 import { mountReadOnly } from './read-only-mount.js'
 
-interface ServeFlags extends PeerFlags { listen: string, state: string, group: string, volume: string[], image: string[], mount?: string, insecure?: boolean }
+interface ServeFlags extends PeerFlags { listen: string, state: string, group?: string, volume: string[], image: string[], mount?: string, insecure?: boolean }
 
 export function registerServe (program: Command): void {
   const cmd = program.command('serve')
     .description('run a secondary: receive a group\'s journal from its primary and apply it to local copies')
     .requiredOption('--listen <host:port>', 'address to listen on for the primary')
     .requiredOption('--state <dir>', 'state directory: received journal, applied cursor')
-    .option('--group <name>', 'consistency group name (must match the primary)', 'default')
+    .option('--group <name>', 'consistency group name (must match the primary; default: the name of the only volume, as `mount SOURCE MOUNTPOINT` names it)')
     .option('--volume <name=dir>', 'a directory volume copy, repeatable', collect, [])
     .option('--image <name=file[:size]>', 'an image volume copy, repeatable', collect, [])
     .option('--mount <mountpoint>', 'also expose the copies read-only through FUSE')
@@ -41,7 +41,10 @@ with an error; the daemon keeps serving.`)
         }
         const tls = tlsFiles(flags)
         const state = resolve(flags.state)
-        const { spec, toCreate } = await groupFromFlags(flags.group, flags.volume, flags.image, false)
+        const only = flags.volume.length + flags.image.length === 1 ? [...flags.volume, ...flags.image][0].split('=')[0] : undefined
+        const group = flags.group ?? only
+        if (!group) throw replError('USAGE', '--group is needed when there is more than one volume')
+        const { spec, toCreate } = await groupFromFlags(group, flags.volume, flags.image, false)
         const mountpoint = flags.mount ? resolve(flags.mount) : null
         if (mountpoint && !fs.existsSync(mountpoint)) throw replError('USAGE', `mountpoint ${mountpoint} does not exist`)
         await checkStateDir(state, spec)
