@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto'
 import type { Record } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { applyRecord, type Volumes } from './apply.js'
+import { checkRelPath } from '../volume/confine.js'
+import { replError } from '../core/errors.js'
 
 export interface ManifestPart {
   vol: number
@@ -20,6 +22,25 @@ export class ApplyTarget {
   private readonly written = new Map<string, { vol: number, path: string }>()
 
   constructor (private readonly vols: Volumes, private readonly specs: VolumeSpec[]) {}
+
+  /** What can be known of a record without touching the volumes: its
+   *  volume exists, its paths are confined in form, an image record is one
+   *  an image can hold, within its size. The receiver checks a whole batch
+   *  so before storing or applying any of it (validate before dispatch);
+   *  what only the copy can tell (a symlink leading out) fails in apply. */
+  check (r: Record): void {
+    const spec = this.specs[r.vol]
+    if (!spec || !this.vols.has(r.vol)) throw replError('UNKNOWN_VOLUME', `${r.kind} names volume ${r.vol}, which this side does not have`)
+    checkRelPath(r.path)
+    if (r.kind === 'rename' || r.kind === 'link') checkRelPath(r.to)
+    if (spec.kind !== 'image') return
+    if (r.path !== '' || (r.kind !== 'write' && r.kind !== 'fsync' && r.kind !== 'state')) {
+      throw replError('BAD_RECORD', `image volume ${spec.name}: ${r.kind} of ${JSON.stringify(r.path)} is not valid on an image`)
+    }
+    if (r.kind === 'write' && r.off + r.data.length > spec.size) {
+      throw replError('IMAGE_BOUNDS', `image volume ${spec.name}: ${r.data.length} bytes at offset ${r.off} run past its end (${spec.size} bytes)`)
+    }
+  }
 
   async apply (r: Record): Promise<void> {
     await applyRecord(this.vols, r)

@@ -187,6 +187,29 @@ export class Journal {
     return cur
   }
 
+  /** Where the journal ends now, for `undo`. */
+  mark (): { nextSeq: Seq, lastHash: Buffer, segments: number, bytes: number } {
+    const cur = this.segments[this.segments.length - 1]
+    return { nextSeq: this.nextSeq, lastHash: this.lastHash, segments: this.segments.length, bytes: cur?.bytes ?? 0 }
+  }
+
+  /** Takes back what was appended since `m` (a batch the secondary refused
+   *  halfway): cut to the old end, as if it never came. */
+  async undo (m: ReturnType<Journal['mark']>): Promise<void> {
+    while (this.segments.length > m.segments) {
+      const s = this.segments.pop()!
+      if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1 }
+      await fsp.unlink(s.path).catch(() => {})
+    }
+    const cur = this.segments[this.segments.length - 1]
+    if (cur && cur.bytes !== m.bytes) {
+      await fsp.truncate(cur.path, m.bytes)
+      cur.bytes = m.bytes
+    }
+    this.nextSeq = m.nextSeq
+    this.lastHash = m.lastHash
+  }
+
   /** Makes every appended batch durable (fsync barrier). */
   async sync (): Promise<void> {
     const fd = this.fd

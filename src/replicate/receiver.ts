@@ -17,6 +17,8 @@ import { Heartbeat } from './heartbeat.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
+  /** Throws if a record cannot be valid on this side (no I/O). */
+  check (r: Record): void
   apply (r: Record): Promise<void>
   /** Flushes the volumes to disk (a sync batch, an fsync record). */
   flush (): Promise<void>
@@ -66,15 +68,29 @@ export class Secondary {
   /** After a crash: apply what the journal holds past the cursor. */
   async recover (): Promise<number> {
     let n = 0
-    for await (const { batch } of this.journal.read(this.applied + 1)) {
-      for (let i = 0; i < batch.records.length; i++) {
-        const seq = batch.seq + i
-        if (seq <= this.applied) continue
-        await this.applyOne(batch.records[i], seq)
-        n++
+    try {
+      for await (const { batch } of this.journal.read(this.applied + 1)) {
+        for (let i = 0; i < batch.records.length; i++) {
+          const seq = batch.seq + i
+          if (seq <= this.applied) continue
+          await this.applyOne(batch.records[i], seq)
+          n++
+        }
       }
+    } catch (err) {
+      // The copy stopped inside a batch it cannot finish: it is no longer a
+      // prefix at a batch boundary. Say so; the primary resyncs it in full.
+      this.markInconsistent(`recovery could not re-apply the journal past sequence ${this.applied}: ${describe(err)}`)
     }
     return n
+  }
+
+  private markInconsistent (why: string): void {
+    this.consistent = false
+    this.resyncUntil = null
+    this.writeCursor()
+    this.lastError = why
+    this.log(`${why}; the copy is marked inconsistent until a full resync`)
   }
 
   status (): SecondaryStatus {
@@ -106,14 +122,16 @@ export class Secondary {
       hb.start()
       conn.on('message', m => this.onMessage(conn, m))
       conn.resume()
-      conn.send({ t: 'state', applied: this.applied, hash: this.appliedHash(), generation: this.generation, consistent: this.consistent })
-    }, err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
+      return this.appliedHash().then(hash =>
+        conn.send({ t: 'state', applied: this.applied, hash, generation: this.generation, consistent: this.consistent }))
+    }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
 
-  private appliedHash (): Buffer {
-    // Applied and journalled agree at a batch boundary; the journal's tail
-    // hash is the chain position the primary checks.
-    return this.journal.lastHash
+  /** The chain position the primary checks: the hash of the batch ending
+   *  at the applied sequence (zeros when unknown: the primary then resyncs). */
+  private async appliedHash (): Promise<Buffer> {
+    if (this.applied === this.journal.lastSeq) return this.journal.lastHash
+    return (await this.journal.hashAt(this.applied).catch(() => null)) ?? Buffer.alloc(16)
   }
 
   private onMessage (conn: Connection, m: Message): void {
@@ -125,14 +143,25 @@ export class Secondary {
         try {
           batch = decodeBatch(m.b)
           if (batch.group !== this.me.group) throw replError('GROUP_MISMATCH', `batch for group ${batch.group}`)
+          for (const r of batch.records) this.target.check(r) // the whole batch, before any of it is stored
         } catch (err) {
           return this.reject(conn, err)
         }
         const payload = Buffer.from(m.b)
         this.enqueue(conn, async () => {
+          const before = this.journal.mark()
           this.journal.appendPayload(payload, batch)
           if (batch.sync) await this.journal.sync() // durable here before the ack that releases a sync writer
-          for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
+          try {
+            for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
+          } catch (err) {
+            // Refused halfway (what only the copy could tell, a symlink
+            // leading out): the batch leaves the journal, so neither a
+            // restart nor the chain keeps it; the copy is mid-batch.
+            await this.journal.undo(before)
+            if (this.consistent) this.markInconsistent(`batch ${batch.seq} refused after part of it was applied`)
+            throw err
+          }
           this.batches++
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
