@@ -113,15 +113,7 @@ export class Capture {
     const s = this.stats
     s.records++
     s.byKind.set(r.kind, (s.byKind.get(r.kind) ?? 0) + 1)
-    switch (r.kind) {
-      case 'write':
-        s.dataBytes += r.data.length
-        this.extents.add(r.vol, r.path, r.off, r.off + r.data.length, seq)
-        break
-      case 'truncate': this.extents.clip(r.vol, r.path, r.size); break
-      case 'unlink': this.extents.drop(r.vol, r.path); break
-      case 'rename': this.extents.rename(r.vol, r.path, r.to); break
-      default: break
-    }
+    if (r.kind === 'write') s.dataBytes += r.data.length
+    this.extents.note(r, seq)
   }
 }

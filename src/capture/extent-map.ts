@@ -12,7 +12,7 @@
 // - Files tracked are bounded by what the journal holds unacknowledged; a
 //   100k-file tree with one range each is ~10 MB.
 // - Offsets are JS numbers: exact to 2^53 bytes (8 PiB).
-import type { Seq } from '../core/records.js'
+import type { Record, Seq } from '../core/records.js'
 
 export interface Range { start: number, end: number, seq: Seq } // [start, end)
 
@@ -28,6 +28,15 @@ export class ExtentMap {
     if (!files) this.vols.set(vol, files = new Map())
     const ranges = files.get(path) ?? []
     files.set(path, insert(ranges, { start, end, seq }))
+  }
+
+  /** Follows one record: writes add ranges, truncates clip, unlinks drop,
+   *  renames move; the rest changes no bytes. */
+  note (r: Record, seq: Seq): void {
+    if (r.kind === 'write') this.add(r.vol, r.path, r.off, r.off + r.data.length, seq)
+    else if (r.kind === 'truncate') this.clip(r.vol, r.path, r.size)
+    else if (r.kind === 'unlink') this.drop(r.vol, r.path)
+    else if (r.kind === 'rename') this.rename(r.vol, r.path, r.to)
   }
 
   /** A truncate: bytes past `size` no longer exist; the truncate record

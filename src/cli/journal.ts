@@ -113,12 +113,7 @@ async function inspect (dir: string, o: { json?: boolean, records?: boolean }): 
         byKind[r.kind] = (byKind[r.kind] ?? 0) + 1
         byVolume[volName(r.vol)] = (byVolume[volName(r.vol)] ?? 0) + 1
         if (r.kind === 'write') dataBytes += r.data.length
-        if (batch.seq + i > acked) {
-          if (r.kind === 'write') extents.add(r.vol, r.path, r.off, r.off + r.data.length, batch.seq + i)
-          else if (r.kind === 'truncate') extents.clip(r.vol, r.path, r.size)
-          else if (r.kind === 'unlink') extents.drop(r.vol, r.path)
-          else if (r.kind === 'rename') extents.rename(r.vol, r.path, r.to)
-        }
+        if (batch.seq + i > acked) extents.note(r, batch.seq + i)
         if (o.records) listed.push(recordRow(batch.seq + i, volName(r.vol), r))
       })
     }

@@ -15,7 +15,7 @@ import { restateSteps, type RestateSource } from '../capture/restate.js'
 import { Layout } from '../fs/layout.js'
 import { makeOps } from '../fs/ops.js'
 import { mountFs, type Mounted } from '../fs/mount.js'
-import { allXattrs } from '../fs/xattr.js'
+import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
 import { reportResync } from './progress.js'
@@ -47,21 +47,14 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   const dirty = DirtySet.load(state)
   const capture = new Capture(journal, commit, activity, dirty)
   const layout = new Layout(spec)
-  const source: RestateSource = { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrs }
+  const source: RestateSource = { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrsSync }
   // A primary that was tracking (journal overflowed) keeps tracking until a resync.
   if (!dirty.empty) capture.mode = 'track'
 
   // The journal holds every change not yet acknowledged: the extent map is
   // rebuilt from it (it is the persisted form of the map).
   for await (const { batch } of journal.read(journal.checkpoint.acked + 1)) {
-    batch.records.forEach((r, i) => {
-      const seq = batch.seq + i
-      if (seq <= journal.checkpoint.acked) return
-      if (r.kind === 'write') capture.extents.add(r.vol, r.path, r.off, r.off + r.data.length, seq)
-      else if (r.kind === 'truncate') capture.extents.clip(r.vol, r.path, r.size)
-      else if (r.kind === 'unlink') capture.extents.drop(r.vol, r.path)
-      else if (r.kind === 'rename') capture.extents.rename(r.vol, r.path, r.to)
-    })
+    batch.records.forEach((r, i) => { if (batch.seq + i > journal.checkpoint.acked) capture.extents.note(r, batch.seq + i) })
   }
 
   if (leftover.length > 0) {

@@ -18,7 +18,7 @@ import { Capture } from '../capture/capture.js'
 import type { HotMark } from '../capture/activity-log.js'
 import { Layout, type Place } from './layout.js'
 import { EACCES, EBADF, ENODATA, ENOENT, ENOSPC, ENOTSUP, EPERM, EROFS, EXDEV, toErrno } from './errno.js'
-import { getXattrSync, listXattrsSync, removeXattrSync, setXattrSync } from './xattr.js'
+import { getXattrSync, listXattrSync, removeXattrSync, setXattrSync } from '../volume/xattr.js'
 
 type Cb = (code: number, value?: unknown) => void
 type VolPlace = Extract<Place, { at: 'volume' }>
@@ -348,7 +348,7 @@ export function makeOps (ctx: OpsContext): OpTable {
     listxattr (path: string, cb: Cb) {
       const p = layout.place(path)
       if (p.at !== 'volume') return cb(p.at === 'root' ? 0 : ENOENT, [])
-      reply(cb, () => listXattrsSync(p.backing))
+      reply(cb, () => listXattrSync(p.backing))
     },
 
     setxattr (path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb) {

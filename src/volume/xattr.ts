@@ -54,3 +54,46 @@ export async function listXattr (abs: string): Promise<string[]> {
     return await lib().listAttributes(abs)
   } catch (err) { throw errno(err, 'llistxattr', abs) }
 }
+
+// Synchronous forms, for the FUSE ops (fs/ops.ts does every backing call
+// synchronously) and for restating (a read and its record in one step).
+
+const XATTR_CREATE = 1
+const XATTR_REPLACE = 2
+
+export function getXattrSync (abs: string, name: string): Buffer | null {
+  try { return lib().getAttributeSync(abs, name) } catch (err) { throw errno(err, 'lgetxattr', abs) }
+}
+
+export function listXattrSync (abs: string): string[] {
+  try { return lib().listAttributesSync(abs) } catch (err) { throw errno(err, 'llistxattr', abs) }
+}
+
+/** setxattr(2) with its flags (the binding has none: they are checked
+ *  here first, the same race any passthrough has). */
+export function setXattrSync (abs: string, name: string, value: Uint8Array, flags: number): void {
+  if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+    const exists = getXattrSync(abs, name) !== null
+    if ((flags & XATTR_CREATE) && exists) throw errno(new Error(`os error ${osc.errno.EEXIST}`), 'lsetxattr', abs)
+    if ((flags & XATTR_REPLACE) && !exists) throw errno(new Error(`os error ${osc.errno.ENODATA}`), 'lsetxattr', abs)
+  }
+  try { lib().setAttributeSync(abs, name, value) } catch (err) { throw errno(err, 'lsetxattr', abs) }
+}
+
+export function removeXattrSync (abs: string, name: string): void {
+  try { lib().removeAttributeSync(abs, name) } catch (err) { throw errno(err, 'lremovexattr', abs) }
+}
+
+/** name → value of every attribute; none for a path that cannot tell. */
+export function allXattrsSync (abs: string): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = []
+  let names: string[]
+  try { names = listXattrSync(abs) } catch { return out }
+  for (const name of names) {
+    try {
+      const v = getXattrSync(abs, name)
+      if (v) out.push([name, v])
+    } catch {}
+  }
+  return out
+}

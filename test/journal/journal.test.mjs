@@ -1,0 +1,121 @@
+// The journal without a mount: append and read back in order across
+// rotations, acknowledgement trims whole segments, reopen continues the
+// sequence and the chain, undo and rebase, group commit batching.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import fs from 'node:fs'
+import { join } from 'node:path'
+import { tempDir } from '../helpers/mount.mjs'
+import { Journal } from '../../dist/journal/journal.js'
+import { GroupCommit } from '../../dist/journal/group-commit.js'
+import { listSegments } from '../../dist/journal/segments.js'
+
+const w = (i, n = 1000) => ({ kind: 'write', vol: 0, path: `f${i % 3}`, off: i * n, data: Buffer.alloc(n, i & 255) })
+
+async function readAll (j, from = 1) {
+  const out = []
+  for await (const { batch } of j.read(from)) batch.records.forEach((r, i) => out.push([batch.seq + i, r]))
+  return out
+}
+
+test('appends read back in order across segment rotations; reopen continues sequence and chain', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  let j = await Journal.open(dir, { group: 'g', segmentBytes: 64 * 1024 })
+  for (let i = 0; i < 200; i++) j.appendRecords([w(i)], false)
+  assert.ok((await listSegments(dir)).length > 2, 'rotated')
+  const recs = await readAll(j)
+  assert.equal(recs.map(([s]) => s), Array.from({ length: 200 }, (_, i) => i + 1))
+  assert.equal(recs[150][1].off, 150 * 1000)
+  const hash = j.lastHash
+  await j.close()
+  j = await Journal.open(dir, { group: 'g', segmentBytes: 64 * 1024 })
+  assert.is(j.nextSeq, 201)
+  assert.ok(j.lastHash.equals(hash), 'chain tail survives a reopen')
+  assert.ok((await j.hashAt(200)).equals(hash))
+  await j.close()
+})
+
+test('ack trims only wholly acknowledged segments, never the newest', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  const j = await Journal.open(dir, { group: 'g', segmentBytes: 32 * 1024 })
+  for (let i = 0; i < 100; i++) j.appendRecords([w(i)], false)
+  const before = await listSegments(dir)
+  await j.ack(50)
+  const after = await listSegments(dir)
+  assert.ok(after.length < before.length, 'some segments went')
+  assert.ok(after[0].first <= 51, 'the segment holding 51 stays')
+  assert.equal((await readAll(j, 51)).map(([s]) => s)[0], 51)
+  await j.ack(100)
+  assert.is((await listSegments(dir)).length, 1, 'the newest stays')
+  await j.close()
+})
+
+test('undo takes back the last batch; rebase restarts history', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  const j = await Journal.open(dir, { group: 'g' })
+  j.appendRecords([w(1)], false)
+  const m = j.mark()
+  j.appendRecords([w(2), w(3)], false)
+  await j.undo(m)
+  assert.is(j.nextSeq, 2)
+  assert.equal((await readAll(j)).length, 1)
+  j.appendRecords([w(4)], false) // continues the chain after the undo
+  assert.equal((await readAll(j)).map(([s]) => s), [1, 2])
+  const prev = Buffer.alloc(16, 7)
+  await j.rebase(1000, prev)
+  assert.is(j.nextSeq, 1000)
+  assert.is((await listSegments(dir)).length, 0)
+  j.appendRecords([w(5)], false)
+  await j.close()
+  const again = await Journal.open(dir, { group: 'g' })
+  assert.is(again.nextSeq, 1001)
+  await again.close()
+})
+
+test('a batch off the chain or out of sequence is refused', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  const j = await Journal.open(dir, { group: 'g' })
+  j.appendRecords([w(1)], false)
+  assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: 1, group: 'g', seq: 5, prev: j.lastHash, ts: 0, sync: false, records: [w(2)] }), /JOURNAL_GAP|expects/)
+  assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: 1, group: 'g', seq: 2, prev: Buffer.alloc(16), ts: 0, sync: false, records: [w(2)] }), /previous-batch hash/)
+  await j.close()
+})
+
+test('group commit: sequences in submit order, one batch per event-loop turn, barrier on disk', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  const j = await Journal.open(dir, { group: 'g' })
+  const gc = new GroupCommit(j)
+  const seen = []
+  gc.listeners.push(a => seen.push([a.seq, a.count]))
+  const done = []
+  for (let i = 0; i < 10; i++) done.push(gc.submit(w(i)))
+  assert.equal(done.map(d => d.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+  await Promise.all(done.map(d => d.written))
+  assert.equal(seen, [[1, 10]], 'the ten records went out as one batch')
+  gc.submit(w(11))
+  await gc.barrier()
+  assert.equal(seen[1], [11, 1])
+  // a batch closes at the size target: 3 x 600 KiB records make 2 batches
+  for (let i = 0; i < 3; i++) gc.submit(w(20 + i, 600 * 1024))
+  await gc.idle()
+  assert.is(seen.length, 4)
+  await gc.close()
+  await j.close()
+})
+
+test('a second process cannot open the same state directory', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(join(dir, 'lock'), `${process.ppid}\n`) // a live process (our parent)
+  try {
+    await Journal.open(dir, { group: 'g' })
+    assert.unreachable('opened a locked state dir')
+  } catch (err) {
+    assert.is(err.code, 'JOURNAL_LOCKED')
+  }
+  fs.writeFileSync(join(dir, 'lock'), '999999999\n') // a dead one: taken over
+  const j = await Journal.open(dir, { group: 'g' })
+  await j.close()
+})
+
+test.run()
