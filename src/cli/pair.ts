@@ -55,7 +55,8 @@ export function registerPair (program: Command): void {
     .requiredOption('--listen <host:port>', 'address to listen on for the primary')
     .option('--volume <name=dir>', 'a directory volume copy, repeatable', collect, [])
     .option('--image <name=file[:size]>', 'an image volume copy, repeatable', collect, [])
-    .action(async (f: { state: string, group: string, listen: string, volume: string[], image: string[] }) => {
+    .option('--mount <mountpoint>', 'also expose the copies read-only through FUSE')
+    .action(async (f: JoinFlags) => {
       try {
         await join_(f)
       } catch (err) {
@@ -106,7 +107,9 @@ function init (f: InitFlags): void {
    ${mount}`)
 }
 
-async function join_ (f: { state: string, group: string, listen: string, volume: string[], image: string[] }): Promise<void> {
+interface JoinFlags { state: string, group: string, listen: string, volume: string[], image: string[], mount?: string }
+
+async function join_ (f: JoinFlags): Promise<void> {
   await groupFromFlags(f.group, f.volume, f.image, false) // check before storing anything
   parseHostPort(f.listen)
   if (process.stdin.isTTY) process.stderr.write('paste the pairing secret (from the primary\'s state directory), then Enter: ')
@@ -118,7 +121,7 @@ async function join_ (f: { state: string, group: string, listen: string, volume:
   fs.writeFileSync(secretFile, secret + '\n', { mode: 0o600 })
   fs.chmodSync(secretFile, 0o600)
   const args = ['serve', '--listen', f.listen, '--state', state, '--group', f.group, ...f.volume.flatMap(v => ['--volume', v]),
-    ...f.image.flatMap(v => ['--image', v]), '--secret-file', secretFile]
+    ...f.image.flatMap(v => ['--image', v]), '--secret-file', secretFile, ...(f.mount ? ['--mount', f.mount] : [])]
   process.stderr.write(`replfs: secret stored in ${secretFile}; starting: replfs ${args.map(quote).join(' ')}\n`)
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'inherit', 'inherit'] })
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig))

@@ -53,6 +53,9 @@ export class Secondary {
   private batches = 0
   private bytes = 0
   private lastError: string | null = null
+  private pendingRebases = 0
+  private durableSeq: Seq = 0
+  private syncing: Promise<void> | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -108,6 +111,7 @@ export class Secondary {
       return
     }
     this.conn = conn
+    this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
     const hb = new Heartbeat(conn, () => this.log(`primary ${conn.remote} silent: dropping the connection`))
     conn.on('close', err => {
       hb.stop()
@@ -122,8 +126,12 @@ export class Secondary {
       hb.start()
       conn.on('message', m => this.onMessage(conn, m))
       conn.resume()
-      return this.appliedHash().then(hash =>
-        conn.send({ t: 'state', applied: this.applied, hash, generation: this.generation, consistent: this.consistent }))
+      // A previous connection may have left batches stored but not applied
+      // (they arrive ahead of their apply): apply them first, as after a crash.
+      this.enqueue(conn, async () => {
+        await this.recover()
+        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent })
+      })
     }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
 
@@ -148,17 +156,26 @@ export class Secondary {
           return this.reject(conn, err)
         }
         const payload = Buffer.from(m.b)
+        // Stored on arrival, applied in turn: batches that arrive while one
+        // waits for its fdatasync are in the journal by then, so one sync
+        // covers them all (group commit on this side). Behind a rebase, the
+        // store waits for the rebase.
+        let before: ReturnType<Journal['mark']> | null = null
+        const store = () => { before = this.journal.mark(); this.journal.appendPayload(payload, batch) }
+        if (this.pendingRebases === 0) {
+          try { store() } catch (err) { return this.reject(conn, err) }
+        }
         this.enqueue(conn, async () => {
-          const before = this.journal.mark()
-          this.journal.appendPayload(payload, batch)
-          if (batch.sync) await this.journal.sync() // durable here before the ack that releases a sync writer
+          if (!before) store()
+          if (batch.sync) await this.durable(batch.seq + batch.records.length - 1) // before the ack that releases a sync writer
           try {
             for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
           } catch (err) {
             // Refused halfway (what only the copy could tell, a symlink
             // leading out): the batch leaves the journal, so neither a
             // restart nor the chain keeps it; the copy is mid-batch.
-            await this.journal.undo(before)
+            await this.journal.undo(before!)
+            this.durableSeq = Math.min(this.durableSeq, this.journal.lastSeq)
             if (this.consistent) this.markInconsistent(`batch ${batch.seq} refused after part of it was applied`)
             throw err
           }
@@ -170,15 +187,18 @@ export class Secondary {
         return
       }
       case 'rebase':
+        this.pendingRebases++
         this.enqueue(conn, async () => {
           this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
           this.applied = m.seq - 1
+          this.durableSeq = m.seq - 1
           this.consistent = false
           this.generation = m.generation
           this.resyncUntil = null
           this.writeCursor()
           await this.journal.setCheckpoint({ generation: m.generation, appliedSeq: this.applied })
+          this.pendingRebases = Math.max(0, this.pendingRebases - 1) // batches may be stored on arrival again
           if (m.full) {
             for await (const part of this.target.manifest()) conn.send({ t: 'manifest', vol: part.vol, entries: part.entries })
             conn.send({ t: 'manifest-end' })
@@ -195,6 +215,20 @@ export class Secondary {
       case 'pong': return
       default:
         return this.reject(conn, replError('BAD_MESSAGE', `a secondary does not take "${m.t}" messages`))
+    }
+  }
+
+  /** Waits until the journal is on disk through `seq`; concurrent callers
+   *  share one fdatasync. */
+  private async durable (seq: Seq): Promise<void> {
+    while (this.durableSeq < seq) {
+      if (!this.syncing) {
+        const upTo = this.journal.lastSeq
+        this.syncing = this.journal.sync()
+          .then(() => { this.durableSeq = Math.max(this.durableSeq, upTo) })
+          .finally(() => { this.syncing = null })
+      }
+      await this.syncing
     }
   }
 

@@ -20,6 +20,7 @@ import { Heartbeat } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { SyncWaiters } from './sync-waiters.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
+import { RecentBatches } from './recent.js'
 
 export interface ReplicatorOptions {
   host: string
@@ -37,8 +38,8 @@ export interface ReplicatorOptions {
 
 /** Bounds of the pipeline: batches in flight, and memory kept for them. */
 const windowBatches = 256
-const windowBytes = 64 * 1024 * 1024
-const recentBytesMax = 64 * 1024 * 1024
+const windowBytes = 16 * 1024 * 1024
+const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
 interface InFlight { end: Seq, bytes: number, hash: Buffer, ts: number }
@@ -63,8 +64,7 @@ export class Replicator {
   private session: Session | null = null
   private peerState: PeerState = 'disconnected'
   private acked: Seq
-  private readonly recent: Appended[] = []
-  private recentBytes = 0
+  private readonly recent = new RecentBatches(recentBytesMax)
   private stopped = false
   private attempt = 0
   private lastError: string | null = null
@@ -102,7 +102,7 @@ export class Replicator {
 
   status () {
     const unacked = this.session?.inflight ?? []
-    const oldest = this.recent.find(a => a.seq + a.count - 1 > this.acked)
+    const lag = this.recent.after(this.acked)
     return {
       role: 'primary' as const,
       mode: this.o.mode,
@@ -113,8 +113,8 @@ export class Replicator {
       lastSeq: this.commit.lastAssigned,
       ackedSeq: this.acked,
       lagRecords: Math.max(0, this.commit.lastAssigned - this.acked),
-      lagBytes: this.recent.filter(a => a.seq + a.count - 1 > this.acked).reduce((n, a) => n + a.payload.length, 0),
-      lagSeconds: oldest && this.commit.lastAssigned > this.acked ? (Date.now() - oldest.ts) / 1000 : 0,
+      lagBytes: lag.complete ? lag.bytes : Math.max(lag.bytes, this.journal.bytes), // past the held batches: what the journal holds
+      lagSeconds: lag.oldestTs !== null && this.commit.lastAssigned > this.acked ? (Date.now() - lag.oldestTs) / 1000 : 0,
       inFlightBatches: unacked.length,
       journalBytes: this.journal.bytes,
       journalMaxBytes: this.o.journalMaxBytes,
@@ -286,10 +286,6 @@ export class Replicator {
 
   private onAppended (a: Appended): void {
     this.recent.push(a)
-    this.recentBytes += a.payload.length
-    while (this.recentBytes > recentBytesMax && this.recent.length > 1) {
-      this.recentBytes -= this.recent.shift()!.payload.length
-    }
     this.session?.wake()
   }
 
@@ -321,11 +317,8 @@ export class Replicator {
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */
   private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number } | null> {
     const want = s.sentUpTo + 1
-    const first = this.recent[0]
-    if (first && first.seq <= want) {
-      const a = this.recent.find(x => x.seq === want)
-      if (a) return a
-    }
+    const held = this.recent.starting(want)
+    if (held) return held
     if (!s.reader || s.readerNext !== want) {
       void s.reader?.return(undefined)
       s.reader = this.journal.read(want)
@@ -371,7 +364,6 @@ export class Replicator {
     if (seq <= this.acked) return
     this.acked = seq
     this.lastAckTs = Date.now()
-    this.capture.extents.ack(seq)
     this.waiters.ack(seq, this.commit.lastAssigned)
     // The checkpoint (an fsync) is written at most every 200 ms.
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
@@ -383,6 +375,8 @@ export class Replicator {
     const a = this.pendingAck
     if (!a) return
     this.pendingAck = null
+    // The extent map walks every file it holds: once per checkpoint, not per ack.
+    this.capture.extents.ack(a.seq)
     await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
     this.overflow.check()
   }

@@ -12,6 +12,7 @@ import { promises as fsp, constants as fsc, type Stats } from 'node:fs'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
+import { LRUCache } from 'lru-cache'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import { checkRelPath, isInside, splitRelPath } from './confine.js'
@@ -89,15 +90,30 @@ class DirVolume implements Volume {
     return replError('PATH_ESCAPE', `volume ${this.spec.name}: ${JSON.stringify(path)} is a symlink; apply does not follow symlinks`)
   }
 
+  // Open files for writes, by path: a stream of writes to one file (the
+  // common case) costs one write each, not realpath + open + write + close.
+  // Any change to the namespace may change what a path names, so every
+  // other mutating method empties the cache first (`forget`).
+  private readonly writers = new LRUCache<string, fsp.FileHandle>({
+    max: 64,
+    dispose: fh => { void fh.close().catch(() => {}) }
+  })
+
+  private forget (): void {
+    this.writers.clear()
+  }
+
   async write (path: string, off: number, data: Uint8Array): Promise<void> {
-    const fh = await this.open(path, openWrite)
-    try {
-      let done = 0
-      while (done < data.length) {
-        const { bytesWritten } = await fh.write(data, done, data.length - done, off + done)
-        done += bytesWritten
-      }
-    } finally { await fh.close() }
+    let fh = this.writers.get(path)
+    if (!fh) {
+      fh = await this.open(path, openWrite)
+      this.writers.set(path, fh)
+    }
+    let done = 0
+    while (done < data.length) {
+      const { bytesWritten } = await fh.write(data, done, data.length - done, off + done)
+      done += bytesWritten
+    }
   }
 
   async read (path: string, off: number, len: number): Promise<Buffer> {
@@ -110,11 +126,13 @@ class DirVolume implements Volume {
   }
 
   async truncate (path: string, size: number): Promise<void> {
+    this.forget()
     const fh = await this.open(path, openWrite)
     try { await fh.truncate(size) } finally { await fh.close() }
   }
 
   async create (path: string, mode: number): Promise<void> {
+    this.forget()
     await this.resolveEntry(path, 'create')
     const fh = await this.open(path, fsc.O_CREAT | fsc.O_EXCL | openWrite, mode & permBits)
     // Exact mode, whatever our umask: the copy must not depend on the daemon.
@@ -122,12 +140,14 @@ class DirVolume implements Volume {
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
+    this.forget()
     const abs = await this.resolveEntry(path, 'mkdir')
     await fsp.mkdir(abs, mode & permBits)
     await fsp.chmod(abs, mode & permBits)
   }
 
   async mknod (path: string, mode: number, _rdev: number): Promise<void> {
+    this.forget()
     const type = mode & fsc.S_IFMT
     if (type === 0 || type === fsc.S_IFREG) return this.create(path, mode)
     if (type !== fsc.S_IFIFO) {
@@ -141,20 +161,23 @@ class DirVolume implements Volume {
     await run('mkfifo', ['-m', (mode & permBits).toString(8), '--', abs])
   }
 
-  async unlink (path: string): Promise<void> { await fsp.unlink(await this.resolveEntry(path, 'unlink')) }
+  async unlink (path: string): Promise<void> { this.forget(); await fsp.unlink(await this.resolveEntry(path, 'unlink')) }
 
-  async rmdir (path: string): Promise<void> { await fsp.rmdir(await this.resolveEntry(path, 'rmdir')) }
+  async rmdir (path: string): Promise<void> { this.forget(); await fsp.rmdir(await this.resolveEntry(path, 'rmdir')) }
 
   async rename (from: string, to: string): Promise<void> {
+    this.forget()
     await fsp.rename(await this.resolveEntry(from, 'rename'), await this.resolveEntry(to, 'rename onto'))
   }
 
   async link (path: string, to: string): Promise<void> {
+    this.forget()
     // link(2) on Linux does not follow a symlink named by its first argument.
     await fsp.link(await this.resolveEntry(path, 'link'), await this.resolveEntry(to, 'link onto'))
   }
 
   async symlink (path: string, target: string): Promise<void> {
+    this.forget()
     await fsp.symlink(target, await this.resolveEntry(path, 'symlink'))
   }
 
@@ -178,6 +201,8 @@ class DirVolume implements Volume {
   async getxattr (path: string, name: string): Promise<Buffer | null> { return getXattr(await this.resolve(path), name) }
 
   async fsync (path: string): Promise<void> {
+    const cached = this.writers.get(path)
+    if (cached) return cached.sync()
     const fh = await this.open(path, openRead)
     try { await fh.sync() } finally { await fh.close() }
   }
@@ -194,6 +219,7 @@ class DirVolume implements Volume {
   async readlink (path: string): Promise<string> { return fsp.readlink(await this.resolve(path)) }
 
   async state (path: string, s: PathState): Promise<void> {
+    this.forget()
     if (checkRelPath(path) === '' && s.type !== 'dir') {
       throw replError('BAD_RECORD', `volume ${this.spec.name}: the volume root can only be stated as a directory, not ${s.type}`)
     }
@@ -233,5 +259,5 @@ class DirVolume implements Volume {
     if (st.uid !== s.uid || st.gid !== s.gid) await fsp.lchown(abs, s.uid, s.gid)
   }
 
-  async close (): Promise<void> {}
+  async close (): Promise<void> { this.forget() }
 }

@@ -1,0 +1,66 @@
+// The batches appended most recently, kept in memory so a sender that keeps
+// up never reads them back from disk. Bounded by bytes; a sender that falls
+// behind the oldest one reads the journal instead. Pure: no I/O.
+//
+// Lookup by sequence is a binary search (batches are contiguous and in
+// order); dropping the oldest advances a head index (no array shifting):
+// both stay cheap with tens of thousands of small batches held.
+import type { Seq } from '../core/records.js'
+
+export interface HeldBatch { seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number }
+
+export class RecentBatches {
+  private items: Array<HeldBatch & { upTo: number }> = [] // upTo: cumulative payload bytes through this batch
+  private head = 0
+  private bytes = 0
+  private total = 0 // payload bytes ever pushed
+
+  constructor (private readonly bytesMax: number) {}
+
+  push (b: HeldBatch): void {
+    this.total += b.payload.length
+    this.items.push({ ...b, upTo: this.total })
+    this.bytes += b.payload.length
+    while (this.bytes > this.bytesMax && this.items.length - this.head > 1) {
+      this.bytes -= this.items[this.head].payload.length
+      this.head++
+    }
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  /** The batch that starts at `seq`, if held. */
+  starting (seq: Seq): HeldBatch | null {
+    const i = this.indexOf(seq)
+    return i >= 0 && this.items[i].seq === seq ? this.items[i] : null
+  }
+
+  /** Payload bytes and age of what is held past `acked` (status: lag). */
+  after (acked: Seq): { bytes: number, oldestTs: number | null, complete: boolean } {
+    const n = this.items.length
+    if (n === this.head) return { bytes: 0, oldestTs: null, complete: true }
+    const first = this.items[this.head]
+    let i = this.indexOf(acked + 1)
+    if (i < 0) i = this.head
+    const b = this.items[i]
+    if (b.seq + b.count - 1 <= acked) return { bytes: 0, oldestTs: null, complete: true }
+    const before = i === this.head ? first.upTo - first.payload.length : this.items[i - 1].upTo
+    return { bytes: this.total - before, oldestTs: b.ts, complete: first.seq <= acked + 1 }
+  }
+
+  /** Index of the batch holding `seq`, or -1. */
+  private indexOf (seq: Seq): number {
+    let lo = this.head
+    let hi = this.items.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const b = this.items[mid]
+      if (seq < b.seq) hi = mid - 1
+      else if (seq > b.seq + b.count - 1) lo = mid + 1
+      else return mid
+    }
+    return -1
+  }
+}
