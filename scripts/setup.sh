@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-PACKAGES=(fuse libfuse2 libfuse-dev fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps)
+PACKAGES=(fuse libfuse2 libfuse-dev fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps openssl kmod python3 make g++)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
