@@ -106,6 +106,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     records: p.capture.stats.records,
     dataBytes: p.capture.stats.dataBytes,
     extents: p.capture.extents.summary(),
+    memory: process.memoryUsage(),
     ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none' })
   }))
   let stopping: Promise<void> | null = null

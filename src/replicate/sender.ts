@@ -69,7 +69,6 @@ export class Replicator {
   private attempt = 0
   private lastError: string | null = null
   private resync: Resync | null = null
-  private lastAckTs = 0
   private checkpointTimer: NodeJS.Timeout | null = null
   private pendingAck: { seq: Seq, hash: Buffer } | null = null
   readonly waiters: SyncWaiters
@@ -363,7 +362,6 @@ export class Replicator {
   private async takeAck (seq: Seq, hash?: Buffer): Promise<void> {
     if (seq <= this.acked) return
     this.acked = seq
-    this.lastAckTs = Date.now()
     this.waiters.ack(seq, this.commit.lastAssigned)
     // The checkpoint (an fsync) is written at most every 200 ms.
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
