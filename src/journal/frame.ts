@@ -14,6 +14,17 @@ export function frameHeader (payload: Uint8Array): Buffer {
   return h
 }
 
+/** Header for a payload given in parts (written side by side, not joined). */
+export function frameHeaderOf (parts: Uint8Array[]): Buffer {
+  const h = Buffer.allocUnsafe(frameHeaderBytes)
+  let crc = 0
+  let len = 0
+  for (const p of parts) { crc = crc32c(p, crc); len += p.length }
+  h.writeUInt32BE(len, 0)
+  h.writeUInt32BE(crc, 4)
+  return h
+}
+
 export function encodeFrame (payload: Uint8Array): Buffer {
   return Buffer.concat([frameHeader(payload), payload])
 }

@@ -47,6 +47,21 @@ export function encodeMessage (m: Message): Buffer {
   return encodeValue(m)
 }
 
+/** The CBOR bytes that come before a batch payload in {t:'batch', b: payload}:
+ *  a map of two, "t": "batch", "b": and a byte-string header. The sender
+ *  writes prefix and payload side by side, so the payload (up to a MiB of
+ *  write data) is never copied into a message; decodeMessage reads the
+ *  result like any other message (a test checks they agree). */
+export function batchMessagePrefix (payloadBytes: number): Buffer {
+  const head = Buffer.from([0xa2, 0x61, 0x74, 0x65, 0x62, 0x61, 0x74, 0x63, 0x68, 0x61, 0x62]) // {"t":"batch","b":
+  let len: Buffer
+  if (payloadBytes < 24) len = Buffer.from([0x40 + payloadBytes])
+  else if (payloadBytes < 0x100) len = Buffer.from([0x58, payloadBytes])
+  else if (payloadBytes < 0x10000) { len = Buffer.alloc(3); len[0] = 0x59; len.writeUInt16BE(payloadBytes, 1) }
+  else { len = Buffer.alloc(5); len[0] = 0x5a; len.writeUInt32BE(payloadBytes, 1) }
+  return Buffer.concat([head, len])
+}
+
 type Obj = { [k: string]: unknown }
 
 function bad (msg: string): never {

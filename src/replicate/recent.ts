@@ -9,6 +9,8 @@ import type { Seq } from '../core/records.js'
 
 export interface HeldBatch { seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number }
 
+const dropped = { seq: -1, count: 0, payload: Buffer.alloc(0), hash: Buffer.alloc(0), ts: 0, upTo: 0 }
+
 export class RecentBatches {
   private items: Array<HeldBatch & { upTo: number }> = [] // upTo: cumulative payload bytes through this batch
   private head = 0
@@ -23,9 +25,10 @@ export class RecentBatches {
     this.bytes += b.payload.length
     while (this.bytes > this.bytesMax && this.items.length - this.head > 1) {
       this.bytes -= this.items[this.head].payload.length
+      this.items[this.head] = dropped // let go of the payload now, not at the next compaction
       this.head++
     }
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
     }

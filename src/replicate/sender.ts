@@ -301,7 +301,7 @@ export class Replicator {
         s.sentUpTo = next.seq + next.count - 1
         s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, hash: next.hash, ts: next.ts })
         s.inflightBytes += next.payload.length
-        if (!s.conn.send({ t: 'batch', b: next.payload })) await new Promise<void>(resolve => { s.conn.once('drain', resolve); s.conn.once('close', resolve) })
+        if (!s.conn.sendBatch(next.payload)) await new Promise<void>(resolve => { s.conn.once('drain', resolve); s.conn.once('close', resolve) })
       }
     } catch (err) {
       s.conn.fail(err)

@@ -9,8 +9,8 @@ import { EventEmitter } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
 import { readFileSync } from 'node:fs'
-import { FrameDecoder, encodeFrame } from '../journal/frame.js'
-import { decodeMessage, encodeMessage, type Message } from './messages.js'
+import { FrameDecoder, encodeFrame, frameHeader, frameHeaderOf } from '../journal/frame.js'
+import { batchMessagePrefix, decodeMessage, encodeMessage, type Message } from './messages.js'
 import { describe, ReplError, replError } from '../core/errors.js'
 
 export interface TlsFiles { cert: string, key: string, ca: string }
@@ -39,7 +39,24 @@ export class Connection extends EventEmitter {
 
   send (m: Message): boolean {
     if (this.closed) return false
-    return this.socket.write(encodeFrame(encodeMessage(m)))
+    const payload = encodeMessage(m)
+    this.socket.cork()
+    this.socket.write(frameHeader(payload))
+    const ok = this.socket.write(payload)
+    this.socket.uncork()
+    return ok
+  }
+
+  /** Sends {t:'batch', b: payload} without copying the payload. */
+  sendBatch (payload: Buffer): boolean {
+    if (this.closed) return false
+    const prefix = batchMessagePrefix(payload.length)
+    this.socket.cork()
+    this.socket.write(frameHeaderOf([prefix, payload]))
+    this.socket.write(prefix)
+    const ok = this.socket.write(payload)
+    this.socket.uncork()
+    return ok
   }
 
   get writableBytes (): number { return this.socket.writableLength }
