@@ -44,6 +44,7 @@ const cursorFile = 'applied'
 
 export class Secondary {
   private conn: Connection | null = null
+  private connNode = ''
   private applied: Seq
   private consistent: boolean
   private generation: string
@@ -54,6 +55,7 @@ export class Secondary {
   private bytes = 0
   private lastError: string | null = null
   private pendingRebases = 0
+  private deferredStores = 0
   private durableSeq: Seq = 0
   private syncing: Promise<void> | null = null
 
@@ -104,14 +106,12 @@ export class Secondary {
     }
   }
 
-  /** A new connection: one primary at a time. */
+  /** A new connection. It takes the primary's place only once it has
+   *  authenticated (an unauthenticated client cannot hold the secondary).
+   *  The same primary node replaces its older connection (likely dead: a
+   *  reconnect after a cut link, before the heartbeat noticed); another
+   *  node is refused while one is connected. */
   attach (conn: Connection): void {
-    if (this.conn) {
-      conn.fail(replError('PEER_ERROR', `this secondary already serves a primary (${this.conn.remote})`))
-      return
-    }
-    this.conn = conn
-    this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
     const hb = new Heartbeat(conn, () => this.log(`primary ${conn.remote} silent: dropping the connection`))
     conn.on('close', err => {
       hb.stop()
@@ -119,10 +119,20 @@ export class Secondary {
       if (err) {
         this.lastError = describe(err)
         this.log(`connection from ${conn.remote} ended: ${describe(err)}`)
-      } else this.log(`primary ${conn.remote} disconnected`)
+      } else if (this.conn === null) this.log(`primary ${conn.remote} disconnected`)
     })
     handshake(conn, this.me, 10_000).then(peer => {
+      const old = this.conn
+      if (old && this.connNode !== peer.node) {
+        conn.fail(replError('PEER_ERROR', `this secondary already serves a primary (${old.remote})`))
+        return
+      }
       this.log(`primary ${peer.node} at ${conn.remote} authenticated`)
+      this.conn = conn
+      this.connNode = peer.node
+      this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
+      this.deferredStores = 0
+      old?.fail(replError('PEER_ERROR', `replaced by a new connection from the primary (${conn.remote})`))
       hb.start()
       conn.on('message', m => this.onMessage(conn, m))
       conn.resume()
@@ -160,13 +170,20 @@ export class Secondary {
         // waits for its fdatasync are in the journal by then, so one sync
         // covers them all (group commit on this side). Behind a rebase, the
         // store waits for the rebase.
+        // Once one store waits in the queue, every later one waits too:
+        // stores must keep arrival order.
         let before: ReturnType<Journal['mark']> | null = null
         const store = () => { before = this.journal.mark(); this.journal.appendPayload(payload, batch) }
-        if (this.pendingRebases === 0) {
+        const deferred = this.pendingRebases > 0 || this.deferredStores > 0
+        if (deferred) this.deferredStores++
+        else {
           try { store() } catch (err) { return this.reject(conn, err) }
         }
         this.enqueue(conn, async () => {
-          if (!before) store()
+          if (deferred) {
+            this.deferredStores--
+            store()
+          }
           if (batch.sync) await this.durable(batch.seq + batch.records.length - 1) // before the ack that releases a sync writer
           try {
             for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
