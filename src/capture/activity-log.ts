@@ -95,8 +95,6 @@ export class ActivityLog {
     this.fd = -1
   }
 
-  get hotCount (): number { return this.entries.size - this.idle }
-
   /** Rewrites the log with the marks in flight only, atomically. */
   private compact (): void {
     for (const [k, e] of this.entries) if (e.inflight === 0) this.entries.delete(k)

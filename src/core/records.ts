@@ -33,11 +33,6 @@ export type Record =
 
 export type RecordKind = Record['kind']
 
-export const recordKinds: readonly RecordKind[] = [
-  'write', 'truncate', 'create', 'mkdir', 'mknod', 'unlink', 'rmdir', 'rename', 'link',
-  'symlink', 'chmod', 'chown', 'utimens', 'setxattr', 'removexattr', 'fsync', 'state'
-]
-
 /** A batch as stored in a journal frame and sent on the wire. Record i has
  *  sequence `seq + i`. `prev` is the chain hash of the previous batch (zeros
  *  for the first batch of a journal's history). */

@@ -15,7 +15,6 @@ export const ENOSPC = -E.ENOSPC
 export const EROFS = -E.EROFS
 export const ENODATA = -E.ENODATA
 export const ENOTSUP = -E.ENOTSUP
-export const EISDIR = -E.EISDIR
 export const EXDEV = -E.EXDEV
 
 /** -errno for a Node fs error (err.errno is already negative there), or for

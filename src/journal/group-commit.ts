@@ -23,8 +23,6 @@ interface Pending {
 }
 
 export interface GroupCommitOptions {
-  /** called after each batch reached the journal file, in sequence order */
-  onAppended?: (a: Appended) => void
   /** called when an append fails; the batch is retried, writers keep waiting */
   onError?: (err: Error) => void
   retryMs?: number
@@ -47,11 +45,6 @@ export class GroupCommit {
 
   /** Sequence of the last record handed out (appended or not). */
   get lastAssigned (): Seq { return this.assigned - 1 }
-
-  /** Records waiting for their batch to be written. */
-  get queuedRecords (): number {
-    return this.open.records.length + this.full.reduce((n, p) => n + p.records.length, 0)
-  }
 
   /** Gives `r` its sequence number now; `written` is called once the batch
    *  holding it is in the journal file (not yet fsynced). */
@@ -125,7 +118,6 @@ export class GroupCommit {
         return
       }
       this.full.shift()
-      this.opts.onAppended?.(a)
       for (const l of this.listeners) l(a)
       for (const w of p.waiters) w()
     }

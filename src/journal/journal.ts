@@ -332,8 +332,3 @@ async function * readSegment (path: string, limit = Infinity): AsyncGenerator<Jo
     await fh.close()
   }
 }
-
-export async function syncDir (dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r')
-  try { await fh.sync() } finally { await fh.close() }
-}

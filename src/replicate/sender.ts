@@ -8,7 +8,6 @@ import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
 import type { Journal, Appended, JournalEntry } from '../journal/journal.js'
 import { chainHash, zeroHash } from '../journal/codec.js'
-import { markKey } from '../capture/activity-log.js'
 import type { GroupCommit } from '../journal/group-commit.js'
 import type { Capture } from '../capture/capture.js'
 import type { RestateSource } from '../capture/restate.js'
@@ -171,9 +170,8 @@ export class Replicator {
     this.session = null
     this.peerState = 'disconnected'
     if (this.resync) {
-      // The dirty parts it had not restated yet are still dirty: a full
-      // resync starts over; a partial one is redone from the dirty set the
-      // overflow keeps (its marks were drained, so put them back whole).
+      // Cut short: the copy stays marked inconsistent on the secondary, so
+      // the next session runs a full resync (plan()), which covers all of it.
       this.resync.stop()
       this.resync = null
     }
@@ -260,10 +258,7 @@ export class Replicator {
     } else {
       ok = await resync.partial(dirty.marks, dirty.extents)
     }
-    if (!ok || s.closed) {
-      if (kind === 'partial') for (const m of dirty.marks) this.capture.dirty.marks.set(markKey(m), m)
-      return
-    }
+    if (!ok || s.closed) return // see endSession: a full resync follows
     await this.commit.idle()
     const until = this.commit.lastAssigned
     s.conn.send({ t: 'consistent', seq: until })

@@ -59,8 +59,6 @@ export class Connection extends EventEmitter {
     return ok
   }
 
-  get writableBytes (): number { return this.socket.writableLength }
-
   /** Holds incoming messages until `resume`. A protocol step that resolves
    *  a promise (handshake done, state received) pauses first: the next
    *  messages may be in the same chunk, and the code awaiting the promise
