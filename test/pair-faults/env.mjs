@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { daemon, mount, unstick, tempDir } from '../helpers/mount.mjs'
 import { snapshot } from '../helpers/tree.mjs'
+import { waitFor } from '../helpers/pair.mjs'
 import { FrameDecoder, encodeFrame } from '../../dist/journal/frame.js'
 import { encodeValue, encodeBatch, zeroHash } from '../../dist/journal/codec.js'
 import { decodeMessage, protocolVersion } from '../../dist/replicate/messages.js'
@@ -19,17 +20,8 @@ import { queryControl } from '../../dist/cli/control.js'
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 export const imageSize = 1 << 20
 export const GROUP = 'g'
-export { protocolVersion, newNonce, encodeBatch, zeroHash, encodeFrame, encodeValue }
+export { protocolVersion, newNonce, encodeBatch, zeroHash, encodeFrame, encodeValue, waitFor }
 
-export async function waitFor (fn, ms, what, every = 100) {
-  const until = Date.now() + ms
-  let last
-  for (;;) {
-    try { last = await fn(); if (last) return last } catch (err) { last = err }
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
-    await sleep(every)
-  }
-}
 
 export function writeSecret (path, text = randomBytes(24).toString('hex')) {
   fs.writeFileSync(path, text + '\n', { mode: 0o600 })

@@ -6,13 +6,13 @@
 // its code, and the side that detects it tells the peer first.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Duplex } from 'node:stream'
 import { authMac, checkMac, newNonce } from '../../dist/replicate/auth.js'
 import { handshake } from '../../dist/replicate/handshake.js'
 import { Connection } from '../../dist/replicate/transport.js'
 import { encodeFrame } from '../../dist/journal/frame.js'
 import { encodeValue } from '../../dist/journal/codec.js'
 import { protocolVersion } from '../../dist/replicate/messages.js'
+import { socketPair } from '../helpers/socket-pair.mjs'
 
 const secret = Buffer.from('0123456789abcdef-shared')
 const other = Buffer.from('0123456789abcdef-sharex')
@@ -66,25 +66,6 @@ test('a truncated, extended or flipped MAC does not verify (and does not throw)'
 
 // ---- handshake over an in-memory socket pair --------------------------------
 
-/** Two connected in-memory duplexes with the bits of net.Socket that
- *  Connection uses; one side ending ends the other (allowHalfOpen false). */
-function socketPair () {
-  const mk = () => {
-    const d = new Duplex({
-      allowHalfOpen: false,
-      read () {},
-      write (chunk, _enc, cb) { d.peer.push(Buffer.from(chunk)); cb() },
-      final (cb) { d.peer.push(null); cb() }
-    })
-    d.setNoDelay = () => d
-    d.remoteAddress = 'mem'
-    d.remotePort = 0
-    return d
-  }
-  const a = mk(); const b = mk()
-  a.peer = b; b.peer = a
-  return [a, b]
-}
 
 const vols = [{ name: 'data', kind: 'dir', size: 0 }]
 const id = (role, o = {}) => ({ role, group: 'g', node: role === 'primary' ? 'np' : 'ns', volumes: vols, secret, ...o })

@@ -7,12 +7,12 @@
 // and closes; valid messages are delivered in order.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Duplex } from 'node:stream'
 import { FrameDecoder, encodeFrame, checkFrameAt } from '../../dist/journal/frame.js'
 import { encodeValue } from '../../dist/journal/codec.js'
 import { Connection } from '../../dist/replicate/transport.js'
 import { decodeMessage } from '../../dist/replicate/messages.js'
 import { frameBytesMax } from '../../dist/core/limits.js'
+import { socketPair } from '../helpers/socket-pair.mjs'
 
 // Payloads of assorted sizes, empty and large included.
 const payloads = [0, 1, 7, 8, 9, 100, 300, 3].map((n, i) => Buffer.alloc(n, i + 1).map((x, j) => (x * 31 + j) & 0xff))
@@ -138,23 +138,6 @@ test('checkFrameAt agrees with the stream decoder', () => {
 
 // ---- a Connection meeting bad frames ----------------------------------------
 
-function socketPair () {
-  const mk = () => {
-    const d = new Duplex({
-      allowHalfOpen: false,
-      read () {},
-      write (chunk, _enc, cb) { d.peer.push(Buffer.from(chunk)); cb() },
-      final (cb) { d.peer.push(null); cb() }
-    })
-    d.setNoDelay = () => d
-    d.remoteAddress = 'mem'
-    d.remotePort = 0
-    return d
-  }
-  const a = mk(); const b = mk()
-  a.peer = b; b.peer = a
-  return [a, b]
-}
 
 /** Sends `bytes` (in `chunks` pieces) to a Connection; returns what it
  *  delivered, why it closed, and the messages it sent back. */
