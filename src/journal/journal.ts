@@ -52,6 +52,8 @@ export class Journal {
   private segments: SegmentInfo[] = []
   private fd = -1
   private retiring: Array<Promise<void>> = [] // finished segments being fsynced
+  private durableSeq: Seq = 0 // on disk through this sequence (0: not known yet)
+  private syncing: Promise<void> | null = null
   private lock: StateLock | null = null
   private readonly segmentBytes: number
 
@@ -208,10 +210,27 @@ export class Journal {
     }
     this.nextSeq = m.nextSeq
     this.lastHash = m.lastHash
+    this.durableSeq = Math.min(this.durableSeq, this.lastSeq)
   }
 
   /** Makes every appended batch durable (fsync barrier). */
+  /** Concurrent callers share one fdatasync (group commit of syncs: the
+   *  primary's fsyncs, the secondary's sync batches). A caller that comes
+   *  while one is under way waits for the next: its batches may be newer. */
   async sync (): Promise<void> {
+    const target = this.lastSeq
+    while (this.durableSeq < target) {
+      if (!this.syncing) {
+        const upTo = this.lastSeq
+        this.syncing = this.syncNow()
+          .then(() => { this.durableSeq = Math.max(this.durableSeq, upTo) })
+          .finally(() => { this.syncing = null })
+      }
+      await this.syncing
+    }
+  }
+
+  private async syncNow (): Promise<void> {
     const fd = this.fd
     const retiring = this.retiring.splice(0)
     const current = fd < 0 ? null : new Promise<void>((resolve, reject) => fs.fdatasync(fd, err => err ? reject(err) : resolve()))
@@ -239,6 +258,7 @@ export class Journal {
     for (const s of this.segments.splice(0)) await fsp.unlink(s.path).catch(() => {})
     this.nextSeq = seq
     this.lastHash = prev
+    this.durableSeq = seq - 1 // nothing past the base is stored
     await this.setCheckpoint({ acked: seq - 1, ackedHash: prev })
   }
 

@@ -56,8 +56,6 @@ export class Secondary {
   private lastError: string | null = null
   private pendingRebases = 0
   private deferredStores = 0
-  private durableSeq: Seq = 0
-  private syncing: Promise<void> | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -184,7 +182,7 @@ export class Secondary {
             this.deferredStores--
             store()
           }
-          if (batch.sync) await this.durable(batch.seq + batch.records.length - 1) // before the ack that releases a sync writer
+          if (batch.sync) await this.journal.sync() // before the ack that releases a sync writer; shared by the batches stored meanwhile
           try {
             for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
           } catch (err) {
@@ -192,7 +190,6 @@ export class Secondary {
             // leading out): the batch leaves the journal, so neither a
             // restart nor the chain keeps it; the copy is mid-batch.
             await this.journal.undo(before!)
-            this.durableSeq = Math.min(this.durableSeq, this.journal.lastSeq)
             if (this.consistent) this.markInconsistent(`batch ${batch.seq} refused after part of it was applied`)
             throw err
           }
@@ -209,7 +206,6 @@ export class Secondary {
           this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
           this.applied = m.seq - 1
-          this.durableSeq = m.seq - 1
           this.consistent = false
           this.generation = m.generation
           this.resyncUntil = null
@@ -232,20 +228,6 @@ export class Secondary {
       case 'pong': return
       default:
         return this.reject(conn, replError('BAD_MESSAGE', `a secondary does not take "${m.t}" messages`))
-    }
-  }
-
-  /** Waits until the journal is on disk through `seq`; concurrent callers
-   *  share one fdatasync. */
-  private async durable (seq: Seq): Promise<void> {
-    while (this.durableSeq < seq) {
-      if (!this.syncing) {
-        const upTo = this.journal.lastSeq
-        this.syncing = this.journal.sync()
-          .then(() => { this.durableSeq = Math.max(this.durableSeq, upTo) })
-          .finally(() => { this.syncing = null })
-      }
-      await this.syncing
     }
   }
 
