@@ -5,7 +5,7 @@
 // the same step, so the journal order is the backing store's order even
 // with many kernel threads in flight (native-notes/threading.md).
 import type { Record, Seq } from '../core/records.js'
-import type { GroupCommit } from '../journal/group-commit.js'
+import type { CommitApi, GroupCommit } from '../journal/group-commit.js'
 import type { Journal } from '../journal/journal.js'
 import { ActivityLog, regionsOf, type HotMark } from './activity-log.js'
 import { ExtentMap } from './extent-map.js'
@@ -26,16 +26,44 @@ export type Durability = (seq: Seq, reply: () => void) => void
  *  policy) only the dirty set, for a resync later. */
 export type CaptureMode = 'journal' | 'track'
 
-export class Capture {
+/** What the replicator, resync and the primary's wiring use of a capture:
+ *  this JS one (records sequenced on the event loop) or the native core's
+ *  (native-capture.ts). */
+export interface CaptureApi {
+  readonly commit: CommitApi
+  readonly extents: ExtentMap
+  readonly stats: CaptureStats
+  readonly dirty: DirtySet
+  readonly observers: Set<(r: Record) => void>
+  mode: CaptureMode
+  syncBatches: boolean
+  durability: Durability
+  /** sync mode fell back to async (native: decided by the core) */
+  readonly syncFellBack: boolean
+  /** A record made by JS (recovery, resync); in `exclusive` for the native core. */
+  record (r: Record, marks: HotMark[], reply: () => void): Seq
+  /** Runs `fn` with no FUSE mutation in between (a restate step). */
+  exclusive<T> (fn: () => T): Promise<T>
+  /** Everything recorded so far is in the journal (and, here, on disk). */
+  barrier (): Promise<void>
+  saveDirty (): Promise<void>
+  /** Overflow `block`: new mutations wait while on. */
+  setBlocked (on: boolean): void
+  /** The secondary acknowledged `seq`; `last` is the newest sequence. */
+  peerAcked (seq: Seq, last: Seq): void
+  /** Stopping: nothing may wait for the secondary any more. */
+  releaseWaiters (): void
+}
+
+export class Capture implements CaptureApi {
   readonly extents = new ExtentMap()
   readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
   durability: Durability = (_seq, reply) => reply()
   mode: CaptureMode = 'journal'
   /** Sync mode: batches are flagged so the secondary syncs before its ack. */
   syncBatches = false
-  /** Set by the replicator when new operations must wait (a full journal
-   *  with the `block` policy); null: go ahead. */
-  gate: () => Promise<void> | null = () => null
+  readonly syncFellBack = false // the replicator's SyncWaiters decide it here
+  private blocked: Array<() => void> | null = null // waiting ops while the overflow gate is shut
   /** Observers of every record (resync watches the paths ops touch). */
   readonly observers = new Set<(r: Record) => void>()
   private trackedMarks: HotMark[] = []
@@ -44,10 +72,24 @@ export class Capture {
 
   /** Runs `op` now, or once the gate opens. */
   admit (op: () => void): void {
-    const wait = this.gate()
-    if (wait) wait.then(op, op)
+    if (this.blocked) this.blocked.push(op)
     else op()
   }
+
+  setBlocked (on: boolean): void {
+    if (on) { this.blocked ??= []; return }
+    const waiting = this.blocked ?? []
+    this.blocked = null
+    for (const op of waiting) op()
+  }
+
+  /** One synchronous step of the event loop: no FUSE op can come between. */
+  async exclusive<T> (fn: () => T): Promise<T> {
+    return fn()
+  }
+
+  peerAcked (_seq: Seq, _last: Seq): void {}
+  releaseWaiters (): void {}
 
   /** Hot marks for an op on a path's namespace entry or metadata. */
   static pathMarks (vol: number, ...paths: string[]): HotMark[] {

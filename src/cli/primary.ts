@@ -7,14 +7,16 @@ import type { Record } from '../core/records.js'
 import { segmentBytesDefault } from '../core/limits.js'
 import { describe } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
-import { GroupCommit } from '../journal/group-commit.js'
+import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
 import { ActivityLog } from '../capture/activity-log.js'
-import { Capture } from '../capture/capture.js'
+import { Capture, type CaptureApi } from '../capture/capture.js'
+import { NativeCapture } from '../capture/native-capture.js'
 import { DirtySet } from '../capture/dirty-set.js'
 import { restateSteps, type RestateSource } from '../capture/restate.js'
 import { Layout } from '../fs/layout.js'
 import { makeOps } from '../fs/ops.js'
-import { mountFs, type Mounted } from '../fs/mount.js'
+import { mountCore, mountFs, useNativeCore, type Mounted } from '../fs/mount.js'
+import { nativeCore, type CaptureHandle } from '../fs/native.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
@@ -26,8 +28,8 @@ export type Replication = Omit<ReplicatorOptions, 'volumes' | 'source' | 'log'>
 
 export interface Primary {
   journal: Journal
-  commit: GroupCommit
-  capture: Capture
+  commit: CommitApi
+  capture: CaptureApi
   layout: Layout
   replicator: Replicator | null
   stop (): Promise<void>
@@ -69,7 +71,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   activity.reset()
 
   return {
-    journal, commit, capture, layout, source,
+    journal, commit, capture, layout, source, activity, dirty, segmentBytes,
     async close () {
       await commit.close()
       if (capture.mode === 'track') await capture.saveDirty()
@@ -81,6 +83,85 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
 }
 
 export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
+  return useNativeCore() ? startNativePrimary(spec, state, mountpoint, log, repl) : startJsPrimary(spec, state, mountpoint, log, repl)
+}
+
+/** The native core serves the mount and journals on its own threads; JS
+ *  recovers the journal first, then follows it (replication, status). */
+async function startNativePrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
+  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
+  // Recovery journalled through JS; from here the core is the one writer.
+  await p.commit.close()
+  await p.journal.sync()
+  p.activity.close()
+  const core = nativeCore()
+  const syncMode = repl?.mode === 'sync'
+  let capture: NativeCapture | null = null
+  let handle: CaptureHandle
+  try {
+    handle = core.openCapture({
+      stateDir: state, group: spec.group, nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
+      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs: repl?.syncTimeoutMs ?? 10_000
+    }, () => capture?.wake())
+  } catch (err) {
+    await p.journal.close()
+    throw err
+  }
+  capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
+  if (!p.dirty.empty) capture.mode = 'track'
+  let replicator: Replicator | null = null
+  let stopProgress = () => {}
+  let mounted: Mounted
+  const closeCapture = async () => {
+    await capture!.barrier()
+    if (capture!.mode === 'track') await capture!.saveDirty()
+    capture!.close()
+    core.closeCapture(handle)
+    await p.journal.close()
+  }
+  try {
+    if (repl) {
+      replicator = new Replicator(p.journal, capture.commit, capture, { ...repl, volumes: spec.volumes, source: p.source, log })
+      replicator.start()
+      stopProgress = reportResync(replicator, log)
+    }
+    mounted = await mountCore(mountpoint, spec, { fsname: `replfs-${spec.group}`, readOnly: false, capture: handle })
+  } catch (err) {
+    await replicator?.stop()
+    await closeCapture()
+    throw err
+  }
+  const control = await serveControl(state, () => primaryStatus(spec, mountpoint, p.journal, capture!, replicator))
+  let stopping: Promise<void> | null = null
+  return {
+    journal: p.journal, commit: capture.commit, capture, layout: p.layout,
+    replicator,
+    stop: () => (stopping ??= (async () => {
+      await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
+      stopProgress()
+      await replicator?.stop()
+      control.close()
+      await closeCapture()
+    })())
+  }
+}
+
+function primaryStatus (spec: GroupSpec, mountpoint: string, journal: Journal, capture: CaptureApi, replicator: Replicator | null) {
+  return {
+    group: spec.group,
+    mountpoint,
+    volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind })),
+    journal: { nextSeq: journal.nextSeq, bytes: journal.bytes, segments: journal.segmentCount, acked: journal.checkpoint.acked, generation: journal.checkpoint.generation },
+    records: capture.stats.records,
+    dataBytes: capture.stats.dataBytes,
+    extents: capture.extents.summary(),
+    memory: process.memoryUsage(),
+    ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none' })
+  }
+}
+
+/** fuse-native serves the mount; every op runs on the event loop (REPLFS_CORE=js). */
+async function startJsPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
   let replicator: Replicator | null = null
   let stopProgress = () => {}
@@ -98,20 +179,10 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     await p.close()
     throw err
   }
-  const control = await serveControl(state, () => ({
-    group: spec.group,
-    mountpoint,
-    volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind })),
-    journal: { nextSeq: p.journal.nextSeq, bytes: p.journal.bytes, segments: p.journal.segmentCount, acked: p.journal.checkpoint.acked, generation: p.journal.checkpoint.generation },
-    records: p.capture.stats.records,
-    dataBytes: p.capture.stats.dataBytes,
-    extents: p.capture.extents.summary(),
-    memory: process.memoryUsage(),
-    ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none' })
-  }))
+  const control = await serveControl(state, () => primaryStatus(spec, mountpoint, p.journal, p.capture, replicator))
   let stopping: Promise<void> | null = null
   return {
-    ...p,
+    journal: p.journal, commit: p.commit, capture: p.capture, layout: p.layout,
     replicator,
     stop: () => (stopping ??= (async () => {
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))

@@ -4,6 +4,8 @@ import Fuse from 'fuse-native'
 import { promises as fsp } from 'node:fs'
 import { replError } from '../core/errors.js'
 import type { OpTable } from './ops.js'
+import type { GroupSpec } from '../core/config.js'
+import { nativeCore, type CaptureHandle, type SessionHandle } from './native.js'
 
 export interface MountOptions {
   fsname: string
@@ -48,4 +50,44 @@ export async function mountFs (mountpoint: string, ops: OpTable, o: MountOptions
   return {
     unmount: () => (done ??= new Promise<void>((resolve, reject) => fuse.unmount(err => err ? reject(err) : resolve())))
   }
+}
+
+// ---- the native core -----------------------------------------------------
+
+export interface CoreMountOptions {
+  fsname: string
+  readOnly: boolean
+  /** the journal appender the mount captures into (null: read-only view) */
+  capture: CaptureHandle | null
+  threads?: number
+}
+
+/** Which server a mount uses: the native core unless REPLFS_CORE=js
+ *  (for now: REPLFS_CORE=native selects the core). */
+export function useNativeCore (): boolean {
+  return process.env.REPLFS_CORE === 'native'
+}
+
+/** Mounts the group through the native core (src/native): FUSE is served on
+ *  the core's threads; nothing here is on the path of a request. */
+export async function mountCore (mountpoint: string, spec: GroupSpec, o: CoreMountOptions): Promise<Mounted & { session: SessionHandle }> {
+  const st = await fsp.stat(mountpoint).catch(() => null)
+  if (!st) throw replError('USAGE', `mountpoint ${mountpoint} does not exist`)
+  if (!st.isDirectory()) throw replError('USAGE', `mountpoint ${mountpoint} is not a directory`)
+  const core = nativeCore()
+  const threads = Number(process.env.REPLFS_THREADS ?? o.threads ?? 0)
+  const session = await core.mount({
+    mountpoint,
+    fsname: o.fsname.replace(/[,\s]/g, '_'),
+    readOnly: o.readOnly,
+    single: spec.single,
+    volumes: spec.volumes.map(v => ({ num: v.num, name: v.name, kind: v.kind, path: v.path, size: v.size })),
+    threads,
+    // Cached attributes are safe: every change to the backing store goes
+    // through this mount (the backing directory is ours while mounted).
+    attrTimeout: 1,
+    entryTimeout: 1
+  }, o.capture)
+  let done: Promise<void> | null = null
+  return { session, unmount: () => (done ??= core.unmount(session)) }
 }

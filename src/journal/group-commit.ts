@@ -28,7 +28,18 @@ export interface GroupCommitOptions {
   retryMs?: number
 }
 
-export class GroupCommit {
+/** What readers of the appended stream use (sender, overflow): this
+ *  group commit, or the native core's (capture/native-capture.ts). */
+export interface CommitApi {
+  readonly listeners: Array<(a: Appended) => void>
+  /** Sequence of the last record handed out. */
+  readonly lastAssigned: Seq
+  /** Resolves when everything submitted so far is written (and followed). */
+  idle (): Promise<void>
+  close (): Promise<void>
+}
+
+export class GroupCommit implements CommitApi {
   /** Told of every batch once it is in the journal file, in order. */
   readonly listeners: Array<(a: Appended) => void> = []
   private open: Pending = fresh()

@@ -44,6 +44,11 @@ export interface Appended {
   ts: number // when the batch closed (lag in seconds)
 }
 
+/** A writer other than this object (the native core) that appends batches. */
+export interface ExternalAppender {
+  rebase (seq: Seq, prev: Buffer): Promise<void>
+}
+
 export class Journal {
   nextSeq: Seq = 1
   lastHash: Buffer = zeroHash
@@ -56,6 +61,9 @@ export class Journal {
   private syncing: Promise<void> | null = null
   private lock: StateLock | null = null
   private readonly segmentBytes: number
+  /** Set while the native core appends to this journal (then this object
+   *  only follows it: see tail.ts); its rebase runs under the core's lock. */
+  private external: ExternalAppender | null = null
 
   private constructor (readonly dir: string, readonly opts: JournalOptions) {
     this.segmentBytes = opts.segmentBytes ?? segmentBytesDefault
@@ -189,6 +197,40 @@ export class Journal {
     return cur
   }
 
+  /** From now on `appender` writes the segments; this object closes its own
+   *  file and follows the appends through `adopt` (journal/tail.ts). */
+  handOver (appender: ExternalAppender): void {
+    if (this.fd >= 0) {
+      fs.fdatasyncSync(this.fd)
+      fs.closeSync(this.fd)
+      this.fd = -1
+    }
+    this.external = appender
+  }
+
+  /** A batch the external appender wrote at the end of the segment that
+   *  starts at `segmentFirst`. */
+  adopt (a: { seq: Seq, count: number, hash: Buffer, frameBytes: number }, segmentFirst: Seq): void {
+    let cur = this.segments[this.segments.length - 1]
+    if (!cur || cur.first !== segmentFirst) {
+      cur = { first: segmentFirst, path: join(this.dir, segmentName(segmentFirst)), bytes: 0 }
+      this.segments.push(cur)
+    }
+    cur.bytes += a.frameBytes
+    this.nextSeq = a.seq + a.count
+    this.lastHash = a.hash
+    this.durableSeq = Math.min(this.durableSeq, a.seq - 1)
+  }
+
+  /** The segment being appended to (null: none yet). */
+  get newestSegment (): SegmentInfo | null {
+    return this.segments[this.segments.length - 1] ?? null
+  }
+
+  segmentPath (first: Seq): string {
+    return join(this.dir, segmentName(first))
+  }
+
   /** Where the journal ends now, for `undo`. */
   mark (): { nextSeq: Seq, lastHash: Buffer, segments: number, bytes: number } {
     const cur = this.segments[this.segments.length - 1]
@@ -252,6 +294,15 @@ export class Journal {
   /** Starts history over at `seq` after a batch whose hash is `prev`:
    *  every segment is dropped (a resync replaces what they described). */
   async rebase (seq: Seq, prev: Buffer): Promise<void> {
+    if (this.external) {
+      await this.external.rebase(seq, prev) // drops the segment files under the core's lock
+      this.segments = []
+      this.nextSeq = seq
+      this.lastHash = prev
+      this.durableSeq = seq - 1
+      await this.setCheckpoint({ acked: seq - 1, ackedHash: prev })
+      return
+    }
     await this.sync()
     if (this.fd >= 0) fs.closeSync(this.fd)
     this.fd = -1

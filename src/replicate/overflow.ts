@@ -6,12 +6,11 @@
 //          on only the dirty set grows; the peer gets a resync of exactly
 //          that when it is back.
 import type { Journal } from '../journal/journal.js'
-import type { Capture } from '../capture/capture.js'
+import type { CaptureApi } from '../capture/capture.js'
 
 export type OverflowPolicy = 'block' | 'track'
 
 export class Overflow {
-  private released: Array<() => void> = []
   private blocked = false
   private switching = false
   private timer: NodeJS.Timeout
@@ -20,11 +19,10 @@ export class Overflow {
    *  them must end (its resync follows on reconnect). */
   onTrack: () => void = () => {}
 
-  constructor (private readonly journal: Journal, private readonly capture: Capture, readonly policy: OverflowPolicy,
+  constructor (private readonly journal: Journal, private readonly capture: CaptureApi, readonly policy: OverflowPolicy,
     readonly maxBytes: number, private readonly log: (l: string) => void,
     /** The peer's acknowledged sequence: newer than the checkpoint's, which is written every 200 ms. */
     private readonly acked: () => number = () => journal.checkpoint.acked) {
-    capture.gate = () => this.blocked ? new Promise<void>(resolve => this.released.push(resolve)) : null
     capture.commit.listeners.push(() => this.check())
     this.timer = setInterval(() => this.check(), 250)
     this.timer.unref()
@@ -38,11 +36,12 @@ export class Overflow {
     if (this.policy === 'block') {
       if (this.full && !this.blocked) {
         this.blocked = true
+        this.capture.setBlocked(true)
         this.log(`journal full (${this.journal.bytes} of ${this.maxBytes} bytes): new writes wait until the secondary catches up (--on-overflow block)`)
       } else if (!this.full && this.blocked) {
         this.blocked = false
+        this.capture.setBlocked(false)
         this.log('journal below its limit again: writes resume')
-        for (const r of this.released.splice(0)) r()
       }
     } else if (this.full && this.capture.mode === 'journal' && !this.switching) {
       void this.enterTrack()
@@ -85,7 +84,7 @@ export class Overflow {
   stop (): void {
     clearInterval(this.timer)
     clearInterval(this.saveTimer)
-    for (const r of this.released.splice(0)) r()
+    if (this.blocked) this.capture.setBlocked(false)
     this.blocked = false
   }
 }

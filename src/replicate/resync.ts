@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { Record } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
-import type { Capture } from '../capture/capture.js'
+import type { CaptureApi } from '../capture/capture.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { ExtentMap } from '../capture/extent-map.js'
 import { emitState, pathSteps, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
@@ -51,7 +51,7 @@ export class Resync {
     if (r.kind === 'rename' || r.kind === 'link') this.touch(r.vol, r.to)
   }
 
-  constructor (private readonly capture: Capture, private readonly volumes: VolumeSpec[], private readonly src: RestateSource,
+  constructor (private readonly capture: CaptureApi, private readonly volumes: VolumeSpec[], private readonly src: RestateSource,
     kind: 'full' | 'partial', private readonly pause: () => Promise<void> | null) {
     this.progress = { kind, phase: kind === 'full' ? 'manifest' : 'walk', bytesDone: 0, bytesTotal: 0, bytesSent: 0, startedMs: Date.now(), rateBytesPerSec: 0, etaSec: null }
     capture.observers.add(this.observer)
@@ -127,6 +127,9 @@ export class Resync {
   /** Restates touched paths whole until an application leaves none. */
   private async finish (): Promise<boolean> {
     this.progress.phase = 'touched'
+    // Observers hear of application records as the journal is followed:
+    // catch up first, or a path touched just now would be missed.
+    await this.capture.barrier()
     while (this.touched.size > 0 && !this.stopped) {
       const batch = [...this.touched.values()]
       this.touched.clear()
@@ -134,6 +137,7 @@ export class Resync {
         const abs = this.src.backing(t.vol, t.path)
         if (abs !== null && !await this.run(pathSteps(t.vol, t.path, abs, true, this.src, this.emit))) return false
       }
+      await this.capture.barrier()
     }
     this.stop()
     if (this.progress.phase === 'touched') this.progress.phase = 'done'
@@ -142,25 +146,31 @@ export class Resync {
   }
 
   /** Runs steps, yielding to the event loop between them (mounts keep
-   *  serving) and waiting while the journal is too full. */
+   *  serving) and waiting while the journal is too full. A handful of steps
+   *  at a time run `exclusive`ly: no application operation falls between a
+   *  step's read of the backing store and its records. */
   private async run (steps: Iterable<Step>): Promise<boolean> {
-    let sinceYield = 0
-    let bytesSinceYield = 0
-    for (const step of steps) {
+    const it = steps[Symbol.iterator]()
+    for (;;) {
       if (this.stopped) return false
-      bytesSinceYield += step()
       // Also yield after every block's worth of data: the journal's size
       // (what pause() looks at) grows only when the group commit runs, on
       // the next turn; 16 steps of 1 MiB blocks between looks overflowed
       // an 8 MiB journal during an initial sync.
-      if (++sinceYield >= 16 || bytesSinceYield >= syncBlockBytes) {
-        sinceYield = 0
-        bytesSinceYield = 0
-        await new Promise(resolve => setImmediate(resolve))
-        const p = this.pause()
-        if (p) await p
-        this.updateRate()
-      }
+      const done = await this.capture.exclusive(() => {
+        let bytes = 0
+        for (let n = 0; n < 16 && bytes < syncBlockBytes; n++) {
+          const next = it.next()
+          if (next.done) return true
+          bytes += next.value()
+        }
+        return false
+      })
+      if (done) break
+      await new Promise(resolve => setImmediate(resolve))
+      const p = this.pause()
+      if (p) await p
+      this.updateRate()
     }
     this.updateRate()
     return !this.stopped

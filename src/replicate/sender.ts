@@ -8,8 +8,8 @@ import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
 import type { Journal, Appended, JournalEntry } from '../journal/journal.js'
 import { chainHash, zeroHash } from '../journal/codec.js'
-import type { GroupCommit } from '../journal/group-commit.js'
-import type { Capture } from '../capture/capture.js'
+import type { CommitApi } from '../journal/group-commit.js'
+import type { CaptureApi } from '../capture/capture.js'
 import type { RestateSource } from '../capture/restate.js'
 import type { VolumeSpec } from '../core/config.js'
 import { connect, type Connection, type TlsFiles } from './transport.js'
@@ -73,7 +73,7 @@ export class Replicator {
   readonly waiters: SyncWaiters
   readonly overflow: Overflow
 
-  constructor (private readonly journal: Journal, private readonly commit: GroupCommit, private readonly capture: Capture,
+  constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
     this.waiters = new SyncWaiters(o.mode, o.syncTimeoutMs, o.log)
@@ -93,6 +93,7 @@ export class Replicator {
     this.resync?.stop()
     this.session?.conn.close()
     this.waiters.releaseAll()
+    this.capture.releaseWaiters()
     this.overflow.stop()
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
     await this.flushAck()
@@ -104,7 +105,7 @@ export class Replicator {
     return {
       role: 'primary' as const,
       mode: this.o.mode,
-      syncFallback: this.waiters.fallback,
+      syncFallback: this.waiters.fallback || this.capture.syncFellBack,
       peer: `${this.o.host}:${this.o.port}`,
       peerState: this.peerState,
       lastError: this.lastError,
@@ -358,6 +359,7 @@ export class Replicator {
     if (seq <= this.acked) return
     this.acked = seq
     this.waiters.ack(seq, this.commit.lastAssigned)
+    this.capture.peerAcked(seq, this.commit.lastAssigned)
     // The checkpoint (an fsync) is written at most every 200 ms.
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
     if (!hash) this.pendingAck.hash = (await this.journal.hashAt(seq)) ?? this.pendingAck.hash

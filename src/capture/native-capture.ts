@@ -1,0 +1,203 @@
+// Capture when the native core serves the mount: the core sequences and
+// journals every FUSE operation on its own threads; this side follows the
+// journal (tail.ts) for the extent map, the sender and resync's observers,
+// and journals what JS itself produces (restates of a resync) under the
+// core's group lock, so that a restate's read of the backing store and its
+// record stay one step in the journal's order.
+//
+// Runs on the JS thread only. The core wakes it (coalesced) through
+// `wake`; nothing here is on the path of a FUSE reply.
+import type { Record, Seq } from '../core/records.js'
+import { recordBytes } from '../core/records.js'
+import { batchBytesTarget, batchRecordsMax } from '../core/limits.js'
+import { describe } from '../core/errors.js'
+import { decodeValue, encodeValue, validateRecord } from '../journal/codec.js'
+import type { Appended, Journal } from '../journal/journal.js'
+import { JournalTail } from '../journal/tail.js'
+import type { CaptureHandle, CaptureStatus, NativeCore } from '../fs/native.js'
+import type { ExtentMap } from './extent-map.js'
+import type { CaptureApi, CaptureMode, CaptureStats, Durability } from './capture.js'
+import type { DirtySet } from './dirty-set.js'
+import type { HotMark } from './activity-log.js'
+
+export class NativeCapture implements CaptureApi {
+  readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
+  readonly observers = new Set<(r: Record) => void>()
+  readonly commit: NativeCommit
+  /** sync mode fell back to async after a timeout, until the peer catches up */
+  syncFellBack = false
+  private readonly tail: JournalTail
+  private pending: Record[] = []
+  private inExclusive = false
+  private readonly ownRanges: Array<[Seq, Seq]> = [] // sequences JS appended: not an application's
+  private fallbacksSeen = 0
+  private trackTokens: number[] = []
+  private status: CaptureStatus
+
+  constructor (private readonly core: NativeCore, readonly handle: CaptureHandle, readonly journal: Journal,
+    readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean) {
+    this.status = core.poll(handle)
+    this.tail = new JournalTail(journal, () => this.refresh(), err => this.log(describe(err)))
+    this.tail.listeners.push((a, batch) => this.follow(a, batch.records))
+    this.commit = new NativeCommit(this.tail, () => this.refresh().nextSeq - 1)
+    journal.handOver({ rebase: (seq, prev) => this.exclusive(() => core.rebase(handle, seq, prev)).then(() => this.tail.restart(seq)) })
+  }
+
+  /** The core's coalesced wake-up (JS thread, through the thread-safe function). */
+  wake (): void {
+    this.refresh()
+    this.tail.wake()
+  }
+
+  /** Asks the core where it stands (this re-arms its wake-up). */
+  private refresh (): CaptureStatus {
+    this.status = this.core.poll(this.handle)
+    if (this.status.syncFallbacks > this.fallbacksSeen) {
+      this.fallbacksSeen = this.status.syncFallbacks
+      this.syncFellBack = true
+      this.log(`sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (${this.status.syncWaiting} writes released)`)
+    }
+    if (this.status.error) this.log(`journal: ${this.status.error}`)
+    if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
+    return this.status
+  }
+
+  get mode (): CaptureMode { return this.status.track ? 'track' : 'journal' }
+  set mode (m: CaptureMode) {
+    this.core.setFlag(this.handle, 'track', m === 'track')
+    this.refresh()
+  }
+
+  // Sync mode lives in the core (a FUSE thread waits on a condition); these
+  // two belong to the JS capture and mean nothing here.
+  set syncBatches (_on: boolean) {}
+  set durability (_d: Durability) {}
+
+  setBlocked (on: boolean): void {
+    this.core.setFlag(this.handle, 'gate', on)
+  }
+
+  /** The secondary acknowledged `seq` (of `last` appended): waiting writers go. */
+  peerAcked (seq: Seq, last: Seq): void {
+    this.core.ack(this.handle, seq)
+    if (this.syncFellBack && seq >= last) {
+      this.syncFellBack = false
+      if (this.syncMode) this.core.setFlag(this.handle, 'sync', true)
+      this.log('sync mode resumed: the secondary has caught up')
+    }
+  }
+
+  /** Lets every waiting writer go (stopping). */
+  releaseWaiters (): void {
+    this.core.setFlag(this.handle, 'sync', false)
+  }
+
+  /** A record made by JS (a restate); only inside `exclusive`. */
+  record (r: Record, _marks: HotMark[], reply: () => void): Seq {
+    if (!this.inExclusive) throw new Error('NativeCapture.record outside exclusive()')
+    this.pending.push(r)
+    reply()
+    return 0
+  }
+
+  /** Runs `fn` holding the core's group lock; the records it made are
+   *  journalled before the lock is let go (FUSE operations wait meanwhile). */
+  async exclusive<T> (fn: () => T): Promise<T> {
+    await this.core.lock(this.handle)
+    this.inExclusive = true
+    try {
+      const v = fn()
+      this.flushPending()
+      return v
+    } finally {
+      this.inExclusive = false
+      this.pending = []
+      this.core.unlock(this.handle)
+      this.wake()
+    }
+  }
+
+  async barrier (): Promise<void> {
+    await this.tail.caughtUp()
+  }
+
+  /** Persists the dirty set, then lets go of the marks it now covers. */
+  async saveDirty (): Promise<void> {
+    const tokens = this.trackTokens
+    this.trackTokens = []
+    await this.dirty.save()
+    for (const t of tokens) this.core.releaseTracked(this.handle, t)
+  }
+
+  close (): void {
+    this.tail.close()
+  }
+
+  private flushPending (): void {
+    let start = 0
+    while (start < this.pending.length) {
+      let end = start
+      let bytes = 0
+      while (end < this.pending.length && end - start < batchRecordsMax && (bytes < batchBytesTarget || end === start)) {
+        bytes += recordBytes(this.pending[end++])
+      }
+      const part = this.pending.slice(start, end)
+      const last = this.core.appendEncoded(this.handle, encodeValue(part), part.length)
+      this.ownRanges.push([last - part.length + 1, last])
+      start = end
+    }
+  }
+
+  /** Records in tracked mode: into the dirty set (the core keeps their
+   *  activity marks until it is saved). */
+  private takeTracked (): void {
+    for (;;) {
+      const t = this.core.takeTracked(this.handle)
+      if (!t) return
+      const recs = decodeValue(t.records)
+      if (Array.isArray(recs)) {
+        for (const v of recs) {
+          const r = validateRecord(v)
+          this.dirty.add(r)
+          this.notice(r)
+        }
+      }
+      this.trackTokens.push(t.token)
+    }
+  }
+
+  private follow (a: Appended, records: Record[]): void {
+    while (this.ownRanges.length > 0 && this.ownRanges[0][1] < a.seq) this.ownRanges.shift()
+    const own = this.ownRanges.length > 0 && this.ownRanges[0][0] <= a.seq
+    records.forEach((r, i) => {
+      this.extents.note(r, a.seq + i)
+      const s = this.stats
+      s.records++
+      s.byKind.set(r.kind, (s.byKind.get(r.kind) ?? 0) + 1)
+      if (r.kind === 'write') s.dataBytes += r.data.length
+      if (!own) this.notice(r)
+    })
+  }
+
+  private notice (r: Record): void {
+    for (const o of this.observers) o(r)
+  }
+}
+
+/** The group-commit face of the core for the sender and the overflow
+ *  policy: batches as they are followed, in order. */
+export class NativeCommit {
+  readonly listeners: Array<(a: Appended) => void> = []
+
+  constructor (private readonly tail: JournalTail, private readonly last: () => Seq) {
+    tail.listeners.push(a => { for (const l of this.listeners) l(a) })
+  }
+
+  /** Sequence of the last record the core appended. */
+  get lastAssigned (): Seq { return this.last() }
+
+  /** Everything appended so far has been followed. */
+  idle (): Promise<void> { return this.tail.caughtUp() }
+
+  async close (): Promise<void> { await this.tail.caughtUp() }
+}

@@ -1,0 +1,97 @@
+// The native core (src/native/, a Node addon of our own): loading it and the
+// shape of what it exports. The core serves FUSE on its own threads and
+// appends the journal there; JS only hears from it through `onWake`, a
+// coalesced call (never one per operation), and then asks `poll`.
+import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { replError } from '../core/errors.js'
+
+/** An open journal appender (opaque). */
+export type CaptureHandle = { readonly __capture: unique symbol }
+/** A mounted FUSE session (opaque). */
+export type SessionHandle = { readonly __session: unique symbol }
+
+export interface CaptureOptions {
+  stateDir: string
+  group: string
+  nextSeq: number
+  lastHash: Buffer
+  segmentBytes: number
+  syncMode: boolean
+  syncTimeoutMs: number
+}
+
+/** What the core reports when polled. */
+export interface CaptureStatus {
+  nextSeq: number
+  lastHash: Buffer
+  durableSeq: number
+  segmentFirst: number // the segment being appended to (0: none yet)
+  segmentBytes: number
+  batches: number
+  records: number
+  dataBytes: number
+  journalBytesWritten: number
+  syncFallbacks: number // times sync mode fell back to async (timeouts)
+  syncWaiting: number
+  syncActive: boolean
+  track: boolean
+  trackedRecords: number
+  error?: string
+  errno?: number
+}
+
+export interface NativeVolume { num: number, name: string, kind: 'dir' | 'image', path: string, size: number }
+
+export interface SessionOptions {
+  mountpoint: string
+  fsname: string
+  readOnly: boolean
+  single: boolean
+  volumes: NativeVolume[]
+  threads?: number
+  maxWrite?: number
+  attrTimeout?: number
+  entryTimeout?: number
+  debug?: boolean
+}
+
+export interface SessionStats { requests: number, writes: number, writeBytes: number, reads: number, readBytes: number, errors: number }
+
+export interface NativeCore {
+  openCapture (o: CaptureOptions, onWake: () => void): CaptureHandle
+  closeCapture (c: CaptureHandle): void
+  poll (c: CaptureHandle): CaptureStatus
+  /** Resolves holding the group lock: FUSE mutations wait until `unlock`. */
+  lock (c: CaptureHandle): Promise<void>
+  unlock (c: CaptureHandle): void
+  /** Appends records (one CBOR array) as one batch; the caller holds the lock. Returns the last sequence. */
+  appendEncoded (c: CaptureHandle, records: Buffer, count: number): number
+  ack (c: CaptureHandle, seq: number): void
+  setFlag (c: CaptureHandle, flag: 'sync' | 'gate' | 'track', on: boolean): void
+  takeTracked (c: CaptureHandle): { records: Buffer, count: number, token: number } | null
+  releaseTracked (c: CaptureHandle, token: number): void
+  /** Drops every segment and continues history at `seq` after `prev`; the caller holds the lock. */
+  rebase (c: CaptureHandle, seq: number, prev: Buffer): void
+  mount (o: SessionOptions, capture: CaptureHandle | null): Promise<SessionHandle>
+  unmount (s: SessionHandle): Promise<void>
+  stats (s: SessionHandle): SessionStats
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** dist/fs → the addon built under src/native/build (REPLFS_NATIVE overrides: the ASan build). */
+export function addonPath (): string {
+  return process.env.REPLFS_NATIVE ?? join(here, '..', '..', 'src', 'native', 'build', 'Release', 'replfs_core.node')
+}
+
+let loaded: NativeCore | null = null
+
+export function nativeCore (): NativeCore {
+  if (loaded) return loaded
+  const path = addonPath()
+  if (!existsSync(path)) throw replError('NATIVE_MISSING', `the native core is not built (${path})`, 'run make build')
+  loaded = createRequire(import.meta.url)(path) as NativeCore
+  return loaded
+}

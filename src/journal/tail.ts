@@ -1,0 +1,139 @@
+// Following a journal that another writer appends to (the native core, on
+// its FUSE threads): read each new frame back from the segment file, verify
+// it, and tell the Journal object and the listeners (sender, overflow,
+// extent map) about it, in order.
+//
+// The writer never waits for this: it wakes us (coalesced) and goes on. We
+// read what is there up to the end the writer reported, in chunks, yielding
+// to the event loop between them so the replicator keeps running while a
+// large write streams in. Frames come from the page cache; a frame that is
+// not whole yet is read again at the next wake.
+import fs from 'node:fs'
+import type { Seq } from '../core/records.js'
+import { describe, replError } from '../core/errors.js'
+import { frameBytesMax, frameHeaderBytes } from '../core/limits.js'
+import { chainHash, decodeBatch } from './codec.js'
+import { checkFrameAt } from './frame.js'
+import type { Appended, Journal } from './journal.js'
+import type { Batch } from '../core/records.js'
+
+/** Where the writer stands (the native core's poll). */
+export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq }
+
+export type TailListener = (a: Appended, batch: Batch) => void
+
+const readChunkBytes = 8 * 1024 * 1024
+
+export class JournalTail {
+  readonly listeners: TailListener[] = []
+  private segFirst: Seq
+  private offset: number
+  private fd = -1
+  private running: Promise<void> | null = null
+  private again = false
+  private idleWaiters: Array<() => void> = []
+
+  constructor (private readonly journal: Journal, private readonly position: () => WriterPosition,
+    private readonly onError: (err: Error) => void) {
+    const cur = journal.newestSegment
+    this.segFirst = cur?.first ?? journal.nextSeq
+    this.offset = cur?.bytes ?? 0
+  }
+
+  /** The writer appended something: catch up (coalesced). */
+  wake (): void {
+    if (this.running) { this.again = true; return }
+    this.running = this.run().finally(() => {
+      this.running = null
+      if (this.again) { this.again = false; this.wake() } else for (const w of this.idleWaiters.splice(0)) w()
+    })
+  }
+
+  /** Resolves once everything the writer had appended when called is followed. */
+  async caughtUp (): Promise<void> {
+    this.wake()
+    await new Promise<void>(resolve => this.idleWaiters.push(resolve))
+  }
+
+  /** The writer dropped every segment (rebase): start over at `seq`. */
+  restart (seq: Seq): void {
+    this.closeFd()
+    this.segFirst = seq
+    this.offset = 0
+  }
+
+  close (): void {
+    this.closeFd()
+  }
+
+  private async run (): Promise<void> {
+    try {
+      for (;;) {
+        const w = this.position()
+        if (this.journal.nextSeq >= w.nextSeq) return
+        const progressed = this.readSome()
+        if (!progressed) {
+          // Nothing whole past our offset in this segment: the writer moved
+          // on to the next one (named by the next batch's first sequence).
+          if (w.segmentFirst > this.segFirst && this.journal.nextSeq >= this.segFirst) {
+            this.closeFd()
+            this.segFirst = this.journal.nextSeq
+            this.offset = 0
+            continue
+          }
+          return // the frame is still being written; the next wake reads it
+        }
+        await new Promise(resolve => setImmediate(resolve))
+      }
+    } catch (err) {
+      this.onError(replError('JOURNAL_TAIL', `following the journal at segment ${this.segFirst}, byte ${this.offset}: ${describe(err)}`))
+    }
+  }
+
+  /** Reads whole frames from the current segment; false if none were there. */
+  private readSome (): boolean {
+    if (this.fd < 0) {
+      try {
+        this.fd = fs.openSync(this.journal.segmentPath(this.segFirst), 'r')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+        throw err
+      }
+    }
+    const head = Buffer.allocUnsafe(frameHeaderBytes)
+    if (fs.readSync(this.fd, head, 0, frameHeaderBytes, this.offset) < frameHeaderBytes) return false
+    const first = head.readUInt32BE(0)
+    if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
+    const want = Math.max(readChunkBytes, frameHeaderBytes + first)
+    const buf = Buffer.allocUnsafe(want)
+    const n = fs.readSync(this.fd, buf, 0, want, this.offset)
+    let off = 0
+    let any = false
+    while (off < n) {
+      const f = checkFrameAt(buf.subarray(0, n), off)
+      if (!f.ok) {
+        if (f.reason === 'short') break
+        throw replError('FRAME_CRC', `${f.reason} frame in ${this.journal.segmentPath(this.segFirst)} at byte ${this.offset + off}`)
+      }
+      // The payload is copied out of the chunk: listeners keep it (the
+      // sender's recent batches), and a view would pin the whole chunk.
+      const payload = Buffer.from(f.payload)
+      const batch = decodeBatch(payload)
+      const a: Appended = { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), frameBytes: f.end - off, ts: batch.ts }
+      if (a.seq !== this.journal.nextSeq) {
+        throw replError('JOURNAL_GAP', `batch at byte ${this.offset + off} starts at sequence ${a.seq}, expected ${this.journal.nextSeq}`)
+      }
+      this.journal.adopt(a, this.segFirst)
+      for (const l of this.listeners) l(a, batch)
+      off = f.end
+      any = true
+    }
+    this.offset += off
+    return any
+  }
+
+  private closeFd (): void {
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    this.fd = -1
+  }
+}
