@@ -1,0 +1,427 @@
+/* inodes.c: the inode table and the open-handle table.
+ *
+ * Owns: one struct inode per backing object the kernel knows about, keyed by
+ * (volume, st_dev, st_ino) and by nodeid. Each holds an O_PATH fd, so ops use
+ * *at() calls relative to it (never long absolute paths), and the kernel's
+ * lookup count (entry replies minus FORGET/BATCH_FORGET). Each also remembers
+ * its most recent name (parent inode + name) so a volume-relative path can be
+ * built for journal records: the walk up the parents stops at the volume root.
+ * A child holds a ref on its parent, so a parent outlives named children even
+ * after the kernel forgot it. An inode is freed when both counts are zero.
+ *
+ * Threads: every function runs on a FUSE reader thread (start/stop: on the
+ * starting thread, before the readers start or after they are joined) and
+ * takes the one table mutex. Nodeids are never reused, so generation is 0. */
+#define _GNU_SOURCE
+#include "inodes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HANDLE_CHUNK 1024
+#define HANDLE_CHUNKS 4096           /* 4 Mi handles open at once at most */
+
+struct itable {
+  pthread_mutex_t mu;
+  struct inode **by_id, **by_key;
+  size_t nbuckets, count;
+  uint64_t next_nodeid;
+  /* handles: chunks are never freed while the table lives, so handle_get
+   * reads without the lock (the kernel never races a RELEASE with other ops
+   * on the same fh). */
+  struct handle *chunks[HANDLE_CHUNKS];
+  uint32_t nchunks;
+  uint32_t *free_slots;
+  size_t nfree, free_cap;
+  uint32_t gen;
+};
+
+static size_t hash_id(uint64_t id, size_t n) { return (id * 0x9E3779B97F4A7C15ull) >> 20 & (n - 1); }
+static size_t hash_key(uint32_t vol, dev_t dev, ino_t ino, size_t n) {
+  uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ ((uint64_t)dev << 17) ^ vol;
+  return (h ^ h >> 29) & (n - 1);
+}
+
+int itable_new(struct itable **out) {
+  struct itable *t = calloc(1, sizeof *t);
+  if (!t) return -ENOMEM;
+  pthread_mutex_init(&t->mu, NULL);
+  t->nbuckets = 1024;
+  t->by_id = calloc(t->nbuckets, sizeof *t->by_id);
+  t->by_key = calloc(t->nbuckets, sizeof *t->by_key);
+  if (!t->by_id || !t->by_key) { free(t->by_id); free(t->by_key); free(t); return -ENOMEM; }
+  t->next_nodeid = 2;
+  t->gen = 1;
+  *out = t;
+  return 0;
+}
+
+static void free_inode_mem(struct inode *i) {
+  if (i->fd >= 0) close(i->fd);
+  free(i->name);
+  free(i);
+}
+
+void itable_free(struct itable *t) {
+  if (!t) return;
+  for (size_t b = 0; b < t->nbuckets; b++) {
+    struct inode *i = t->by_id[b];
+    while (i) { struct inode *n = i->next_id; free_inode_mem(i); i = n; }
+  }
+  for (uint32_t c = 0; c < t->nchunks; c++) {
+    for (int k = 0; k < HANDLE_CHUNK; k++) {
+      struct handle *h = &t->chunks[c][k];
+      if (!h->used) continue;
+      if (h->dir) closedir(h->dir); else if (h->fd >= 0) close(h->fd);
+    }
+    free(t->chunks[c]);
+  }
+  free(t->free_slots);
+  free(t->by_id);
+  free(t->by_key);
+  pthread_mutex_destroy(&t->mu);
+  free(t);
+}
+
+/* --- hashing (lock held) --- */
+
+static void insert_hashes(struct itable *t, struct inode *i);
+
+static void grow(struct itable *t) {
+  size_t n = t->nbuckets * 2;
+  struct inode **id = calloc(n, sizeof *id), **key = calloc(n, sizeof *key);
+  if (!id || !key) { free(id); free(key); return; }   /* stay small: still correct */
+  struct inode **old = t->by_id;
+  size_t oldn = t->nbuckets;
+  free(t->by_key);
+  t->by_id = id; t->by_key = key; t->nbuckets = n;
+  for (size_t b = 0; b < oldn; b++) {
+    struct inode *i = old[b];
+    while (i) { struct inode *nx = i->next_id; insert_hashes(t, i); i = nx; }
+  }
+  free(old);
+}
+
+static void insert_hashes(struct itable *t, struct inode *i) {
+  size_t a = hash_id(i->nodeid, t->nbuckets);
+  i->next_id = t->by_id[a]; t->by_id[a] = i;
+  if (i->kind == INODE_SYNTH) { i->next_key = NULL; return; }
+  size_t k = hash_key(i->vol, i->dev, i->ino, t->nbuckets);
+  i->next_key = t->by_key[k]; t->by_key[k] = i;
+}
+
+static void add(struct itable *t, struct inode *i) {
+  if (t->count + 1 > t->nbuckets) grow(t);
+  insert_hashes(t, i);
+  t->count++;
+}
+
+static void remove_hashes(struct itable *t, struct inode *i) {
+  struct inode **p = &t->by_id[hash_id(i->nodeid, t->nbuckets)];
+  while (*p && *p != i) p = &(*p)->next_id;
+  if (*p) *p = i->next_id;
+  if (i->kind != INODE_SYNTH) {
+    p = &t->by_key[hash_key(i->vol, i->dev, i->ino, t->nbuckets)];
+    while (*p && *p != i) p = &(*p)->next_key;
+    if (*p) *p = i->next_key;
+  }
+  t->count--;
+}
+
+static struct inode *find_id(struct itable *t, uint64_t id) {
+  for (struct inode *i = t->by_id[hash_id(id, t->nbuckets)]; i; i = i->next_id)
+    if (i->nodeid == id) return i;
+  return NULL;
+}
+
+static struct inode *find_key(struct itable *t, uint32_t vol, dev_t dev, ino_t ino) {
+  for (struct inode *i = t->by_key[hash_key(vol, dev, ino, t->nbuckets)]; i; i = i->next_key)
+    if (i->ino == ino && i->dev == dev && i->vol == vol) return i;
+  return NULL;
+}
+
+/* Frees i if nothing refers to it any more, then its parent likewise (lock held). */
+static void maybe_free(struct itable *t, struct inode *i) {
+  while (i && i->nlookup == 0 && i->refs == 0 && i->kind == INODE_NORMAL) {
+    struct inode *p = i->parent;
+    remove_hashes(t, i);
+    free_inode_mem(i);
+    if (!p) break;
+    p->refs--;
+    i = p;
+  }
+}
+
+static void set_name(struct itable *t, struct inode *i, struct inode *parent, const char *name) {
+  if (i->kind != INODE_NORMAL) return;        /* volume roots keep theirs */
+  if (i->parent == parent && i->name && strcmp(i->name, name) == 0) return;
+  char *n = strdup(name);
+  if (!n) return;                             /* keeps the old name: best effort */
+  struct inode *old = i->parent;
+  parent->refs++;
+  free(i->name);
+  i->name = n;
+  i->parent = parent;
+  if (old) { old->refs--; maybe_free(t, old); }
+}
+
+static void clear_name(struct itable *t, struct inode *i) {
+  struct inode *old = i->parent;
+  free(i->name);
+  i->name = NULL;
+  i->parent = NULL;
+  if (old) { old->refs--; maybe_free(t, old); }
+}
+
+/* --- pinned inodes (starting thread) --- */
+
+struct inode *itable_add_synth(struct itable *t) {
+  struct inode *i = calloc(1, sizeof *i);
+  if (!i) return NULL;
+  i->nodeid = 1;
+  i->fd = -1;
+  i->kind = INODE_SYNTH;
+  i->type = S_IFDIR;
+  i->refs = 1;
+  pthread_mutex_lock(&t->mu);
+  add(t, i);
+  pthread_mutex_unlock(&t->mu);
+  return i;
+}
+
+struct inode *itable_add_volroot(struct itable *t, int single, uint32_t vol, int fd,
+                                 const struct stat *st, int image,
+                                 struct inode *synth, const char *name) {
+  struct inode *i = calloc(1, sizeof *i);
+  if (!i) { close(fd); return NULL; }
+  i->fd = fd;
+  i->dev = st->st_dev;
+  i->ino = st->st_ino;
+  i->vol = vol;
+  i->kind = INODE_VOLROOT;
+  i->image = (uint8_t)image;
+  i->type = st->st_mode & S_IFMT;
+  i->refs = 1;                                 /* pinned */
+  pthread_mutex_lock(&t->mu);
+  i->nodeid = single ? 1 : t->next_nodeid++;
+  if (synth && name) {
+    i->name = strdup(name);
+    i->parent = synth;
+    synth->refs++;
+  }
+  add(t, i);
+  pthread_mutex_unlock(&t->mu);
+  return i;
+}
+
+/* --- reader threads --- */
+
+struct inode *inode_get(struct itable *t, uint64_t nodeid) {
+  pthread_mutex_lock(&t->mu);
+  struct inode *i = find_id(t, nodeid);
+  if (i) i->refs++;
+  pthread_mutex_unlock(&t->mu);
+  return i;
+}
+
+void inode_ref(struct itable *t, struct inode *i) {
+  pthread_mutex_lock(&t->mu);
+  i->refs++;
+  pthread_mutex_unlock(&t->mu);
+}
+
+void inode_put(struct itable *t, struct inode *i) {
+  if (!i) return;
+  pthread_mutex_lock(&t->mu);
+  i->refs--;
+  maybe_free(t, i);
+  pthread_mutex_unlock(&t->mu);
+}
+
+uint64_t inode_link(struct itable *t, struct inode *parent, const char *name, int fd,
+                    const struct stat *st) {
+  pthread_mutex_lock(&t->mu);
+  struct inode *i = find_key(t, parent->vol, st->st_dev, st->st_ino);
+  if (i) {
+    close(fd);
+    /* a reused inode number (the old object was deleted): refresh the type */
+    i->type = st->st_mode & S_IFMT;
+  } else {
+    i = calloc(1, sizeof *i);
+    if (!i) { pthread_mutex_unlock(&t->mu); close(fd); return 0; }
+    i->nodeid = t->next_nodeid++;
+    i->fd = fd;
+    i->dev = st->st_dev;
+    i->ino = st->st_ino;
+    i->vol = parent->vol;
+    i->type = st->st_mode & S_IFMT;
+    add(t, i);
+  }
+  i->nlookup++;
+  set_name(t, i, parent, name);
+  uint64_t id = i->nodeid;
+  pthread_mutex_unlock(&t->mu);
+  return id;
+}
+
+void inode_lookup_again(struct itable *t, struct inode *i) {
+  pthread_mutex_lock(&t->mu);
+  i->nlookup++;
+  pthread_mutex_unlock(&t->mu);
+}
+
+void inode_forget(struct itable *t, uint64_t nodeid, uint64_t n) {
+  pthread_mutex_lock(&t->mu);
+  struct inode *i = find_id(t, nodeid);
+  if (i) {
+    i->nlookup = n >= i->nlookup ? 0 : i->nlookup - n;
+    maybe_free(t, i);
+  }
+  pthread_mutex_unlock(&t->mu);
+}
+
+void inode_renamed(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
+                   struct inode *newparent, const char *newname) {
+  pthread_mutex_lock(&t->mu);
+  struct inode *i = find_key(t, vol, dev, ino);
+  if (i) { i->refs++; set_name(t, i, newparent, newname); i->refs--; maybe_free(t, i); }
+  pthread_mutex_unlock(&t->mu);
+}
+
+void inode_unlinked(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
+                    struct inode *parent, const char *name) {
+  pthread_mutex_lock(&t->mu);
+  struct inode *i = find_key(t, vol, dev, ino);
+  if (i && i->kind == INODE_NORMAL && i->parent == parent && i->name && strcmp(i->name, name) == 0) {
+    i->refs++;
+    clear_name(t, i);
+    i->refs--;
+    maybe_free(t, i);
+  }
+  pthread_mutex_unlock(&t->mu);
+}
+
+/* Builds the path of i (lock held). */
+static int path_locked(struct inode *i, char *buf, size_t cap) {
+  const char *parts[PATH_MAX / 2];
+  size_t lens[PATH_MAX / 2];
+  int n = 0;
+  size_t total = 0;
+  while (i->kind == INODE_NORMAL) {
+    if (!i->name || !i->parent) return -ENOENT;
+    if (n == (int)(sizeof parts / sizeof parts[0])) return -ENAMETOOLONG;
+    lens[n] = strlen(i->name);
+    parts[n++] = i->name;
+    total += lens[n - 1] + 1;
+    if (total > cap) return -ENAMETOOLONG;
+    i = i->parent;
+  }
+  if (i->kind == INODE_SYNTH) return -ENOENT;
+  size_t pos = 0;
+  for (int k = n - 1; k >= 0; k--) {
+    memcpy(buf + pos, parts[k], lens[k]);
+    pos += lens[k];
+    if (k) buf[pos++] = '/';
+  }
+  if (pos >= cap) return -ENAMETOOLONG;
+  buf[pos] = 0;
+  return (int)pos;
+}
+
+int inode_path(struct itable *t, struct inode *i, char *buf, size_t cap) {
+  pthread_mutex_lock(&t->mu);
+  int rc = path_locked(i, buf, cap);
+  pthread_mutex_unlock(&t->mu);
+  return rc;
+}
+
+int inode_child_path(struct itable *t, struct inode *parent, const char *name,
+                     char *buf, size_t cap) {
+  pthread_mutex_lock(&t->mu);
+  int rc = path_locked(parent, buf, cap);
+  pthread_mutex_unlock(&t->mu);
+  if (rc < 0) return rc;
+  size_t pos = (size_t)rc, nl = strlen(name);
+  if (pos + (pos ? 1 : 0) + nl + 1 > cap) return -ENAMETOOLONG;
+  if (pos) buf[pos++] = '/';
+  memcpy(buf + pos, name, nl + 1);
+  return (int)(pos + nl);
+}
+
+int inode_parent_name(struct itable *t, struct inode *i, int *parent_fd, char *name, size_t cap) {
+  int rc = -ENOENT;
+  pthread_mutex_lock(&t->mu);
+  if (i->name && i->parent && i->parent->fd >= 0 && strlen(i->name) < cap) {
+    int fd = fcntl(i->parent->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) rc = -errno;
+    else { strcpy(name, i->name); *parent_fd = fd; rc = 0; }
+  }
+  pthread_mutex_unlock(&t->mu);
+  return rc;
+}
+
+/* --- handles --- */
+
+uint64_t handle_new(struct itable *t, int fd, DIR *dir, struct inode *ino, int synth) {
+  pthread_mutex_lock(&t->mu);
+  if (t->nfree == 0) {
+    if (t->nchunks == HANDLE_CHUNKS) { pthread_mutex_unlock(&t->mu); return 0; }
+    struct handle *c = calloc(HANDLE_CHUNK, sizeof *c);
+    size_t need = (size_t)(t->nchunks + 1) * HANDLE_CHUNK;   /* every slot may be freed */
+    if (c && need > t->free_cap) {
+      uint32_t *f = realloc(t->free_slots, need * sizeof *f);
+      if (!f) { free(c); c = NULL; } else { t->free_slots = f; t->free_cap = need; }
+    }
+    if (!c) { pthread_mutex_unlock(&t->mu); return 0; }
+    uint32_t base = t->nchunks * HANDLE_CHUNK;
+    for (int k = HANDLE_CHUNK - 1; k >= 0; k--) t->free_slots[t->nfree++] = base + (uint32_t)k;
+    __atomic_store_n(&t->chunks[t->nchunks], c, __ATOMIC_RELEASE);
+    t->nchunks++;
+  }
+  uint32_t slot = t->free_slots[--t->nfree];
+  struct handle *h = &t->chunks[slot / HANDLE_CHUNK][slot % HANDLE_CHUNK];
+  h->gen = t->gen++;
+  if (t->gen == 0) t->gen = 1;
+  h->fd = fd;
+  h->dir = dir;
+  h->dir_off = 0;
+  h->ino = ino;
+  h->synth = synth;
+  if (ino) ino->refs++;
+  __atomic_store_n(&h->used, 1, __ATOMIC_RELEASE);
+  uint64_t fh = (uint64_t)h->gen << 32 | slot;
+  pthread_mutex_unlock(&t->mu);
+  return fh;
+}
+
+struct handle *handle_get(struct itable *t, uint64_t fh) {
+  uint32_t slot = (uint32_t)fh, gen = (uint32_t)(fh >> 32);
+  if (slot / HANDLE_CHUNK >= HANDLE_CHUNKS) return NULL;
+  struct handle *c = __atomic_load_n(&t->chunks[slot / HANDLE_CHUNK], __ATOMIC_ACQUIRE);
+  if (!c) return NULL;
+  struct handle *h = &c[slot % HANDLE_CHUNK];
+  if (!__atomic_load_n(&h->used, __ATOMIC_ACQUIRE) || h->gen != gen) return NULL;
+  return h;
+}
+
+void handle_free(struct itable *t, uint64_t fh) {
+  struct handle *h = handle_get(t, fh);
+  if (!h) return;
+  pthread_mutex_lock(&t->mu);
+  if (h->used && h->gen == (uint32_t)(fh >> 32)) {
+    h->used = 0;
+    h->gen = 0;
+    if (h->dir) closedir(h->dir); else if (h->fd >= 0) close(h->fd);
+    h->dir = NULL;
+    h->fd = -1;
+    struct inode *i = h->ino;
+    h->ino = NULL;
+    t->free_slots[t->nfree++] = (uint32_t)fh;
+    if (i) { i->refs--; maybe_free(t, i); }
+  }
+  pthread_mutex_unlock(&t->mu);
+}

@@ -1,0 +1,66 @@
+/* session.h: what the op files (ops*.c) see of a FUSE session: the request
+ * being served and one reply helper per reply kind. Everything here runs on
+ * a FUSE reader thread (the thread that read the request from /dev/fuse). */
+#ifndef REPLFS_SESSION_H
+#define REPLFS_SESSION_H
+
+#include <linux/fuse.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include "core.h"
+
+struct itable;
+struct inode;
+
+struct session {
+  struct core_config cfg;      /* deep copy: strings and volumes owned here */
+  struct core_volume *vols;
+  int fd;                      /* the /dev/fuse fd that mount(2) was given */
+  int nthreads;
+  struct worker *workers;
+  struct itable *it;
+  struct inode **roots;         /* per volume (index as in cfg.volumes): its root inode */
+  struct inode *synth;         /* group mount: the synthetic root (nodeid 1) */
+  uint32_t proto_minor;        /* negotiated 7.x */
+  uint32_t max_write, bufsize;
+  unsigned conn_id;            /* /sys/fs/fuse/connections/<id> (0: unknown) */
+  int mounted, alive;          /* alive: worker threads still running */
+  struct timespec start_time;  /* the synthetic root's times */
+  struct {                     /* updated with __atomic adds */
+    uint64_t requests, writes, write_bytes, reads, read_bytes, errors;
+  } st;
+};
+
+/* One request as read from the device; ops reply exactly once through it. */
+struct req {
+  struct session *s;
+  int fd;                      /* reply on the fd it came from (clone fds) */
+  const struct fuse_in_header *h;
+  const char *in;              /* body after the header */
+  size_t inlen;
+  char *out;                   /* the thread's reply buffer (bufsize bytes) */
+  int replied;
+};
+
+/* Reply helpers: each writes one reply (header + payload). */
+void reply_err(struct req *r, int err);          /* err: positive errno or 0 */
+void reply_none(struct req *r);                  /* FORGET, BATCH_FORGET, INTERRUPT */
+void reply_buf(struct req *r, const void *p, size_t n);
+void reply_entry(struct req *r, uint64_t nodeid, const struct stat *st);
+void reply_attr(struct req *r, const struct stat *st);
+void reply_open(struct req *r, uint64_t fh, uint32_t open_flags);
+void reply_create(struct req *r, uint64_t nodeid, const struct stat *st, uint64_t fh, uint32_t open_flags);
+void reply_write(struct req *r, uint32_t n);
+void reply_statfs(struct req *r, const struct fuse_kstatfs *k);
+void reply_xattr_size(struct req *r, uint32_t n);
+void reply_lseek(struct req *r, uint64_t off);
+
+/* The op table (ops.c): handler and the least body size it needs. */
+typedef void (*op_fn)(struct req *r);
+struct op_desc { op_fn fn; uint32_t min_in; const char *name; };
+extern const struct op_desc op_table[];
+extern const int op_table_len;
+
+#endif
