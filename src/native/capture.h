@@ -77,4 +77,86 @@ int  capture_durable(struct capture *c, uint64_t seq);
  * one fdatasync covers every thread waiting). */
 int  capture_sync(struct capture *c, uint64_t seq);
 
+/* ======================================================================
+ * The addon's side (src/native/addon.c). Threads are named per call; "JS"
+ * is the Node main thread, which never waits here on a lock held across
+ * I/O (every lock below is held for memory work only, except the group
+ * lock, which JS takes through capture_lock on a libuv pool thread).
+ * ====================================================================== */
+
+struct capture_config {
+  const char *state_dir;       /* the group's state directory (exists; the TS side recovered it) */
+  const char *group;
+  uint64_t next_seq;           /* where history continues (the TS Journal's nextSeq) */
+  uint8_t last_hash[16];       /* chain hash of the batch before next_seq */
+  uint64_t segment_bytes;      /* rotate at this size (0: 64 MiB) */
+  int sync_mode;               /* start with sync mode active */
+  uint32_t sync_timeout_ms;    /* a sync waiter older than this falls back to async (0: 10 s) */
+  /* Any thread, when something changed (batches appended, a sync fallback,
+   * an error, tracked records). Coalesced: at most once until the next
+   * capture_poll. Called with no lock of ours held; must not block. */
+  void (*wake)(void *ctx);
+  void *wake_ctx;
+};
+
+/* JS. Verifies next_seq/last_hash against the newest segment (fails with a
+ * message naming the file and byte offset if they disagree; no segment is
+ * fine) and opens the activity log for appending. 0 or -errno. */
+int  capture_open(const struct capture_config *cfg, struct capture **out, char *err, size_t errlen);
+/* JS, after the FUSE session stopped (no thread may be inside capture_*):
+ * releases sync waiters, syncs and closes the journal, empties the
+ * activity log (a clean stop has nothing in flight), frees everything. */
+void capture_close(struct capture *c);
+
+struct capture_status {
+  uint64_t next_seq;
+  uint8_t last_hash[16];
+  uint64_t durable_seq;        /* fdatasynced through this sequence */
+  uint64_t segment_first;      /* the segment being appended to (0: none yet) */
+  uint64_t segment_bytes;      /* its size */
+  uint64_t batches, records, data_bytes, journal_bytes_written;   /* since open */
+  uint64_t sync_fallbacks;     /* times a sync wait timed out (each released every waiter) */
+  uint32_t sync_waiting;       /* threads waiting for an ack now */
+  int sync_active;             /* sync mode on and not fallen back */
+  int track;
+  uint64_t tracked_records;    /* queued for capture_take_tracked */
+  int error;                   /* errno of the last error since the previous poll (0: none); */
+  char error_msg[256];         /* reported once: poll clears it */
+};
+/* JS. Re-arms the wake, then reads the status (an event after the re-arm
+ * wakes again, one before it is in this status). */
+void capture_poll(struct capture *c, struct capture_status *out);
+
+/* Pool thread (JS's lock): as capture_lock, but not held back by the
+ * overflow gate: what JS journals under the lock (restates, rebase) is how
+ * the journal drains or is bounded by its own pause. */
+int  capture_lock_ungated(struct capture *c);
+
+/* The caller holds the group lock (taken from another thread: JS's pool).
+ * Records the TS side encoded: one CBOR array of count record maps, wrapped
+ * into one batch verbatim (journalled in track mode too). JS. */
+int  capture_append_encoded(struct capture *c, const uint8_t *records_cbor_array, size_t len, uint32_t count,
+                            uint64_t *first, uint64_t *last);
+/* JS. The secondary acknowledged through seq: sync waiters through it go. */
+void capture_ack(struct capture *c, uint64_t seq);
+/* JS. active=1: sync mode on (and a fallback forgotten); 0: off, every
+ * waiter released. */
+void capture_set_sync(struct capture *c, int active);
+/* JS. shut=1: capture_lock waits (block overflow policy); 0: open. */
+void capture_set_gate(struct capture *c, int shut);
+/* JS. track=1: capture_append journals nothing and queues the records for
+ * capture_take_tracked; their marks stay hot until released. */
+void capture_set_track(struct capture *c, int track);
+/* JS. The queued tracked records as one malloc'd CBOR array of count record
+ * maps (free it), and a token for capture_release_tracked. 1: taken;
+ * 0: nothing queued; -errno. */
+int  capture_take_tracked(struct capture *c, uint8_t **buf, size_t *len, uint32_t *count, uint64_t *token);
+/* JS. The dirty set holding the records of token is saved: their marks may
+ * cool (applied by the next group-lock holder; never blocks). */
+void capture_release_tracked(struct capture *c, uint64_t token);
+/* The caller holds the group lock. JS. Syncs and closes every segment,
+ * unlinks every *.seg in the state directory, and continues history at
+ * next_seq after prev (the next append creates a new segment). */
+int  capture_rebase(struct capture *c, uint64_t next_seq, const uint8_t prev[16]);
+
 #endif

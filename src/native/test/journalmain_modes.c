@@ -1,0 +1,294 @@
+/* journalmain_modes.c: the harness's sync, track and bench subcommands
+ * (see journalmain.c). Each checks itself (CHECK) and prints what the JS
+ * test reads back. Threads: main() plus short-lived waiter threads standing
+ * in for FUSE workers in capture_durable. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "../capture.h"
+#include "../journal.h"
+#include "journalmain.h"
+
+static void sleep_ms(int ms) {
+  struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
+  nanosleep(&t, NULL);
+}
+
+/* One op as ops.c does it: lock, mark, append, unlock. Returns its last seq. */
+static uint64_t op(struct capture *c, const struct rec *r, int nrec, const struct hot *m, int nm) {
+  uint64_t seq = 0;
+  capture_lock(c);
+  int rc = capture_mark(c, m, nm);
+  if (rc == 0) rc = capture_append(c, r, nrec, m, nm, &seq);
+  else capture_release(c, m, 0);
+  capture_unlock(c);
+  if (rc) { fprintf(stderr, "op failed: %s\n", strerror(-rc)); exit(2); }
+  return seq;
+}
+
+static uint64_t chmod_op(struct capture *c, const char *path) {
+  struct rec r = R(REC_CHMOD, .vol = 0, .path = path, .path_len = strlen(path), .mode = 0600);
+  return op(c, &r, 1, NULL, 0);
+}
+
+/* ---- sync ------------------------------------------------------------------- */
+
+struct waiter { struct capture *c; uint64_t seq; double waited; pthread_t th; };
+
+static void *wait_main(void *arg) {
+  struct waiter *w = arg;
+  double t0 = now_s();
+  capture_durable(w->c, w->seq);
+  w->waited = now_s() - t0;
+  return NULL;
+}
+
+static void start_wait(struct waiter *w, struct capture *c, uint64_t seq) {
+  w->c = c;
+  w->seq = seq;
+  pthread_create(&w->th, NULL, wait_main, w);
+}
+
+static struct capture_status poll_of(struct capture *c) {
+  struct capture_status st;
+  capture_poll(c, &st);
+  return st;
+}
+
+int cmd_sync(const char *dir, const char *group) {
+  struct capture *c = open_or_die(dir, group, 0, 1, 300);
+
+  /* The wake is coalesced: one per poll, not one per op. */
+  poll_of(c);
+  int w0 = atomic_load(&wakes);
+  uint64_t last = 0;
+  for (int i = 0; i < 100; i++) last = chmod_op(c, "w");
+  CHECK(atomic_load(&wakes) - w0 == 1, "100 appends woke %d times", atomic_load(&wakes) - w0);
+  poll_of(c);
+  last = chmod_op(c, "w");
+  CHECK(atomic_load(&wakes) - w0 == 2, "an append after a poll woke %d times in all", atomic_load(&wakes) - w0);
+  capture_ack(c, last);
+  CHECK(poll_of(c).sync_active == 1, "sync mode is active");
+
+  /* 1: a writer waits for the ack of its batch. */
+  struct waiter w1;
+  uint64_t s1 = chmod_op(c, "s1");
+  start_wait(&w1, c, s1);
+  sleep_ms(100);
+  CHECK(poll_of(c).sync_waiting == 1, "one waiter");
+  capture_ack(c, s1);
+  pthread_join(w1.th, NULL);
+  CHECK(w1.waited >= 0.09 && w1.waited < 0.29, "waited %.3f s for the ack", w1.waited);
+  CHECK(poll_of(c).sync_fallbacks == 0, "no fallback yet");
+
+  /* 2: no ack: the oldest waiter's timeout releases all three, once. */
+  struct waiter w2[3];
+  uint64_t s2[3];
+  int wb = atomic_load(&wakes);
+  poll_of(c);
+  for (int i = 0; i < 3; i++) {
+    s2[i] = chmod_op(c, "s2");
+    start_wait(&w2[i], c, s2[i]);
+    sleep_ms(50);
+  }
+  for (int i = 0; i < 3; i++) pthread_join(w2[i].th, NULL);
+  double release0 = w2[0].waited, release2 = w2[2].waited + 0.1;
+  CHECK(w2[0].waited >= 0.28 && w2[0].waited < 0.45, "first waiter released after %.3f s", w2[0].waited);
+  CHECK(release2 - release0 < 0.05 && release2 - release0 > -0.05, "all released together (%.3f vs %.3f)", release0, release2);
+  struct capture_status st = poll_of(c);
+  CHECK(st.sync_fallbacks == 1, "one fallback, not %" PRIu64, st.sync_fallbacks);
+  CHECK(st.sync_active == 0 && st.sync_waiting == 0, "fallen back, nobody waiting");
+  CHECK(atomic_load(&wakes) > wb, "the fallback woke JS");
+
+  /* 3: while fallen back nobody waits, and batches are not sync. */
+  struct waiter w3;
+  uint64_t s3 = chmod_op(c, "s3");
+  start_wait(&w3, c, s3);
+  pthread_join(w3.th, NULL);
+  CHECK(w3.waited < 0.05, "no wait after the fallback (%.3f s)", w3.waited);
+
+  /* 4: JS turns sync on again: waits resume. */
+  capture_ack(c, s3);
+  capture_set_sync(c, 1);
+  struct waiter w4;
+  uint64_t s4 = chmod_op(c, "s4");
+  start_wait(&w4, c, s4);
+  sleep_ms(50);
+  capture_ack(c, s4);
+  pthread_join(w4.th, NULL);
+  CHECK(w4.waited >= 0.04 && w4.waited < 0.29, "waited %.3f s after resuming", w4.waited);
+
+  /* 5: an older ack does not release; sync off does. */
+  struct waiter w5;
+  uint64_t s5 = chmod_op(c, "s5");
+  start_wait(&w5, c, s5);
+  capture_ack(c, s4);
+  sleep_ms(100);
+  CHECK(poll_of(c).sync_waiting == 1, "still waiting after an older ack");
+  capture_set_sync(c, 0);
+  pthread_join(w5.th, NULL);
+  CHECK(w5.waited >= 0.09 && w5.waited < 0.25, "released by sync off after %.3f s", w5.waited);
+  CHECK(poll_of(c).sync_fallbacks == 1, "sync off is not a fallback");
+
+  printf("seqs %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+         s1, s2[0], s2[1], s2[2], s3, s4, s5);
+  capture_close(c);
+  printf("%s\n", failures ? "FAILED" : "ok");
+  return failures ? 1 : 0;
+}
+
+/* ---- track ------------------------------------------------------------------ */
+
+static int copy_file(const char *from, const char *to) {
+  int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  char buf[65536];
+  ssize_t n;
+  while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+    if (write(out, buf, (size_t)n) != n) break;
+  if (in >= 0) close(in);
+  if (out >= 0) close(out);
+  return in >= 0 && out >= 0 ? 0 : -1;
+}
+
+static void fill(struct capture *c, int n, int base) {
+  for (int k = 0; k < n; k++) {
+    struct hot m = { .vol = 0, .kind = HOT_REGION, .region = base + k, .path = "fill", .path_len = 4 };
+    struct rec r = R(REC_WRITE, .vol = 0, .path = "fill", .path_len = 4, .off = (uint64_t)(base + k) << 20, .data = "x", .data_len = 1);
+    op(c, &r, 1, &m, 1);
+  }
+}
+
+static void take_print(struct capture *c, const char *label, uint64_t *token) {
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  uint32_t count = 0;
+  int rc = capture_take_tracked(c, &buf, &len, &count, token);
+  CHECK(rc == 1, "%s: take gave %d", label, rc);
+  if (rc != 1) return;
+  char *h = malloc(2 * len + 1);
+  hexs(buf, len, h);
+  printf("%s %u %s\n", label, count, h);
+  free(h);
+  free(buf);
+}
+
+int cmd_track(const char *dir, const char *group) {
+  char path[4096], copy[4096];
+  struct capture *c = open_or_die(dir, group, 0, 0, 0);
+  snprintf(path, sizeof path, "%s/activity.log", dir);
+  capture_set_track(c, 1);
+  poll_of(c);
+  int w0 = atomic_load(&wakes);
+
+  struct hot ma = { .vol = 0, .kind = HOT_REGION, .region = 0, .path = "t/a", .path_len = 3 };
+  struct rec ra[2] = { R(REC_WRITE, .vol = 0, .path = "t/a", .path_len = 3, .off = 0, .data = "AAAA", .data_len = 4),
+                       R(REC_TRUNCATE, .vol = 0, .path = "t/a", .path_len = 3, .size = 4) };
+  CHECK(op(c, ra, 2, &ma, 1) == 0, "track mode gives no sequence");
+  struct capture_status st = poll_of(c);
+  CHECK(st.track == 1 && st.tracked_records == 2, "two records queued (%" PRIu64 ")", st.tracked_records);
+  CHECK(st.next_seq == 1 && st.batches == 0 && st.segment_first == 0, "nothing journalled");
+  CHECK(atomic_load(&wakes) - w0 == 1, "tracked records woke JS once");
+  uint64_t t1 = 0, t2 = 0;
+  take_print(c, "tracked1", &t1);
+  uint8_t *b;
+  size_t l;
+  uint32_t n;
+  uint64_t tk;
+  CHECK(capture_take_tracked(c, &b, &l, &n, &tk) == 0, "nothing left to take");
+
+  struct hot mb = { .vol = 0, .kind = HOT_META, .region = -1, .path = "t/b", .path_len = 3 };
+  struct rec rb = R(REC_CHMOD, .vol = 0, .path = "t/b", .path_len = 3, .mode = 0640);
+  op(c, &rb, 1, &mb, 1);
+  capture_set_track(c, 0);
+
+  /* 1025 idle marks: the log is compacted to what is hot: the tracked ones. */
+  fill(c, 1025, 0);
+  snprintf(copy, sizeof copy, "%s/activity.1", dir);
+  copy_file(path, copy);
+
+  capture_release_tracked(c, t1);
+  take_print(c, "tracked2", &t2);
+  capture_release_tracked(c, t2);
+  fill(c, 1025, 5000);
+  snprintf(copy, sizeof copy, "%s/activity.2", dir);
+  copy_file(path, copy);
+
+  st = poll_of(c);
+  CHECK(st.batches == 2050 && st.next_seq == 2051, "the fill was journalled (%" PRIu64 " batches)", st.batches);
+  capture_close(c);
+  struct stat sb;
+  CHECK(stat(path, &sb) == 0 && sb.st_size == 0, "a clean close empties the activity log");
+  printf("closed_size %lld\n", (long long)sb.st_size);
+  printf("%s\n", failures ? "FAILED" : "ok");
+  return failures ? 1 : 0;
+}
+
+/* ---- bench ------------------------------------------------------------------ */
+
+static void rm_segments(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  while (d && (de = readdir(d)))
+    if (de->d_name[0] != '.') unlinkat(dirfd(d), de->d_name, 0);
+  if (d) closedir(d);
+}
+
+static double bench_append(const char *dir, size_t size, int n) {
+  rm_segments(dir);
+  struct capture *c = open_or_die(dir, "bench", 64u << 20, 0, 0);
+  uint8_t *data = malloc(size);
+  memset(data, 0x5a, size);
+  double t0 = now_s();
+  for (int i = 0; i < n; i++) {
+    struct hot m = { .vol = 0, .kind = HOT_REGION, .region = (int64_t)((uint64_t)i * size >> 20), .path = "bench/file", .path_len = 10 };
+    struct rec r = R(REC_WRITE, .vol = 0, .path = "bench/file", .path_len = 10, .off = (uint64_t)i * size, .data = data, .data_len = size);
+    op(c, &r, 1, &m, 1);
+  }
+  double dt = now_s() - t0;
+  capture_close(c);
+  free(data);
+  rm_segments(dir);
+  return dt;
+}
+
+int cmd_bench(const char *dir) {
+  mkdir("/tmp/nat-j", 0700);
+  mkdir(dir, 0700);
+  const size_t mib = 1 << 20, total = 64 * mib;
+  uint8_t *buf = malloc(total);
+  for (size_t i = 0; i < total; i++) buf[i] = (uint8_t)(i * 2654435761u >> 13);
+  int reps = 8;
+  volatile uint32_t crc = 0;
+  double t0 = now_s();
+  for (int r = 0; r < reps; r++) crc = j_crc32c(crc, buf, total);
+  double crc_ns = (now_s() - t0) * 1e9 / (double)(reps * (total / mib));
+  struct jenc e;
+  struct jpiece p = { .off = 0, .len = total, .ext = buf };
+  jenc_init(&e, 1);
+  e.pieces = &p;
+  e.npieces = 1;
+  uint8_t h[16];
+  t0 = now_s();
+  for (int r = 0; r < reps; r++) j_sha256_16(NULL, &e, h);
+  double sha_ns = (now_s() - t0) * 1e9 / (double)(reps * (total / mib));
+  free(buf);
+  printf("crc32c_ns_per_mib %.0f (%.2f GB/s)\n", crc_ns, 1048576.0 / crc_ns);
+  printf("sha256_ns_per_mib %.0f (%.2f GB/s)\n", sha_ns, 1048576.0 / sha_ns);
+  int n4 = 40000, n256 = 1024;
+  double t4 = bench_append(dir, 4096, n4);
+  double t256 = bench_append(dir, 256 * 1024, n256);
+  printf("append_4k_ns_per_op %.0f ns_per_mib %.0f\n", t4 * 1e9 / n4, t4 * 1e9 / (n4 * 4096.0 / mib));
+  printf("append_256k_ns_per_op %.0f ns_per_mib %.0f\n", t256 * 1e9 / n256, t256 * 1e9 / (n256 * 256.0 * 1024 / mib));
+  return 0;
+}
