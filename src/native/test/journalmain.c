@@ -2,8 +2,10 @@
  * activity.c) without FUSE or Node. test/native/journal-golden.test.mjs
  * drives it; it is built by src/native/journal.mk.
  *
- *   journalmain write  STATEDIR GROUP [SEGBYTES]   every record kind from 2 threads; prints
- *                                                  "batch FIRST COUNT HASHHEX" per batch
+ *   journalmain write  STATEDIR GROUP [SEGBYTES [NEXTSEQ HASHHEX]]
+ *                                                  every record kind from 2 threads; prints
+ *                                                  "batch FIRST COUNT HASHHEX" per batch (NEXTSEQ
+ *                                                  HASHHEX: continue a journal TS wrote)
  *   journalmain verify STATEDIR NEXTSEQ HASHHEX [GROUP]   capture_open's scan: exit 0, or 1 and its message
  *   journalmain sync   STATEDIR GROUP              sync waits, ack, timeout fallback, coalesced wake
  *   journalmain track  STATEDIR GROUP              track queue, marks kept hot until released
@@ -45,9 +47,21 @@ void hexs(const uint8_t *h, size_t n, char *out) {
 atomic_int wakes;
 static void on_wake(void *ctx) { (void)ctx; atomic_fetch_add(&wakes, 1); }
 
+/* Where `write` continues (NEXTSEQ HASHHEX given: after a journal TS wrote). */
+static uint64_t start_seq = 1;
+static uint8_t start_hash[16];
+
+static int parse_hash(const char *hex, uint8_t out[16]) {
+  if (strlen(hex) != 32) return -1;
+  for (int i = 0; i < 16; i++)
+    if (sscanf(hex + 2 * i, "%2hhx", &out[i]) != 1) return -1;
+  return 0;
+}
+
 struct capture *open_or_die(const char *dir, const char *group, uint64_t segbytes, int sync_mode, uint32_t timeout_ms) {
-  struct capture_config cfg = { .state_dir = dir, .group = group, .next_seq = 1, .segment_bytes = segbytes,
+  struct capture_config cfg = { .state_dir = dir, .group = group, .next_seq = start_seq, .segment_bytes = segbytes,
                                 .sync_mode = sync_mode, .sync_timeout_ms = timeout_ms, .wake = on_wake };
+  memcpy(cfg.last_hash, start_hash, 16);
   struct capture *c;
   char err[512] = "";
   mkdir(dir, 0700);
@@ -174,8 +188,7 @@ static int cmd_write(const char *dir, const char *group, uint64_t segbytes) {
 
 static int cmd_verify(const char *dir, const char *next, const char *hashhex, const char *group) {
   uint8_t h[16];
-  if (strlen(hashhex) != 32) { fprintf(stderr, "HASHHEX is 32 hex digits\n"); return 2; }
-  for (int i = 0; i < 16; i++) sscanf(hashhex + 2 * i, "%2hhx", &h[i]);
+  if (parse_hash(hashhex, h) < 0) { fprintf(stderr, "HASHHEX is 32 hex digits\n"); return 2; }
   char err[512] = "";
   int rc = journal_verify(dir, group, strtoull(next, NULL, 10), h, err, sizeof err);
   if (rc < 0) { fprintf(stderr, "%s\n", err); return 1; }
@@ -186,12 +199,18 @@ static int cmd_verify(const char *dir, const char *next, const char *hashhex, co
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc >= 4 && !strcmp(argv[1], "write")) return cmd_write(argv[2], argv[3], argc > 4 ? strtoull(argv[4], NULL, 10) : 256 * 1024);
+  if (argc >= 4 && !strcmp(argv[1], "write")) {
+    if (argc >= 7) {
+      start_seq = strtoull(argv[5], NULL, 10);
+      if (parse_hash(argv[6], start_hash) < 0) { fprintf(stderr, "HASHHEX is 32 hex digits\n"); return 2; }
+    }
+    return cmd_write(argv[2], argv[3], argc > 4 ? strtoull(argv[4], NULL, 10) : 256 * 1024);
+  }
   if (argc >= 5 && !strcmp(argv[1], "verify")) return cmd_verify(argv[2], argv[3], argv[4], argc > 5 ? argv[5] : NULL);
   if (argc >= 4 && !strcmp(argv[1], "sync")) return cmd_sync(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "track")) return cmd_track(argv[2], argv[3]);
   if (argc >= 2 && !strcmp(argv[1], "bench")) return cmd_bench(argc > 2 ? argv[2] : "/tmp/nat-j/bench");
-  fprintf(stderr, "usage: journalmain write STATEDIR GROUP [SEGBYTES] | verify STATEDIR NEXTSEQ HASHHEX [GROUP] |\n"
+  fprintf(stderr, "usage: journalmain write STATEDIR GROUP [SEGBYTES [NEXTSEQ HASHHEX]] | verify STATEDIR NEXTSEQ HASHHEX [GROUP] |\n"
                   "       sync STATEDIR GROUP | track STATEDIR GROUP | bench [DIR]\n");
   return 2;
 }
