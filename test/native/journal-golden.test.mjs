@@ -21,12 +21,15 @@ import { ActivityLog } from '../../dist/capture/activity-log.js'
 const NATIVE = join(ROOT, 'src', 'native')
 const HARNESS = join(NATIVE, 'build', 'journal', 'journalmain')
 
+// Built (or brought up to date: make is incremental) once per run.
+let built = false
 function harness () {
-  if (!fs.existsSync(HARNESS)) {
+  if (!built) {
     const r = spawnSync('make', ['-C', NATIVE, '-f', 'journal.mk', 'journal-harness'], { encoding: 'utf8' })
     if (r.status !== 0 || !fs.existsSync(HARNESS)) {
-      throw new Error(`cannot build the journal harness (make -C src/native -f journal.mk journal-harness):\n${r.stdout}${r.stderr}`)
+      throw new Error(`cannot build the journal harness (make -C src/native -f journal.mk journal-harness): ${r.error?.message ?? ''}\n${r.stdout ?? ''}${r.stderr ?? ''}`)
     }
+    built = true
   }
   return HARNESS
 }
@@ -292,6 +295,58 @@ test('track mode: records queued as record maps, their marks hot until released'
   const after = await marksIn('activity.2')
   assert.ok(!after.includes('0 meta -1 t/b') && !after.includes('0 region 0 t/a'), 'released marks compacted away')
   assert.match(r.out, /^closed_size 0$/m)
+})
+
+test('a write that does not fit (RLIMIT_FSIZE) fails EFBIG and leaves no half frame; appends go on', async () => {
+  const dir = join(tempDir('native-golden'), 'state')
+  const r = run('full', dir, 'grp')
+  assert.is(r.code, 0, r.err + r.out)
+  const end = /^end (\d+) ([0-9a-f]{32})$/m.exec(r.out)
+  await checkFrames(dir)
+  const { j, entries } = await readAll(dir, 'grp')
+  assert.is(j.recovery, null, 'nothing torn')
+  const tail = checkChain(entries)
+  assert.is(tail.nextSeq, Number(end[1]))
+  assert.is(hex(tail.hash), end[2])
+  const d = tempDir('native-activity')
+  fs.copyFileSync(join(dir, 'activity.full'), join(d, 'activity.log'))
+  const { log, leftover } = await ActivityLog.open(d)
+  log.close()
+  assert.ok(leftover.some(m => m.path === 'full' && m.kind === 'region' && m.region === 3), 'the failed write\'s region stays hot')
+})
+
+test('rebase drops every segment; history continues after the given hash', async () => {
+  const dir = join(tempDir('native-golden'), 'state')
+  const r = run('rebase', dir, 'grp')
+  assert.is(r.code, 0, r.err + r.out)
+  const end = /^end (\d+) ([0-9a-f]{32})$/m.exec(r.out)
+  const segs = await checkFrames(dir)
+  assert.equal(segs.map(x => x.first), [1000])
+  const { entries } = await readAll(dir, 'grp')
+  const tail = checkChain(entries, null, { from: 1000, prev: Buffer.alloc(16, 7) })
+  assert.is(entries[0].batch.seq, 1000)
+  assert.is(tail.nextSeq, Number(end[1]))
+  assert.is(hex(tail.hash), end[2])
+  assert.is(run('verify', dir, end[1], end[2], 'grp').code, 0)
+})
+
+test('stress: 6 writers with syncs and rotations, JS appends under a lock let go on another thread: one clean chain', async () => {
+  const dir = join(tempDir('native-golden'), 'state')
+  const r = run('stress', dir, 'grp')
+  assert.is(r.code, 0, r.err + r.out)
+  const end = /^end (\d+) ([0-9a-f]{32}) batches (\d+) encoded (\d+)$/m.exec(r.out)
+  const segs = await checkFrames(dir)
+  assert.ok(segs.length > 10, `rotated often (${segs.length} segments)`)
+  const { j, entries } = await readAll(dir, 'grp')
+  assert.is(j.recovery, null)
+  assert.is(entries.length, Number(end[3]))
+  const tail = checkChain(entries)
+  assert.is(tail.nextSeq, Number(end[1]))
+  assert.is(hex(tail.hash), end[2])
+  const restates = entries.filter(e => e.batch.records[0].path === 'js')
+  assert.is(restates.length, Number(end[4]), 'every encoded batch is there, verbatim')
+  assert.equal(restates[0].batch.records, [{ kind: 'fsync', vol: 0, path: 'js' }])
+  assert.is(run('verify', dir, end[1], end[2], 'grp').code, 0)
 })
 
 test.run()

@@ -9,6 +9,10 @@
  *   journalmain verify STATEDIR NEXTSEQ HASHHEX [GROUP]   capture_open's scan: exit 0, or 1 and its message
  *   journalmain sync   STATEDIR GROUP              sync waits, ack, timeout fallback, coalesced wake
  *   journalmain track  STATEDIR GROUP              track queue, marks kept hot until released
+ *   journalmain full   STATEDIR GROUP              a write past RLIMIT_FSIZE: EFBIG, no half frame, goes on
+ *   journalmain rebase STATEDIR GROUP              rebase drops every segment, history continues after it
+ *   journalmain stress STATEDIR GROUP              6 writers with syncs and rotations; JS's lock (taken on one
+ *                                                  thread, let go on another), the gate, encoded appends
  *   journalmain bench  [DIR]                       ns/MiB of CRC32C, SHA-256, 4 KiB and 256 KiB appends
  *
  * Threads: main() and, in write/sync, worker threads standing in for FUSE
@@ -209,8 +213,11 @@ int main(int argc, char **argv) {
   if (argc >= 5 && !strcmp(argv[1], "verify")) return cmd_verify(argv[2], argv[3], argv[4], argc > 5 ? argv[5] : NULL);
   if (argc >= 4 && !strcmp(argv[1], "sync")) return cmd_sync(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "track")) return cmd_track(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "full")) return cmd_full(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "rebase")) return cmd_rebase(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "stress")) return cmd_stress(argv[2], argv[3]);
   if (argc >= 2 && !strcmp(argv[1], "bench")) return cmd_bench(argc > 2 ? argv[2] : "/tmp/nat-j/bench");
   fprintf(stderr, "usage: journalmain write STATEDIR GROUP [SEGBYTES [NEXTSEQ HASHHEX]] | verify STATEDIR NEXTSEQ HASHHEX [GROUP] |\n"
-                  "       sync STATEDIR GROUP | track STATEDIR GROUP | bench [DIR]\n");
+                  "       sync|track|full|rebase|stress STATEDIR GROUP | bench [DIR]\n");
   return 2;
 }

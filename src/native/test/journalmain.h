@@ -26,4 +26,7 @@ struct capture *open_or_die(const char *dir, const char *group, uint64_t segbyte
 int cmd_sync(const char *dir, const char *group);
 int cmd_track(const char *dir, const char *group);
 int cmd_bench(const char *dir);
+int cmd_full(const char *dir, const char *group);
+int cmd_rebase(const char *dir, const char *group);
+int cmd_stress(const char *dir, const char *group);
 #endif
