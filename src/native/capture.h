@@ -59,7 +59,15 @@ struct hot {
   const char *path; size_t path_len;
 };
 
-/* All return 0 or -errno. */
+/* Any thread, no lock: 0 if a record string (path, name, link target) can
+ * be journalled: valid UTF-8 (a CBOR text string; the TS reader would turn
+ * bad bytes into U+FFFD, another name) without NUL; else -EILSEQ / -EINVAL.
+ * Check names with it BEFORE the backing op: capture_append refuses such a
+ * record, and by then the backing store has changed. */
+int  capture_text_ok(const char *s, size_t len);
+
+/* All return 0 or -errno. Threads: a FUSE worker (capture_lock also JS's
+ * pool thread; capture_unlock whichever thread holds the lock now). */
 int  capture_lock(struct capture *c);
 void capture_unlock(struct capture *c);
 int  capture_mark(struct capture *c, const struct hot *marks, int n);

@@ -59,12 +59,13 @@ $(JOURNAL_TBIN): $(JOURNAL_TOBJS)
 define JOURNAL_RUN_ALL
 	rm -rf $(JOURNAL_TMP)/$(2) && mkdir -p $(JOURNAL_TMP)/$(2)
 	export $(3); set -e; d=$(JOURNAL_TMP)/$(2); \
+	$(1) selftest > /dev/null; \
 	$(1) write $$d/w g > $$d/write.out; \
 	end=$$(awk '/^end /{print $$2, $$3}' $$d/write.out); \
 	$(1) verify $$d/w $$end g; \
 	if $(1) verify $$d/w 1 00000000000000000000000000000000 g 2>/dev/null; then echo "verify accepted a wrong end"; exit 1; fi; \
 	for sub in sync track full rebase stress; do $(1) $$sub $$d/$$sub g > $$d/$$sub.out; done; \
-	echo "journal $(2): write, verify, sync, track, full, rebase, stress ran clean"
+	echo "journal $(2): selftest, write, verify, sync, track, full, rebase, stress ran clean"
 endef
 
 journal-asan: $(JOURNAL_ABIN)

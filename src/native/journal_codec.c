@@ -154,10 +154,35 @@ static const char *const kind_names[] = {
   [REC_FSYNC] = "fsync",
 };
 
+/* Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF): a CBOR text string must be, and cbor-x would turn a bad
+ * sequence into U+FFFD, i.e. into another name on the secondary. */
+static int utf8_ok(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) { i++; continue; }
+    size_t k = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (k == 0 || n - i <= k) return 0;            /* a bad lead byte, or cut short */
+    for (size_t j = 1; j <= k; j++) if ((s[i + j] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[i + 1] < 0xa0) return 0;   /* overlong */
+    if (c == 0xed && s[i + 1] > 0x9f) return 0;   /* surrogate */
+    if (c == 0xf0 && s[i + 1] < 0x90) return 0;   /* overlong */
+    if (c == 0xf4 && s[i + 1] > 0x8f) return 0;   /* past U+10FFFF */
+    i += k + 1;
+  }
+  return 1;
+}
+
+int capture_text_ok(const char *s, size_t n) {
+  if (n && !s) return -EINVAL;
+  if (n && memchr(s, 0, n)) return -EINVAL;   /* the TS validator refuses NUL */
+  return utf8_ok((const uint8_t *)s, n) ? 0 : -EILSEQ;
+}
+
 static int str_ok(const char *s, size_t n, size_t max) {
   if (n > max) return -E2BIG;
-  if (n && (!s || memchr(s, 0, n))) return -EINVAL;   /* the TS validator refuses NUL */
-  return 0;
+  return capture_text_ok(s, n);
 }
 
 int jrec_check(const struct rec *r) {

@@ -134,6 +134,13 @@ function checkChain (entries, printed, { from = 1, prev = zeroHash } = {}) {
   return { nextSeq: expectSeq, hash: prev }
 }
 
+test('known answers: CRC-32C check value and continuation, UTF-8 and record bounds', () => {
+  const r = run('selftest')
+  assert.is(r.code, 0, r.err + r.out)
+  assert.is(crc32c(Buffer.from('123456789')), 0xe3069283, 'the TS side agrees on the check value')
+  assert.is(crc32c(Buffer.from('56789'), crc32c(Buffer.from('1234'))), 0xe3069283, 'and on continuing')
+})
+
 test('C writes, TS reads: every record field, CRCs, the chain and its hashes', async () => {
   const dir = join(tempDir('native-golden'), 'state')
   const r = run('write', dir, 'grp', 256 * 1024)

@@ -13,6 +13,7 @@
  *   journalmain rebase STATEDIR GROUP              rebase drops every segment, history continues after it
  *   journalmain stress STATEDIR GROUP              6 writers with syncs and rotations; JS's lock (taken on one
  *                                                  thread, let go on another), the gate, encoded appends
+ *   journalmain selftest                           CRC-32C check values, UTF-8 and record bounds
  *   journalmain bench  [DIR]                       ns/MiB of CRC32C, SHA-256, 4 KiB and 256 KiB appends
  *
  * Threads: main() and, in write/sync, worker threads standing in for FUSE
@@ -216,8 +217,9 @@ int main(int argc, char **argv) {
   if (argc >= 4 && !strcmp(argv[1], "full")) return cmd_full(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "rebase")) return cmd_rebase(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "stress")) return cmd_stress(argv[2], argv[3]);
+  if (argc >= 2 && !strcmp(argv[1], "selftest")) return cmd_selftest();
   if (argc >= 2 && !strcmp(argv[1], "bench")) return cmd_bench(argc > 2 ? argv[2] : "/tmp/nat-j/bench");
   fprintf(stderr, "usage: journalmain write STATEDIR GROUP [SEGBYTES [NEXTSEQ HASHHEX]] | verify STATEDIR NEXTSEQ HASHHEX [GROUP] |\n"
-                  "       sync|track|full|rebase|stress STATEDIR GROUP | bench [DIR]\n");
+                  "       sync|track|full|rebase|stress STATEDIR GROUP | selftest | bench [DIR]\n");
   return 2;
 }

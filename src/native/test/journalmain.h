@@ -29,4 +29,5 @@ int cmd_bench(const char *dir);
 int cmd_full(const char *dir, const char *group);
 int cmd_rebase(const char *dir, const char *group);
 int cmd_stress(const char *dir, const char *group);
+int cmd_selftest(void);
 #endif

@@ -494,3 +494,28 @@ int cmd_stress(const char *dir, const char *group) {
   printf("%s\n", failures ? "FAILED" : "ok");
   return failures ? 1 : 0;
 }
+
+/* ---- selftest: known answers of the pure parts ----------------------------- */
+
+int cmd_selftest(void) {
+  /* CRC-32C check value (RFC 3720 / the catalogue's "123456789"), and the
+   * continuation convention of @node-rs/crc32's crc32c(buf, prev). */
+  CHECK(j_crc32c(0, "123456789", 9) == 0xe3069283u, "crc32c check value %08x", j_crc32c(0, "123456789", 9));
+  CHECK(j_crc32c(j_crc32c(0, "1234", 4), "56789", 5) == 0xe3069283u, "crc32c continues from a previous result");
+  CHECK(j_crc32c(0, "", 0) == 0, "crc32c of nothing is 0");
+  const char *good[] = { "", "abc", "\xc3\xbc", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf" };
+  const char *bad[] = { "\xc3", "\xc0\x80", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\x80", "a\xe6\x97", "\xff" };
+  for (unsigned i = 0; i < sizeof good / sizeof *good; i++) CHECK(capture_text_ok(good[i], strlen(good[i])) == 0, "good text %u", i);
+  for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(capture_text_ok(bad[i], strlen(bad[i])) == -EILSEQ, "bad text %u", i);
+  CHECK(capture_text_ok("a\0b", 3) == -EINVAL, "NUL refused");
+  struct rec r = R(REC_CREATE, .vol = 0, .path = "\xff", .path_len = 1, .mode = 0600);
+  CHECK(jrec_check(&r) == -EILSEQ, "a record with a non-UTF-8 path is refused");
+  r = (struct rec)R(REC_UTIMENS, .vol = 0, .path = "x", .path_len = 1, .atime = { 0, UTIME_NOW });
+  CHECK(jrec_check(&r) == -EINVAL, "UTIME_NOW is not a time");
+  r = (struct rec)R(REC_WRITE, .vol = 0, .path = "x", .path_len = 1, .off = 1ull << 53, .data = "x", .data_len = 1);
+  CHECK(jrec_check(&r) == -EFBIG, "offsets past 2^53 are refused");
+  r = (struct rec)R(REC_CHMOD, .vol = 64, .path = "x", .path_len = 1);
+  CHECK(jrec_check(&r) == -EINVAL, "volume 64 is refused");
+  printf("%s\n", failures ? "FAILED" : "ok");
+  return failures ? 1 : 0;
+}
