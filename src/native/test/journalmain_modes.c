@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include "../capture.h"
@@ -269,6 +270,27 @@ static double bench_append(const char *dir, size_t size, int n, double *cpu) {
   return dt;
 }
 
+/* Baseline of the same run: the bare writev of a frame's worth of bytes to
+ * an O_APPEND file, no encoding, hashing or locks. */
+static double bench_raw(const char *dir, size_t size, int n, double *cpu) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/raw", dir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  uint8_t *data = malloc(size), hdr[8 + 64] = { 0 };
+  memset(data, 0x5a, size);
+  double t0 = now_s(), c0 = cpu_s();
+  for (int i = 0; i < n; i++) {
+    struct iovec iov[2] = { { hdr, sizeof hdr }, { data, size } };
+    if (writev(fd, iov, 2) < 0) break;
+  }
+  double dt = now_s() - t0;
+  *cpu = cpu_s() - c0;
+  close(fd);
+  unlink(path);
+  free(data);
+  return dt;
+}
+
 int cmd_bench(const char *dir) {
   mkdir("/tmp/nat-j", 0700);
   mkdir(dir, 0700);
@@ -293,6 +315,10 @@ int cmd_bench(const char *dir) {
   printf("crc32c_ns_per_mib %.0f (%.2f GB/s)\n", crc_ns, 1048576.0 / crc_ns);
   printf("sha256_ns_per_mib %.0f (%.2f GB/s)\n", sha_ns, 1048576.0 / sha_ns);
   int n4 = 40000, n256 = 1024;
+  double r4c, r256c;
+  double r4 = bench_raw(dir, 4096, n4, &r4c), r256 = bench_raw(dir, 256 * 1024, n256, &r256c);
+  printf("raw_writev_4k_ns_per_op wall %.0f cpu %.0f\n", r4 * 1e9 / n4, r4c * 1e9 / n4);
+  printf("raw_writev_256k_ns_per_op wall %.0f cpu %.0f\n", r256 * 1e9 / n256, r256c * 1e9 / n256);
   double c4, c256;
   double t4 = bench_append(dir, 4096, n4, &c4);
   double t256 = bench_append(dir, 256 * 1024, n256, &c256);
