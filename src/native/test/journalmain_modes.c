@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,14 @@ static uint64_t chmod_op(struct capture *c, const char *path) {
 
 /* ---- sync ------------------------------------------------------------------- */
 
-struct waiter { struct capture *c; uint64_t seq; double waited; pthread_t th; };
+struct waiter { struct capture *c; uint64_t seq; double waited, end; pthread_t th; };
 
 static void *wait_main(void *arg) {
   struct waiter *w = arg;
   double t0 = now_s();
   capture_durable(w->c, w->seq);
-  w->waited = now_s() - t0;
+  w->end = now_s();
+  w->waited = w->end - t0;
   return NULL;
 }
 
@@ -67,8 +69,18 @@ static struct capture_status poll_of(struct capture *c) {
   return st;
 }
 
+struct gated { struct capture *c; atomic_int got; };
+
+static void *gated_lock(void *arg) {   /* a FUSE worker meeting the gate */
+  struct gated *g = arg;
+  capture_lock(g->c);
+  atomic_store(&g->got, 1);
+  capture_unlock(g->c);
+  return NULL;
+}
+
 int cmd_sync(const char *dir, const char *group) {
-  struct capture *c = open_or_die(dir, group, 0, 1, 300);
+  struct capture *c = open_or_die(dir, group, 0, 1, 1000);   /* long enough that a busy box does not time out phases 1, 4, 5 */
 
   /* The wake is coalesced: one per poll, not one per op. */
   poll_of(c);
@@ -90,7 +102,7 @@ int cmd_sync(const char *dir, const char *group) {
   CHECK(poll_of(c).sync_waiting == 1, "one waiter");
   capture_ack(c, s1);
   pthread_join(w1.th, NULL);
-  CHECK(w1.waited >= 0.09 && w1.waited < 0.29, "waited %.3f s for the ack", w1.waited);
+  CHECK(w1.waited >= 0.09 && w1.waited < 0.9, "waited %.3f s for the ack", w1.waited);
   CHECK(poll_of(c).sync_fallbacks == 0, "no fallback yet");
 
   /* 2: no ack: the oldest waiter's timeout releases all three, once. */
@@ -104,9 +116,8 @@ int cmd_sync(const char *dir, const char *group) {
     sleep_ms(50);
   }
   for (int i = 0; i < 3; i++) pthread_join(w2[i].th, NULL);
-  double release0 = w2[0].waited, release2 = w2[2].waited + 0.1;
-  CHECK(w2[0].waited >= 0.28 && w2[0].waited < 0.45, "first waiter released after %.3f s", w2[0].waited);
-  CHECK(release2 - release0 < 0.05 && release2 - release0 > -0.05, "all released together (%.3f vs %.3f)", release0, release2);
+  CHECK(w2[0].waited >= 0.98 && w2[0].waited < 1.5, "first waiter released after %.3f s", w2[0].waited);
+  CHECK(w2[2].end - w2[0].end < 0.08 && w2[0].end - w2[2].end < 0.08, "all released together (%.3f s apart)", w2[2].end - w2[0].end);
   struct capture_status st = poll_of(c);
   CHECK(st.sync_fallbacks == 1, "one fallback, not %" PRIu64, st.sync_fallbacks);
   CHECK(st.sync_active == 0 && st.sync_waiting == 0, "fallen back, nobody waiting");
@@ -117,7 +128,7 @@ int cmd_sync(const char *dir, const char *group) {
   uint64_t s3 = chmod_op(c, "s3");
   start_wait(&w3, c, s3);
   pthread_join(w3.th, NULL);
-  CHECK(w3.waited < 0.05, "no wait after the fallback (%.3f s)", w3.waited);
+  CHECK(w3.waited < 0.5, "no wait after the fallback (%.3f s)", w3.waited);
 
   /* 4: JS turns sync on again: waits resume. */
   capture_ack(c, s3);
@@ -128,7 +139,7 @@ int cmd_sync(const char *dir, const char *group) {
   sleep_ms(50);
   capture_ack(c, s4);
   pthread_join(w4.th, NULL);
-  CHECK(w4.waited >= 0.04 && w4.waited < 0.29, "waited %.3f s after resuming", w4.waited);
+  CHECK(w4.waited >= 0.04 && w4.waited < 0.9, "waited %.3f s after resuming", w4.waited);
 
   /* 5: an older ack does not release; sync off does. */
   struct waiter w5;
@@ -139,8 +150,23 @@ int cmd_sync(const char *dir, const char *group) {
   CHECK(poll_of(c).sync_waiting == 1, "still waiting after an older ack");
   capture_set_sync(c, 0);
   pthread_join(w5.th, NULL);
-  CHECK(w5.waited >= 0.09 && w5.waited < 0.25, "released by sync off after %.3f s", w5.waited);
+  CHECK(w5.waited >= 0.09 && w5.waited < 0.9, "released by sync off after %.3f s", w5.waited);
   CHECK(poll_of(c).sync_fallbacks == 1, "sync off is not a fallback");
+
+  /* 6: the overflow gate holds FUSE's capture_lock back, not JS's. */
+  capture_set_gate(c, 1);
+  struct gated g = { .c = c };
+  pthread_t gt;
+  pthread_create(&gt, NULL, gated_lock, &g);
+  sleep_ms(50);
+  CHECK(atomic_load(&g.got) == 0, "a FUSE thread waits while the gate is shut");
+  capture_lock_ungated(c);
+  capture_unlock(c);
+  sleep_ms(20);
+  CHECK(atomic_load(&g.got) == 0, "still waiting after JS's lock came and went");
+  capture_set_gate(c, 0);
+  pthread_join(gt, NULL);
+  CHECK(atomic_load(&g.got) == 1, "the gate opened: it got the lock");
 
   printf("seqs %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
          s1, s2[0], s2[1], s2[2], s3, s4, s5);
