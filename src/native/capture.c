@@ -119,18 +119,7 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
   }
   struct capture *c = calloc(1, sizeof *c);
   if (!c) { snprintf(err, errlen, "out of memory"); return -ENOMEM; }
-  struct journal_config jc = {
-    .dir = cfg->state_dir, .group = cfg->group, .next_seq = cfg->next_seq,
-    .segment_bytes = cfg->segment_bytes, .on_error = journal_error, .ctx = c,
-  };
-  memcpy(jc.last_hash, cfg->last_hash, sizeof jc.last_hash);
-  int rc = journal_open(&jc, &c->j, err, errlen);
-  if (rc == 0) rc = activity_open(cfg->state_dir, &c->a, err, errlen);
-  if (rc < 0) {
-    journal_close(c->j);
-    free(c);
-    return rc;
-  }
+  /* Everything the journal's retire thread may touch (set_error) first. */
   c->wake = cfg->wake;
   c->wake_ctx = cfg->wake_ctx;
   atomic_init(&c->wake_armed, 1);
@@ -148,6 +137,23 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
   c->sync_on = cfg->sync_mode != 0;
   c->sync_timeout_ms = cfg->sync_timeout_ms ? cfg->sync_timeout_ms : 10000;
   c->acked = cfg->next_seq - 1;   /* nothing before the handover waits */
+  struct journal_config jc = {
+    .dir = cfg->state_dir, .group = cfg->group, .next_seq = cfg->next_seq,
+    .segment_bytes = cfg->segment_bytes, .on_error = journal_error, .ctx = c,
+  };
+  memcpy(jc.last_hash, cfg->last_hash, sizeof jc.last_hash);
+  int rc = journal_open(&jc, &c->j, err, errlen);
+  if (rc == 0) rc = activity_open(cfg->state_dir, &c->a, err, errlen);
+  if (rc < 0) {
+    journal_close(c->j);
+    pthread_mutex_destroy(&c->lk_mu);
+    pthread_cond_destroy(&c->lk_cv);
+    pthread_mutex_destroy(&c->tq_mu);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->sync_cv);
+    free(c);
+    return rc;
+  }
   *out = c;
   return 0;
 }

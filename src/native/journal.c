@@ -159,6 +159,10 @@ int journal_open(const struct journal_config *cfg, struct journal **out, char *e
   if (rc < 0) return rc;
   struct journal *j = calloc(1, sizeof *j);
   if (!j) return fail(err, errlen, -ENOMEM, "out of memory");
+  j->fd = -1;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  jenc_init(&j->enc, 1);
   j->dir = strdup(cfg->dir);
   j->group = strdup(cfg->group);
   j->md = EVP_MD_CTX_new();
@@ -169,10 +173,6 @@ int journal_open(const struct journal_config *cfg, struct journal **out, char *e
   j->ctx = cfg->ctx;
   j->next_seq = cfg->next_seq;
   memcpy(j->last_hash, cfg->last_hash, J_HASH_BYTES);
-  j->fd = -1;
-  jenc_init(&j->enc, 1);
-  pthread_mutex_init(&j->mu, NULL);
-  pthread_cond_init(&j->cv, NULL);
   /* The first append continues the newest segment if it has room (as the
    * TS Journal does); make what is in it durable now, so durable_seq starts
    * true. An empty newest segment named for another sequence holds nothing:
@@ -236,13 +236,11 @@ void journal_close(struct journal *j) {
     pthread_mutex_unlock(&j->mu);
     pthread_join(j->retire_tid, NULL);
   }
-  if (j->dir) {   /* fully initialised */
-    pthread_mutex_lock(&j->mu);
-    close_fds_locked(j);
-    pthread_mutex_unlock(&j->mu);
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-  }
+  pthread_mutex_lock(&j->mu);
+  close_fds_locked(j);
+  pthread_mutex_unlock(&j->mu);
+  pthread_mutex_destroy(&j->mu);
+  pthread_cond_destroy(&j->cv);
   jenc_free(&j->enc);
   EVP_MD_CTX_free(j->md);
   free(j->dir);

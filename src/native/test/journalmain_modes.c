@@ -100,9 +100,10 @@ int cmd_sync(const char *dir, const char *group) {
   start_wait(&w1, c, s1);
   sleep_ms(100);
   CHECK(poll_of(c).sync_waiting == 1, "one waiter");
+  double t_ack = now_s();
   capture_ack(c, s1);
   pthread_join(w1.th, NULL);
-  CHECK(w1.waited >= 0.09 && w1.waited < 0.9, "waited %.3f s for the ack", w1.waited);
+  CHECK(w1.end >= t_ack && w1.waited < 0.9, "released by the ack (%.3f s after it), after %.3f s", w1.end - t_ack, w1.waited);
   CHECK(poll_of(c).sync_fallbacks == 0, "no fallback yet");
 
   /* 2: no ack: the oldest waiter's timeout releases all three, once. */
@@ -113,11 +114,12 @@ int cmd_sync(const char *dir, const char *group) {
   for (int i = 0; i < 3; i++) {
     s2[i] = chmod_op(c, "s2");
     start_wait(&w2[i], c, s2[i]);
-    sleep_ms(50);
+    sleep_ms(200);
   }
   for (int i = 0; i < 3; i++) pthread_join(w2[i].th, NULL);
-  CHECK(w2[0].waited >= 0.98 && w2[0].waited < 1.5, "first waiter released after %.3f s", w2[0].waited);
-  CHECK(w2[2].end - w2[0].end < 0.08 && w2[0].end - w2[2].end < 0.08, "all released together (%.3f s apart)", w2[2].end - w2[0].end);
+  CHECK(w2[0].waited >= 0.99 && w2[0].waited < 3, "first waiter released after %.3f s", w2[0].waited);
+  /* The last came ~0.4 s later: released with the first, well before its own 1 s. */
+  CHECK(w2[2].waited < 0.95, "the last waiter went with the first (after %.3f s)", w2[2].waited);
   struct capture_status st = poll_of(c);
   CHECK(st.sync_fallbacks == 1, "one fallback, not %" PRIu64, st.sync_fallbacks);
   CHECK(st.sync_active == 0 && st.sync_waiting == 0, "fallen back, nobody waiting");
@@ -128,7 +130,7 @@ int cmd_sync(const char *dir, const char *group) {
   uint64_t s3 = chmod_op(c, "s3");
   start_wait(&w3, c, s3);
   pthread_join(w3.th, NULL);
-  CHECK(w3.waited < 0.5, "no wait after the fallback (%.3f s)", w3.waited);
+  CHECK(w3.waited < 0.9, "no wait after the fallback (%.3f s)", w3.waited);
 
   /* 4: JS turns sync on again: waits resume. */
   capture_ack(c, s3);
@@ -137,9 +139,10 @@ int cmd_sync(const char *dir, const char *group) {
   uint64_t s4 = chmod_op(c, "s4");
   start_wait(&w4, c, s4);
   sleep_ms(50);
+  t_ack = now_s();
   capture_ack(c, s4);
   pthread_join(w4.th, NULL);
-  CHECK(w4.waited >= 0.04 && w4.waited < 0.9, "waited %.3f s after resuming", w4.waited);
+  CHECK(w4.end >= t_ack && w4.waited < 0.9, "waited for the ack after resuming (%.3f s)", w4.waited);
 
   /* 5: an older ack does not release; sync off does. */
   struct waiter w5;
@@ -148,9 +151,10 @@ int cmd_sync(const char *dir, const char *group) {
   capture_ack(c, s4);
   sleep_ms(100);
   CHECK(poll_of(c).sync_waiting == 1, "still waiting after an older ack");
+  double t_off = now_s();
   capture_set_sync(c, 0);
   pthread_join(w5.th, NULL);
-  CHECK(w5.waited >= 0.09 && w5.waited < 0.9, "released by sync off after %.3f s", w5.waited);
+  CHECK(w5.end >= t_off && w5.waited < 0.9, "released by sync off (after %.3f s)", w5.waited);
   CHECK(poll_of(c).sync_fallbacks == 1, "sync off is not a fallback");
 
   /* 6: the overflow gate holds FUSE's capture_lock back, not JS's. */
