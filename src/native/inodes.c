@@ -9,6 +9,14 @@
  * A child holds a ref on its parent, so a parent outlives named children even
  * after the kernel forgot it. An inode is freed when both counts are zero.
  *
+ * Fd budget: the kernel keeps inodes cached as long as memory allows, so one
+ * O_PATH fd per inode meets RLIMIT_NOFILE (20000 here, not raisable without
+ * CAP_SYS_RESOURCE) on a large copy. Idle inodes (no request in flight, no
+ * open handle, no named child) with a name sit on an LRU list; past the
+ * budget the oldest lose their fd, and inode_get reopens it from the parent's
+ * fd (a parent with named children is never idle) and name, checking that
+ * (dev, ino) still match (ESTALE otherwise).
+ *
  * Threads: every function runs on a FUSE reader thread (start/stop: on the
  * starting thread, before the readers start or after they are joined) and
  * takes the one table mutex. Nodeids are never reused, so generation is 0. */
@@ -20,6 +28,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define HANDLE_CHUNK 1024
@@ -38,6 +47,8 @@ struct itable {
   uint32_t *free_slots;
   size_t nfree, free_cap;
   uint32_t gen;
+  struct inode *lru_head, *lru_tail;          /* oldest first */
+  size_t nfds, fd_budget;
 };
 
 static size_t hash_id(uint64_t id, size_t n) { return (id * 0x9E3779B97F4A7C15ull) >> 20 & (n - 1); }
@@ -56,12 +67,18 @@ int itable_new(struct itable **out) {
   if (!t->by_id || !t->by_key) { free(t->by_id); free(t->by_key); free(t); return -ENOMEM; }
   t->next_nodeid = 2;
   t->gen = 1;
+  struct rlimit rl;
+  t->fd_budget = 8192;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    t->fd_budget = rl.rlim_cur / 2 > 512 ? rl.rlim_cur / 2 : 512;
+  const char *b = getenv("REPLFS_FD_BUDGET");        /* tests: force eviction */
+  if (b && atoi(b) > 0) t->fd_budget = (size_t)atoi(b);
   *out = t;
   return 0;
 }
 
 static void free_inode_mem(struct inode *i) {
-  if (i->fd >= 0) close(i->fd);
+  if (i->fd >= 0) close(i->fd);   /* itable_free, or maybe_free which counts it */
   free(i->name);
   free(i);
 }
@@ -144,14 +161,73 @@ static struct inode *find_key(struct itable *t, uint32_t vol, dev_t dev, ino_t i
   return NULL;
 }
 
+/* --- fd budget (lock held) --- */
+
+static void lru_remove(struct itable *t, struct inode *i) {
+  if (!i->in_lru) return;
+  if (i->lru_prev) i->lru_prev->lru_next = i->lru_next; else t->lru_head = i->lru_next;
+  if (i->lru_next) i->lru_next->lru_prev = i->lru_prev; else t->lru_tail = i->lru_prev;
+  i->lru_prev = i->lru_next = NULL;
+  i->in_lru = 0;
+}
+
+/* Puts i on the LRU (newest end) iff its fd could be closed now. */
+static void lru_fix(struct itable *t, struct inode *i) {
+  int idle = i->kind == INODE_NORMAL && i->refs == 0 && i->fd >= 0 && i->name && i->parent;
+  if (idle && !i->in_lru) {
+    i->lru_prev = t->lru_tail;
+    i->lru_next = NULL;
+    if (t->lru_tail) t->lru_tail->lru_next = i; else t->lru_head = i;
+    t->lru_tail = i;
+    i->in_lru = 1;
+  } else if (!idle && i->in_lru) {
+    lru_remove(t, i);
+  }
+}
+
+static void evict(struct itable *t) {
+  while (t->nfds > t->fd_budget && t->lru_head) {
+    struct inode *i = t->lru_head;
+    lru_remove(t, i);
+    close(i->fd);
+    i->fd = -1;
+    t->nfds--;
+  }
+}
+
+static void ref_inc(struct itable *t, struct inode *i) { i->refs++; lru_fix(t, i); }
+static void ref_dec(struct itable *t, struct inode *i) { i->refs--; lru_fix(t, i); }
+
+/* Reopens i's fd from its parent's if it was closed (0, or -ESTALE). */
+static int ensure_fd(struct itable *t, struct inode *i) {
+  if (i->fd >= 0) return 0;
+  if (i->kind != INODE_NORMAL || !i->name || !i->parent) return -ESTALE;
+  int rc = ensure_fd(t, i->parent);
+  if (rc) return rc;
+  int fd = openat(i->parent->fd, i->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -ESTALE;
+  struct stat st;
+  if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != i->dev || st.st_ino != i->ino) {
+    close(fd);
+    return -ESTALE;
+  }
+  i->fd = fd;
+  t->nfds++;
+  lru_fix(t, i);
+  evict(t);
+  return 0;
+}
+
 /* Frees i if nothing refers to it any more, then its parent likewise (lock held). */
 static void maybe_free(struct itable *t, struct inode *i) {
   while (i && i->nlookup == 0 && i->refs == 0 && i->kind == INODE_NORMAL) {
     struct inode *p = i->parent;
+    lru_remove(t, i);
     remove_hashes(t, i);
+    if (i->fd >= 0) t->nfds--;
     free_inode_mem(i);
     if (!p) break;
-    p->refs--;
+    ref_dec(t, p);
     i = p;
   }
 }
@@ -162,11 +238,12 @@ static void set_name(struct itable *t, struct inode *i, struct inode *parent, co
   char *n = strdup(name);
   if (!n) return;                             /* keeps the old name: best effort */
   struct inode *old = i->parent;
-  parent->refs++;
+  ref_inc(t, parent);
   free(i->name);
   i->name = n;
   i->parent = parent;
-  if (old) { old->refs--; maybe_free(t, old); }
+  lru_fix(t, i);
+  if (old) { ref_dec(t, old); maybe_free(t, old); }
 }
 
 static void clear_name(struct itable *t, struct inode *i) {
@@ -174,7 +251,8 @@ static void clear_name(struct itable *t, struct inode *i) {
   free(i->name);
   i->name = NULL;
   i->parent = NULL;
-  if (old) { old->refs--; maybe_free(t, old); }
+  lru_fix(t, i);
+  if (old) { ref_dec(t, old); maybe_free(t, old); }
 }
 
 /* --- pinned inodes (starting thread) --- */
@@ -207,6 +285,7 @@ struct inode *itable_add_volroot(struct itable *t, int single, uint32_t vol, int
   i->type = st->st_mode & S_IFMT;
   i->refs = 1;                                 /* pinned */
   pthread_mutex_lock(&t->mu);
+  t->nfds++;
   i->nodeid = single ? 1 : t->next_nodeid++;
   if (synth && name) {
     i->name = strdup(name);
@@ -223,21 +302,22 @@ struct inode *itable_add_volroot(struct itable *t, int single, uint32_t vol, int
 struct inode *inode_get(struct itable *t, uint64_t nodeid) {
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_id(t, nodeid);
-  if (i) i->refs++;
+  if (i && ensure_fd(t, i) == 0) ref_inc(t, i);
+  else i = NULL;
   pthread_mutex_unlock(&t->mu);
   return i;
 }
 
 void inode_ref(struct itable *t, struct inode *i) {
   pthread_mutex_lock(&t->mu);
-  i->refs++;
+  ref_inc(t, i);
   pthread_mutex_unlock(&t->mu);
 }
 
 void inode_put(struct itable *t, struct inode *i) {
   if (!i) return;
   pthread_mutex_lock(&t->mu);
-  i->refs--;
+  ref_dec(t, i);
   maybe_free(t, i);
   pthread_mutex_unlock(&t->mu);
 }
@@ -247,7 +327,8 @@ uint64_t inode_link(struct itable *t, struct inode *parent, const char *name, in
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_key(t, parent->vol, st->st_dev, st->st_ino);
   if (i) {
-    close(fd);
+    if (i->fd < 0) { i->fd = fd; t->nfds++; }   /* its fd had been closed: take this one */
+    else close(fd);
     /* a reused inode number (the old object was deleted): refresh the type */
     i->type = st->st_mode & S_IFMT;
   } else {
@@ -260,9 +341,12 @@ uint64_t inode_link(struct itable *t, struct inode *parent, const char *name, in
     i->vol = parent->vol;
     i->type = st->st_mode & S_IFMT;
     add(t, i);
+    t->nfds++;
   }
   i->nlookup++;
   set_name(t, i, parent, name);
+  lru_fix(t, i);
+  evict(t);
   uint64_t id = i->nodeid;
   pthread_mutex_unlock(&t->mu);
   return id;
@@ -288,7 +372,7 @@ void inode_renamed(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
                    struct inode *newparent, const char *newname) {
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_key(t, vol, dev, ino);
-  if (i) { i->refs++; set_name(t, i, newparent, newname); i->refs--; maybe_free(t, i); }
+  if (i) { ref_inc(t, i); set_name(t, i, newparent, newname); ref_dec(t, i); maybe_free(t, i); }
   pthread_mutex_unlock(&t->mu);
 }
 
@@ -297,11 +381,18 @@ void inode_unlinked(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_key(t, vol, dev, ino);
   if (i && i->kind == INODE_NORMAL && i->parent == parent && i->name && strcmp(i->name, name) == 0) {
-    i->refs++;
+    ref_inc(t, i);
     clear_name(t, i);
-    i->refs--;
+    ref_dec(t, i);
     maybe_free(t, i);
   }
+  pthread_mutex_unlock(&t->mu);
+}
+
+void inode_keep_fd(struct itable *t, uint32_t vol, dev_t dev, ino_t ino) {
+  pthread_mutex_lock(&t->mu);
+  struct inode *i = find_key(t, vol, dev, ino);
+  if (i) ensure_fd(t, i);
   pthread_mutex_unlock(&t->mu);
 }
 
@@ -391,7 +482,7 @@ uint64_t handle_new(struct itable *t, int fd, DIR *dir, struct inode *ino, int s
   h->dir_off = 0;
   h->ino = ino;
   h->synth = synth;
-  if (ino) ino->refs++;
+  if (ino) ref_inc(t, ino);
   __atomic_store_n(&h->used, 1, __ATOMIC_RELEASE);
   uint64_t fh = (uint64_t)h->gen << 32 | slot;
   pthread_mutex_unlock(&t->mu);
@@ -421,7 +512,7 @@ void handle_free(struct itable *t, uint64_t fh) {
     struct inode *i = h->ino;
     h->ino = NULL;
     t->free_slots[t->nfree++] = (uint32_t)fh;
-    if (i) { i->refs--; maybe_free(t, i); }
+    if (i) { ref_dec(t, i); maybe_free(t, i); }
   }
   pthread_mutex_unlock(&t->mu);
 }

@@ -26,6 +26,10 @@ struct inode {
   struct inode *parent;        /* with name: the most recent name (NULL: none, e.g. unlinked) */
   char *name;
   struct inode *next_id, *next_key;
+  /* fd budget: an idle named inode's fd may be closed (LRU) and reopened
+   * from its parent's fd and name when next used */
+  struct inode *lru_prev, *lru_next;
+  uint8_t in_lru;
 };
 
 struct itable;
@@ -40,7 +44,8 @@ struct inode *itable_add_volroot(struct itable *t, int single, uint32_t vol, int
                                  const struct stat *st, int image,
                                  struct inode *synth, const char *name);
 
-/* The inode for nodeid with one ref held (inode_put it), or NULL. */
+/* The inode for nodeid with one ref held (inode_put it) and its fd open, or
+ * NULL (unknown, or its fd was closed and it cannot be reopened: ESTALE). */
 struct inode *inode_get(struct itable *t, uint64_t nodeid);
 void inode_put(struct itable *t, struct inode *i);
 /* Another ref on an inode already held. */
@@ -58,6 +63,9 @@ void inode_forget(struct itable *t, uint64_t nodeid, uint64_t n);
 /* Namespace changes (call with the capture lock held, after the backing op). */
 void inode_renamed(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
                    struct inode *newparent, const char *newname);
+/* Before a name is removed or replaced: the inode it names (if known) gets its
+ * fd back, since it cannot be reopened by name afterwards. */
+void inode_keep_fd(struct itable *t, uint32_t vol, dev_t dev, ino_t ino);
 void inode_unlinked(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
                     struct inode *parent, const char *name);
 

@@ -187,6 +187,7 @@ static void remove_name(struct req *r, int is_dir) {
   int have = 0;
   if (!rc) {
     have = fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (have) inode_keep_fd(r->s->it, parent->vol, st.st_dev, st.st_ino);   /* other links may stay */
     if (unlinkat(parent->fd, name, is_dir ? AT_REMOVEDIR : 0) < 0) rc = -errno;
   }
   if (!rc && have) inode_unlinked(r->s->it, parent->vol, st.st_dev, st.st_ino, parent, name);
@@ -237,6 +238,7 @@ static void do_rename(struct req *r, uint64_t newdir, uint32_t flags, size_t off
   if (!rc) {
     have_old = fstatat(op->fd, oldname, &sold, AT_SYMLINK_NOFOLLOW) == 0;
     have_new = fstatat(np->fd, newname, &snew, AT_SYMLINK_NOFOLLOW) == 0;
+    if (have_new) inode_keep_fd(r->s->it, np->vol, snew.st_dev, snew.st_ino);
     if (renameat2(op->fd, oldname, np->fd, newname, flags) < 0) rc = -errno;
   }
   if (!rc) {

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -40,6 +41,7 @@
 #define HEADER_ROOM 4096                   /* fuse_in_header + fuse_write_in + slack */
 #define INIT_WAIT_MS 10000
 #define STOP_WAIT_S 3
+#define FD_LIMIT_WANT (1u << 20)              /* fs.nr_open default */
 
 struct worker {
   struct session *s;
@@ -461,8 +463,23 @@ static void destroy(struct session *s) {
   free(s);
 }
 
+/* Every inode the kernel knows holds an O_PATH fd (a cp -a of /usr/include
+ * alone is ~30k), so raise the fd limit as far as we may (process-wide). */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+  rlim_t want = FD_LIMIT_WANT;
+  if (rl.rlim_cur >= want) return;
+  struct rlimit up = { want, rl.rlim_max > want ? rl.rlim_max : want };
+  if (setrlimit(RLIMIT_NOFILE, &up) < 0) {
+    rl.rlim_cur = rl.rlim_max;                 /* not root: the hard limit */
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 int session_start(const struct core_config *cfg, struct session **out, char *err, size_t errlen) {
   *out = NULL;
+  raise_fd_limit();
   if (!cfg || !cfg->mountpoint || cfg->mountpoint[0] != '/' || cfg->nvolumes < 1 || !cfg->volumes)
     return fail(err, errlen, -EINVAL, "config: an absolute mountpoint and at least one volume are needed");
   if (cfg->single && cfg->volumes[0].kind != VOL_DIR)
