@@ -89,7 +89,8 @@ int  capture_sync(struct capture *c, uint64_t seq);
  * The addon's side (src/native/addon.c). Threads are named per call; "JS"
  * is the Node main thread, which never waits here on a lock held across
  * I/O (every lock below is held for memory work only, except the group
- * lock, which JS takes through capture_lock on a libuv pool thread).
+ * lock, which JS takes through capture_lock_ungated on a libuv pool thread
+ * and lets go with capture_unlock on the JS thread).
  * ====================================================================== */
 
 struct capture_config {
