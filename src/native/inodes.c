@@ -173,7 +173,7 @@ static void lru_remove(struct itable *t, struct inode *i) {
 
 /* Puts i on the LRU (newest end) iff its fd could be closed now. */
 static void lru_fix(struct itable *t, struct inode *i) {
-  int idle = i->kind == INODE_NORMAL && i->refs == 0 && i->fd >= 0 && i->name && i->parent;
+  int idle = i->kind == INODE_NORMAL && i->refs == 0 && i->fd >= 0 && i->name && i->parent && !i->keep_fd;
   if (idle && !i->in_lru) {
     i->lru_prev = t->lru_tail;
     i->lru_next = NULL;
@@ -302,8 +302,10 @@ struct inode *itable_add_volroot(struct itable *t, int single, uint32_t vol, int
 struct inode *inode_get(struct itable *t, uint64_t nodeid) {
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_id(t, nodeid);
-  if (i && ensure_fd(t, i) == 0) ref_inc(t, i);
-  else i = NULL;
+  if (i) {
+    ref_inc(t, i);                   /* first: off the LRU, so the reopen stays open */
+    if (ensure_fd(t, i) != 0) { ref_dec(t, i); maybe_free(t, i); i = NULL; }
+  }
   pthread_mutex_unlock(&t->mu);
   return i;
 }
@@ -392,7 +394,11 @@ void inode_unlinked(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
 void inode_keep_fd(struct itable *t, uint32_t vol, dev_t dev, ino_t ino) {
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_key(t, vol, dev, ino);
-  if (i) ensure_fd(t, i);
+  if (i) {
+    i->keep_fd = 1;
+    lru_fix(t, i);
+    ensure_fd(t, i);
+  }
   pthread_mutex_unlock(&t->mu);
 }
 

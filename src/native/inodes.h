@@ -30,6 +30,7 @@ struct inode {
    * from its parent's fd and name when next used */
   struct inode *lru_prev, *lru_next;
   uint8_t in_lru;
+  uint8_t keep_fd;             /* its name is going away: never close its fd */
 };
 
 struct itable;
