@@ -200,7 +200,7 @@ static void ref_dec(struct itable *t, struct inode *i) { i->refs--; lru_fix(t, i
 
 /* Reopens i's fd from its parent's if it was closed (0, or -ESTALE). */
 static int ensure_fd(struct itable *t, struct inode *i) {
-  if (i->fd >= 0) return 0;
+  if (i->fd >= 0 || i->kind == INODE_SYNTH) return 0;
   if (i->kind != INODE_NORMAL || !i->name || !i->parent) return -ESTALE;
   int rc = ensure_fd(t, i->parent);
   if (rc) return rc;
