@@ -1,15 +1,20 @@
 # replfs — two commands do everything on a fresh Debian 12 machine, as root:
 #   make demo    install what is needed, build, run the embedded demo
 #   make test    install what is needed, build, run the whole suite (ends "N passed, N failed")
-# Other targets: make setup | build | bench | clean
+# Other targets: make setup | build | native | test-asan | bench | clean
 #   make test TESTS="journal frame"   runs only test files whose path contains a word
 #   BENCH_QUICK=1 make bench          shortened benchmark run (smaller sizes)
 
 SHELL := /bin/bash
 NODE  ?= node
 TESTS ?=
+NATIVE_DIR := src/native
+NATIVE_SRC := $(wildcard $(NATIVE_DIR)/*.c $(NATIVE_DIR)/*.h) $(NATIVE_DIR)/binding.gyp
+NODE_GYP   := $(NODE) $(dir $(shell readlink -f $$(command -v npm)))../node_modules/node-gyp/bin/node-gyp.js
+GYP_FLAGS  := --nodedir=/usr --directory=$(NATIVE_DIR)
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all setup build test demo bench clean install
+.PHONY: all setup build native native-asan test test-asan demo bench clean install
 
 all: build
 
@@ -19,11 +24,33 @@ setup: .setup-stamp
 	bash scripts/setup.sh
 	@touch $@
 
-build: setup
+# The native core: a Node addon (node-gyp) at src/native/build/Release/replfs_core.node.
+native: $(NATIVE_DIR)/build/Release/replfs_core.node
+$(NATIVE_DIR)/build/Release/replfs_core.node: $(NATIVE_SRC) | setup
+	$(NODE_GYP) configure $(GYP_FLAGS) >/dev/null
+	$(NODE_GYP) build $(GYP_FLAGS) -j 2 >/dev/null
+	@touch $@
+
+# The same core built with AddressSanitizer and UBSan, beside the normal one.
+native-asan: $(NATIVE_DIR)/build-asan/replfs_core.node
+$(NATIVE_DIR)/build-asan/replfs_core.node: $(NATIVE_SRC) | setup
+	cp -r $(NATIVE_DIR) /tmp/replfs-native-asan.$$$$ && \
+	  d=/tmp/replfs-native-asan.$$$$ && rm -rf $$d/build && \
+	  REPLFS_NATIVE_FLAGS="$(ASAN_FLAGS)" $(NODE_GYP) rebuild --nodedir=/usr --directory=$$d -j 2 >/dev/null && \
+	  mkdir -p $(NATIVE_DIR)/build-asan && cp $$d/build/Release/replfs_core.node $@ && rm -rf $$d
+
+build: setup native
 	npx tsc -p .
 
 test: build
 	$(NODE) scripts/run-tests.mjs $(TESTS)
+
+# The filesystem and crash tests against the ASan/UBSan build of the core.
+test-asan: build native-asan
+	REPLFS_NATIVE=$(CURDIR)/$(NATIVE_DIR)/build-asan/replfs_core.node \
+	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(NODE) scripts/run-tests.mjs fs/ native
 
 demo: build
 	$(NODE) dist/cli.js demo
@@ -36,4 +63,4 @@ install: build
 	ln -sf $(CURDIR)/dist/cli.js /usr/local/bin/replfs
 
 clean:
-	rm -rf dist .setup-stamp
+	rm -rf dist .setup-stamp $(NATIVE_DIR)/build $(NATIVE_DIR)/build-asan

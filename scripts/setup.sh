@@ -17,7 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-PACKAGES=(fuse libfuse2 libfuse-dev fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps openssl kmod python3 make g++)
+# The native core (src/native) builds against ISA-L (CRC32C), libcbor and OpenSSL;
+# pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools.
+PACKAGES=(fuse libfuse2 libfuse-dev fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps openssl kmod python3 make g++ gcc
+          libisal-dev libcbor-dev libssl-dev autoconf automake libtool perl)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -98,8 +98,8 @@ async function dispatch (v: Volume, r: Record): Promise<void> {
     case 'mknod':
       return tolerate(v.mknod(r.path, r.mode, r.rdev), ['EEXIST'], async () => {
         const st = await v.lstat(r.path)
-        const fifo = (r.mode & fsc.S_IFMT) === fsc.S_IFIFO
-        if (!(fifo ? st?.isFIFO() : st?.isFile())) return false
+        const type = r.mode & fsc.S_IFMT
+        if (!st || (type !== 0 && (st.mode & fsc.S_IFMT) !== type) || (type === 0 && !st.isFile())) return false
         await v.chmod(r.path, r.mode)
         return true
       })
@@ -118,7 +118,7 @@ async function dispatch (v: Volume, r: Record): Promise<void> {
         !!(await v.lstat(r.path))?.isSymbolicLink() && await v.readlink(r.path) === r.target)
     case 'chmod': return v.chmod(r.path, r.mode)
     case 'chown': return v.chown(r.path, r.uid, r.gid)
-    case 'utimens': return v.utimens(r.path, r.atimeMs, r.mtimeMs)
+    case 'utimens': return v.utimens(r.path, r.atimeMs, r.mtimeMs, r.atimeNs !== undefined && r.mtimeNs !== undefined ? [r.atimeNs, r.mtimeNs] : undefined)
     // Flags (XATTR_CREATE/REPLACE) are not re-checked: they held on the
     // primary, and re-checking them would fail an idempotent replay.
     case 'setxattr': return v.setxattr(r.path, r.name, r.value)

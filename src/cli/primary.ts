@@ -11,12 +11,14 @@ import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
 import { ActivityLog } from '../capture/activity-log.js'
 import { Capture, type CaptureApi } from '../capture/capture.js'
 import { NativeCapture } from '../capture/native-capture.js'
+import { BackingSync } from '../capture/backing-sync.js'
+import { redoAfterPowerLoss, syncVolumes } from '../apply/redo.js'
 import { DirtySet } from '../capture/dirty-set.js'
 import { restateSteps, type RestateSource } from '../capture/restate.js'
 import { Layout } from '../fs/layout.js'
 import { makeOps } from '../fs/ops.js'
 import { mountCore, mountFs, useNativeCore, type Mounted } from '../fs/mount.js'
-import { nativeCore, type CaptureHandle } from '../fs/native.js'
+import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
@@ -45,6 +47,8 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
   }
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
+  // After a power loss, the backing store first catches up with the journal.
+  await redoAfterPowerLoss(state, spec.volumes, journal, log)
   const { log: activity, leftover } = await ActivityLog.open(state)
   const dirty = DirtySet.load(state)
   const capture = new Capture(journal, commit, activity, dirty)
@@ -109,10 +113,15 @@ async function startNativePrimary (spec: GroupSpec, state: string, mountpoint: s
   }
   capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
   if (!p.dirty.empty) capture.mode = 'track'
+  const nc = capture
+  const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log)
+  p.journal.trimFloor = () => backing.synced
+  backing.start()
   let replicator: Replicator | null = null
   let stopProgress = () => {}
   let mounted: Mounted
   const closeCapture = async () => {
+    await backing.stop().catch(err => log(`backing sync: ${describe(err)}`))
     await capture!.barrier()
     if (capture!.mode === 'track') await capture!.saveDirty()
     capture!.close()
@@ -131,7 +140,7 @@ async function startNativePrimary (spec: GroupSpec, state: string, mountpoint: s
     await closeCapture()
     throw err
   }
-  const control = await serveControl(state, () => primaryStatus(spec, mountpoint, p.journal, capture!, replicator))
+  const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced }))
   let stopping: Promise<void> | null = null
   return {
     journal: p.journal, commit: capture.commit, capture, layout: p.layout,

@@ -21,7 +21,9 @@ export type Record =
   | { kind: 'symlink', vol: number, path: string, target: string }
   | { kind: 'chmod', vol: number, path: string, mode: number }
   | { kind: 'chown', vol: number, path: string, uid: number, gid: number }
-  | { kind: 'utimens', vol: number, path: string, atimeMs: number, mtimeMs: number }
+  // atimeNs/mtimeNs: the sub-second nanoseconds, when the primary knew them
+  // (the native core does); the whole time is then exact, not just to the ms.
+  | { kind: 'utimens', vol: number, path: string, atimeMs: number, mtimeMs: number, atimeNs?: number, mtimeNs?: number }
   | { kind: 'setxattr', vol: number, path: string, name: string, value: Uint8Array, flags: number }
   | { kind: 'removexattr', vol: number, path: string, name: string }
   | { kind: 'fsync', vol: number, path: string } // barrier: apply syncs what it has

@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs'
 import { replError } from '../core/errors.js'
 import type { OpTable } from './ops.js'
 import type { GroupSpec } from '../core/config.js'
-import { nativeCore, type CaptureHandle, type SessionHandle } from './native.js'
+import { nativeCore, type CaptureHandle, type SessionHandle } from '../native/addon.js'
 
 export interface MountOptions {
   fsname: string
@@ -88,6 +88,9 @@ export async function mountCore (mountpoint: string, spec: GroupSpec, o: CoreMou
     attrTimeout: 1,
     entryTimeout: 1
   }, o.capture)
+  // The core's threads hold no handle on the event loop: while mounted,
+  // this timer keeps the process (the mount's server) alive.
+  const alive = setInterval(() => {}, 1 << 30)
   let done: Promise<void> | null = null
-  return { session, unmount: () => (done ??= core.unmount(session)) }
+  return { session, unmount: () => (done ??= core.unmount(session).finally(() => clearInterval(alive))) }
 }

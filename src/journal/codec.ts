@@ -13,7 +13,9 @@ import {
 
 // Plain CBOR: no record extension (structure tables would make a frame depend
 // on earlier frames), byte strings untagged, maps decoded as plain objects.
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, structuredClone: false } as never)
+// int64AsNumber: a uint64 (the native core writes times and sequences so) decodes to a
+// number; one past 2^53 is then inexact, and validation refuses it.
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, structuredClone: false, int64AsNumber: true } as never)
 
 // cbor-x returns a view into a shared buffer it keeps filling (and grows to
 // several times the largest value): a view we keep (a payload held for the
@@ -125,7 +127,14 @@ export function validateRecord (v: unknown): Record {
     case 'rename': case 'link': return { kind: r.kind, vol, path, to: str(o, 'to', pathBytesMax) }
     case 'symlink': return { kind: r.kind, vol, path, target: str(o, 'target', pathBytesMax) }
     case 'chown': return { kind: r.kind, vol, path, uid: uint(o, 'uid', 0xffffffff), gid: uint(o, 'gid', 0xffffffff) }
-    case 'utimens': return { kind: r.kind, vol, path, atimeMs: int(o, 'atimeMs'), mtimeMs: int(o, 'mtimeMs') }
+    case 'utimens': {
+      const u: Record = { kind: r.kind, vol, path, atimeMs: int(o, 'atimeMs'), mtimeMs: int(o, 'mtimeMs') }
+      if (o.atimeNs !== undefined || o.mtimeNs !== undefined) {
+        u.atimeNs = uint(o, 'atimeNs', 999_999_999)
+        u.mtimeNs = uint(o, 'mtimeNs', 999_999_999)
+      }
+      return u
+    }
     case 'setxattr': return { kind: r.kind, vol, path, name: str(o, 'name', nameBytesMax), value: bytes(o, 'value', xattrValueBytesMax), flags: uint(o, 'flags', 3) }
     case 'removexattr': return { kind: r.kind, vol, path, name: str(o, 'name', nameBytesMax) }
     case 'state': {

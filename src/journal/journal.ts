@@ -64,6 +64,9 @@ export class Journal {
   /** Set while the native core appends to this journal (then this object
    *  only follows it: see tail.ts); its rebase runs under the core's lock. */
   private external: ExternalAppender | null = null
+  /** Segments holding records past this are kept even once acknowledged:
+   *  the backing store may need them redone (capture/backing-sync.ts). */
+  trimFloor: () => Seq = () => Infinity
 
   private constructor (readonly dir: string, readonly opts: JournalOptions) {
     this.segmentBytes = opts.segmentBytes ?? segmentBytesDefault
@@ -285,7 +288,8 @@ export class Journal {
     if (seq <= this.checkpoint.acked) return
     this.checkpoint = { ...this.checkpoint, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
     await this.writeCp()
-    while (this.segments.length > 1 && this.segments[1].first <= seq + 1) {
+    const upTo = Math.min(seq, this.trimFloor())
+    while (this.segments.length > 1 && this.segments[1].first <= upTo + 1) {
       const old = this.segments.shift()!
       await fsp.unlink(old.path).catch(() => {})
     }

@@ -11,10 +11,15 @@
  * thread-safe function; `call_js_wake` runs on the JS thread. Execute
  * callbacks of async works run on libuv's pool and touch no JS value.
  */
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core.h"
@@ -34,6 +39,16 @@ static napi_value undefined_value(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);
   return u;
+}
+
+/* The capture's own message for its last error (it names file and offset). */
+static void throw_capture_error(napi_env env, struct capture *c, const char *code, int rc, const char *what) {
+  struct capture_status st;
+  memset(&st, 0, sizeof st);
+  capture_poll(c, &st);
+  char text[600];
+  snprintf(text, sizeof text, "%s: %s", what, st.error ? st.error_msg : strerror(rc < 0 ? -rc : rc));
+  napi_throw_error(env, code, text);
 }
 
 static int throw_errno(napi_env env, const char *code, int err, const char *msg) {
@@ -254,7 +269,9 @@ struct lock_work {
 static void lock_execute(napi_env env, void *data) { /* pool thread */
   (void)env;
   struct lock_work *w = data;
-  w->rc = capture_lock(w->o->c);
+  /* Ungated: JS's restates and rebases are part of draining the queue the
+   * overflow gate waits on; they must not wait at the gate themselves. */
+  w->rc = capture_lock_ungated(w->o->c);
 }
 
 static void lock_complete(napi_env env, napi_status status, void *data) { /* JS thread */
@@ -315,7 +332,7 @@ static napi_value append_encoded(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_value_uint32(env, argv[2], &count));
   uint64_t first = 0, last = 0;
   int rc = capture_append_encoded(o->c, data, len, count, &first, &last);
-  if (rc < 0) { throw_errno(env, rc == -ENOSPC ? "JOURNAL_FULL" : "JOURNAL_WRITE", rc, "journal append failed"); return NULL; }
+  if (rc < 0) { throw_capture_error(env, o->c, rc == -ENOSPC ? "JOURNAL_FULL" : "JOURNAL_WRITE", rc, "journal append failed"); return NULL; }
   return make_number(env, (double)last);
 }
 
@@ -395,7 +412,7 @@ static napi_value rebase_capture(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_buffer_info(env, argv[2], &data, &len));
   if (len != 16) { napi_throw_range_error(env, NULL, "rebase: the hash is 16 bytes"); return NULL; }
   int rc = capture_rebase(o->c, arg_seq(env, argv[1]), data);
-  if (rc < 0) { throw_errno(env, "JOURNAL_WRITE", rc, "journal rebase failed"); return NULL; }
+  if (rc < 0) { throw_capture_error(env, o->c, "JOURNAL_WRITE", rc, "journal rebase failed"); return NULL; }
   return undefined_value(env);
 }
 
@@ -541,6 +558,12 @@ static napi_value unmount_session(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "NATIVE_STATE", "not a mounted session");
     return NULL;
   }
+  /* FUSE threads waiting at a shut gate or for a sync ack must be let go,
+   * or they could not be joined. */
+  if (so->cfg.capture) {
+    capture_set_gate(so->cfg.capture, 0);
+    capture_set_sync(so->cfg.capture, 0);
+  }
   napi_value promise, name;
   CHECK(env, napi_create_promise(env, &so->deferred, &promise));
   napi_create_string_utf8(env, "replfs-unmount", NAPI_AUTO_LENGTH, &name);
@@ -571,6 +594,115 @@ static napi_value session_stats_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- calls Node's fs lacks, for the apply side (JS thread) --------------------
+ * The secondary makes its copy exact with them: nanosecond times on the
+ * entry itself (Node's lutimes takes a double of seconds, ~µs), and mknod
+ * of sockets and devices (Node has no mknod). Paths come confined by the
+ * volume code. */
+
+static int path_arg(napi_env env, napi_value v, char *buf, size_t size) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len + 1 >= size) {
+    napi_throw_type_error(env, NULL, "path: a string shorter than PATH_MAX");
+    return -1;
+  }
+  return 0;
+}
+
+static void throw_sys(napi_env env, const char *what, const char *path) {
+  int e = errno;
+  char msg[4200];
+  snprintf(msg, sizeof msg, "%s, %s '%s'", strerror(e), what, path);
+  napi_value m, err, code;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &err);
+  /* Node's fs error shape: code (ENOENT...) and a negative errno. */
+  const char *name = strerrorname_np(e);
+  napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_set_named_property(env, err, "code", code);
+  set_number(env, err, "errno", -e);
+  napi_throw(env, err);
+}
+
+/* utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): the entry itself (no follow). */
+static napi_value posix_utimens(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4097];
+  if (argc < 5 || path_arg(env, argv[0], path, sizeof path) < 0) return NULL;
+  int64_t as, an, ms, mn;
+  napi_get_value_int64(env, argv[1], &as);
+  napi_get_value_int64(env, argv[2], &an);
+  napi_get_value_int64(env, argv[3], &ms);
+  napi_get_value_int64(env, argv[4], &mn);
+  struct timespec ts[2] = { { .tv_sec = as, .tv_nsec = an }, { .tv_sec = ms, .tv_nsec = mn } };
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) { throw_sys(env, "utimensat", path); return NULL; }
+  return undefined_value(env);
+}
+
+/* mknod(path, mode, rdev): fifos, sockets, character and block devices. */
+static napi_value posix_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4097];
+  if (argc < 3 || path_arg(env, argv[0], path, sizeof path) < 0) return NULL;
+  uint32_t mode, rdev;
+  napi_get_value_uint32(env, argv[1], &mode);
+  napi_get_value_uint32(env, argv[2], &rdev);
+  if (mknodat(AT_FDCWD, path, mode, rdev) < 0) { throw_sys(env, "mknod", path); return NULL; }
+  return undefined_value(env);
+}
+
+/* syncfs(path) -> Promise: every dirty page of the filesystem holding path
+ * reaches the disk (the backing sync of a primary, journal/backing-sync.ts). */
+struct syncfs_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[4097];
+  int err;
+};
+
+static void syncfs_execute(napi_env env, void *data) { /* pool thread */
+  (void)env;
+  struct syncfs_work *w = data;
+  int fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 || syncfs(fd) < 0) w->err = errno;
+  if (fd >= 0) close(fd);
+}
+
+static void syncfs_complete(napi_env env, napi_status status, void *data) { /* JS thread */
+  struct syncfs_work *w = data;
+  if (status == napi_ok && w->err == 0) {
+    napi_resolve_deferred(env, w->deferred, undefined_value(env));
+  } else {
+    char msg[4200];
+    snprintf(msg, sizeof msg, "syncfs %s: %s", w->path, strerror(w->err ? w->err : EIO));
+    napi_value m, err;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+    napi_create_error(env, NULL, m, &err);
+    napi_reject_deferred(env, w->deferred, err);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value posix_syncfs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct syncfs_work *w = calloc(1, sizeof *w);
+  if (!w) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  if (argc < 1 || path_arg(env, argv[0], w->path, sizeof w->path) < 0) { free(w); return NULL; }
+  napi_value promise, name;
+  CHECK(env, napi_create_promise(env, &w->deferred, &promise));
+  napi_create_string_utf8(env, "replfs-syncfs", NAPI_AUTO_LENGTH, &name);
+  CHECK(env, napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, w, &w->work));
+  CHECK(env, napi_queue_async_work(env, w->work));
+  return promise;
+}
+
 /* ---- module ------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -589,6 +721,9 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mount", NULL, mount_session, NULL, NULL, NULL, napi_default, NULL },
     { "unmount", NULL, unmount_session, NULL, NULL, NULL, napi_default, NULL },
     { "stats", NULL, session_stats_js, NULL, NULL, NULL, napi_default, NULL },
+    { "utimens", NULL, posix_utimens, NULL, NULL, NULL, napi_default, NULL },
+    { "mknod", NULL, posix_mknod, NULL, NULL, NULL, napi_default, NULL },
+    { "syncfs", NULL, posix_syncfs, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -7,7 +7,7 @@
     "target_name": "replfs_core",
     "sources": ["<!@(ls -1 *.c)"],
     "cflags!": ["-fno-exceptions"],
-    "cflags_c": ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "<!@(echo ${REPLFS_NATIVE_FLAGS:-})"],
+    "cflags_c": ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "<!@(echo ${REPLFS_NATIVE_FLAGS:-})"],
     "ldflags": ["<!@(echo ${REPLFS_NATIVE_FLAGS:-})"],
     "libraries": ["-lisal", "-lcbor", "-lcrypto", "-lpthread"]
   }]

@@ -9,8 +9,6 @@
 // writes the copy (the secondary applies alone, in order), so the check
 // cannot be raced by the records themselves.
 import { promises as fsp, constants as fsc, type Stats } from 'node:fs'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import type { VolumeSpec } from '../core/config.js'
@@ -18,8 +16,8 @@ import { replError } from '../core/errors.js'
 import { checkRelPath, isInside, splitRelPath } from './confine.js'
 import type { PathState, Volume } from './volume.js'
 import { getXattr, removeXattr, setXattr } from './xattr.js'
+import { nativeCore } from '../native/addon.js'
 
-const run = promisify(execFile)
 const permBits = 0o7777
 // O_NONBLOCK: a fifo named by a record must fail (ENXIO), not hang apply.
 const openWrite = fsc.O_WRONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK
@@ -32,12 +30,6 @@ const openRead = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK
 // makes the truncation land on the recorded time.
 function utimeSeconds (ms: number): number {
   return (ms + 0.0005) / 1000
-}
-
-function errnoError (code: string, msg: string): NodeJS.ErrnoException {
-  const e = new Error(`${code}: ${msg}`) as NodeJS.ErrnoException
-  e.code = code
-  return e
 }
 
 export async function openDirVolume (spec: VolumeSpec): Promise<Volume> {
@@ -146,19 +138,17 @@ class DirVolume implements Volume {
     await fsp.chmod(abs, mode & permBits)
   }
 
-  async mknod (path: string, mode: number, _rdev: number): Promise<void> {
+  async mknod (path: string, mode: number, rdev: number): Promise<void> {
     this.forget()
     const type = mode & fsc.S_IFMT
     if (type === 0 || type === fsc.S_IFREG) return this.create(path, mode)
-    if (type !== fsc.S_IFIFO) {
-      throw replError('BAD_RECORD', `volume ${this.spec.name}: mknod of ${JSON.stringify(path)} with type ${type.toString(8)} refused: only fifos and regular files are replicated`)
+    if (type !== fsc.S_IFIFO && type !== fsc.S_IFSOCK && type !== fsc.S_IFCHR && type !== fsc.S_IFBLK) {
+      throw replError('BAD_RECORD', `volume ${this.spec.name}: mknod of ${JSON.stringify(path)} with type ${type.toString(8)} refused`)
     }
     const abs = await this.resolveEntry(path, 'mknod')
-    // Node has no mknod/mkfifo; coreutils' mkfifo with an argument array (no
-    // shell). -m sets the mode exactly, umask aside. EEXIST checked first so
-    // the caller sees the usual errno rather than mkfifo's message.
-    if (await this.lstat(path)) throw errnoError('EEXIST', `file exists, mknod '${abs}'`)
-    await run('mkfifo', ['-m', (mode & permBits).toString(8), '--', abs])
+    // Node has no mknod: the native core's (exact mode, whatever our umask).
+    nativeCore().mknod(abs, type | (mode & permBits), rdev)
+    await fsp.chmod(abs, mode & permBits)
   }
 
   async unlink (path: string): Promise<void> { this.forget(); await fsp.unlink(await this.resolveEntry(path, 'unlink')) }
@@ -190,8 +180,13 @@ class DirVolume implements Volume {
 
   async chown (path: string, uid: number, gid: number): Promise<void> { await fsp.lchown(await this.resolve(path), uid, gid) }
 
-  async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    await fsp.lutimes(await this.resolve(path), utimeSeconds(atimeMs), utimeSeconds(mtimeMs))
+  async utimens (path: string, atimeMs: number, mtimeMs: number, ns?: [number, number]): Promise<void> {
+    const abs = await this.resolve(path)
+    if (!ns) return fsp.lutimes(abs, utimeSeconds(atimeMs), utimeSeconds(mtimeMs))
+    // Whole seconds from the ms figure less its sub-ms part: exact, since
+    // the ms figure is within a µs of seconds*1000 + ns/1e6.
+    const sec = (ms: number, n: number) => Math.round((ms - n / 1e6) / 1000)
+    nativeCore().utimens(abs, sec(atimeMs, ns[0]), ns[0], sec(mtimeMs, ns[1]), ns[1])
   }
 
   async setxattr (path: string, name: string, value: Uint8Array): Promise<void> { await setXattr(await this.resolve(path), name, value) }

@@ -45,7 +45,7 @@ export interface Volume {
   create (path: string, mode: number): Promise<void>
   /** Creates a directory with exactly `mode & 0o7777`. */
   mkdir (path: string, mode: number): Promise<void>
-  /** Creates a fifo or a regular file from a mknod mode; devices and
+  /** Creates a fifo, socket, device or regular file from a mknod mode; devices and
    *  sockets are refused with BAD_RECORD. */
   mknod (path: string, mode: number, rdev: number): Promise<void>
   unlink (path: string): Promise<void>
@@ -61,8 +61,9 @@ export interface Volume {
   chmod (path: string, mode: number): Promise<void>
   /** lchown: owner of the entry itself. */
   chown (path: string, uid: number, gid: number): Promise<void>
-  /** lutimes with millisecond times. */
-  utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void>
+  /** lutimes with millisecond times; exact to the nanosecond when `ns` (the
+   *  sub-second nanoseconds of each) is given. */
+  utimens (path: string, atimeMs: number, mtimeMs: number, ns?: [number, number]): Promise<void>
   /** Sets or replaces an extended attribute on the entry itself. */
   setxattr (path: string, name: string, value: Uint8Array): Promise<void>
   /** Removes an extended attribute (ENODATA if it is not set). */

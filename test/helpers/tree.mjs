@@ -12,12 +12,25 @@ function xattrs (p) {
   } catch { return '' }
 }
 
-export function snapshot (root, { withXattrs = true } = {}) {
+/** `exact`: also owners, device numbers and hard-link
+ *  groups (each multiply linked file names the first path of its group). */
+export function snapshot (root, { withXattrs = true, exact = false } = {}) {
   const out = {}
+  const groups = new Map()
   const walk = (rel) => {
     const abs = rel ? join(root, rel) : root
-    const st = lstatSync(abs)
-    const mode = (st.mode & 0o7777).toString(8)
+    const st = lstatSync(abs, { bigint: exact })
+    if (exact) {
+      let extra = ` owner ${st.uid}:${st.gid}`
+      if (st.isCharacterDevice() || st.isBlockDevice()) extra += ` rdev ${st.rdev}`
+      if (!st.isDirectory() && st.nlink > 1n) {
+        const first = groups.get(st.ino) ?? rel
+        groups.set(st.ino, first)
+        extra += ` links ${st.nlink} group ${first}`
+      }
+      out[(rel || '.') + ' +'] = extra
+    }
+    const mode = (Number(st.mode) & 0o7777).toString(8)
     let e
     if (st.isSymbolicLink()) e = `link ${readlinkSync(abs)}`
     else if (st.isDirectory()) e = `dir ${mode}`

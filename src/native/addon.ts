@@ -78,6 +78,12 @@ export interface NativeCore {
   mount (o: SessionOptions, capture: CaptureHandle | null): Promise<SessionHandle>
   unmount (s: SessionHandle): Promise<void>
   stats (s: SessionHandle): SessionStats
+  /** utimensat(AT_SYMLINK_NOFOLLOW) with nanoseconds (the apply side). */
+  utimens (path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
+  /** mknod: fifos, sockets, devices (Node has none). */
+  mknod (path: string, mode: number, rdev: number): void
+  /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
+  syncfs (path: string): Promise<void>
 }
 
 const here = dirname(fileURLToPath(import.meta.url))

@@ -1,0 +1,74 @@
+// timeout: 1500
+// POSIX conformance with pjdfstest (vendored in ../shared/conformance, run
+// by ../shared/tools/pjdfstest-run): at most as many failing subtests as a C
+// passthrough (bindfs -o big_writes fails 55 of 8,798 here), on a plain
+// capturing mount and on the primary of a replicating pair, whose replica
+// must then equal the primary's backing store exactly (names, types, modes,
+// owners, sizes, contents, link targets, xattrs, hard-link groups).
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import fs from 'node:fs'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { ROOT, tempDir, mount, unstick, bounded, sh } from '../helpers/mount.mjs'
+import { layout, startPair, stopAll, waitSynced } from '../helpers/pair.mjs'
+import { snapshot } from '../helpers/tree.mjs'
+
+const tool = join(ROOT, '..', 'shared', 'tools', 'pjdfstest-run')
+const maxFailed = 55
+
+/** Runs pjdfstest in `dir`; returns its summary line and the failures. */
+function pjdfstest (dir) {
+  let out
+  try {
+    out = execFileSync(tool, [dir], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (err) {
+    out = `${err.stdout ?? ''}${err.stderr ?? ''}`
+  }
+  const m = /pjdfstest: (\d+) files, (\d+) subtests, (\d+) failed subtests in (\d+) files, (\d+) timed out/.exec(out)
+  assert.ok(m, `pjdfstest did not finish:\n${out.slice(-2000)}`)
+  console.log(out.trim().split('\n').slice(-12).join('\n'))
+  return { subtests: Number(m[2]), failed: Number(m[3]), timedOut: Number(m[5]), out }
+}
+
+test.before(() => {
+  if (!fs.existsSync(tool)) throw new Error(`pjdfstest-run not found at ${tool} (../shared beside the repository)`)
+})
+
+test('pjdfstest on a plain capturing mount', bounded(700_000, async () => {
+  const base = tempDir('pjd')
+  const src = join(base, 'src'); const mnt = join(base, 'mnt')
+  fs.mkdirSync(src); fs.mkdirSync(mnt)
+  const d = await mount([src, mnt, '--state', join(base, 'state')])
+  let r
+  try {
+    r = pjdfstest(mnt)
+  } finally {
+    const s = await d.stop()
+    unstick(mnt)
+    assert.equal(s.code, 0, d.err)
+  }
+  assert.ok(r.subtests > 8000, `only ${r.subtests} subtests ran`)
+  assert.is(r.timedOut, 0)
+  assert.ok(r.failed <= maxFailed, `${r.failed} failed subtests (a C passthrough fails ${maxFailed})`)
+}))
+
+test('pjdfstest on a replicating primary; the replica is exact', bounded(760_000, async () => {
+  const L = layout('pjd-pair', { vols: ['v'] })
+  const { sec, pri } = await startPair(L, 17190)
+  let r
+  try {
+    r = pjdfstest(join(L.mnt, 'v'))
+    // pjdfstest removes what it made: leave a tree with owners, links,
+    // special files and xattrs behind for the comparison.
+    const v = join(L.mnt, 'v')
+    sh(`cp -a /usr/include/linux ${v}/inc && chown -R 1234:4321 ${v}/inc/netfilter && ln ${v}/inc/fs.h ${v}/inc/fs-link.h && mkfifo ${v}/fifo && mknod ${v}/zero c 1 5 && setfattr -n user.k -v 0x00ff80 ${v}/inc/fs.h && mkdir ${v}/sg && chmod 2775 ${v}/sg && chown :99 ${v}/sg && mkdir ${v}/sg/sub`)
+    await waitSynced(L, 120_000)
+  } finally {
+    await stopAll(L, pri, sec)
+  }
+  assert.ok(r.failed <= maxFailed, `${r.failed} failed subtests (a C passthrough fails ${maxFailed})`)
+  assert.equal(snapshot(L.s.v, { exact: true }), snapshot(L.p.v, { exact: true }))
+}))
+
+test.run()
