@@ -26,7 +26,7 @@ export class BackingSync {
    *  appended; `syncfs` makes the volumes' filesystems durable. */
   constructor (private readonly stateDir: string, private readonly specs: readonly VolumeSpec[],
     private readonly appended: () => Promise<Seq>, private readonly syncfs: (specs: readonly VolumeSpec[]) => Promise<void>,
-    private readonly log: (l: string) => void) {
+    private readonly log: (l: string) => void, private readonly onSynced: () => Promise<void> = async () => {}) {
     this.synced = readBackingPoint(stateDir)?.seq ?? 0
   }
 
@@ -54,5 +54,6 @@ export class BackingSync {
     await this.syncfs(this.specs)
     await writeBackingPoint(this.stateDir, seq)
     this.synced = seq
+    await this.onSynced()
   }
 }

@@ -49,6 +49,8 @@ export interface CaptureApi {
   saveDirty (): Promise<void>
   /** Overflow `block`: new mutations wait while on. */
   setBlocked (on: boolean): void
+  /** Overflow `block`: the journal's size limit, enforced where mutations are sequenced. */
+  bound (maxBytes: number): void
   /** The secondary acknowledged `seq`; `last` is the newest sequence. */
   peerAcked (seq: Seq, last: Seq): void
   /** Stopping: nothing may wait for the secondary any more. */
@@ -87,6 +89,9 @@ export class Capture implements CaptureApi {
   async exclusive<T> (fn: () => T): Promise<T> {
     return fn()
   }
+
+  // Here `setBlocked` is exact already: ops are sequenced on this event loop.
+  bound (_maxBytes: number): void {}
 
   peerAcked (_seq: Seq, _last: Seq): void {}
   releaseWaiters (): void {}

@@ -77,6 +77,14 @@ export class NativeCapture implements CaptureApi {
     this.core.setFlag(this.handle, 'gate', on)
   }
 
+  /** The journal may hold `maxBytes`: the core stops mutations at that size
+   *  itself (JS follows too late to be the brake). What the journal holds
+   *  now is what we followed plus what the core wrote since, so the core may
+   *  write until its counter reaches followed + (max - held as followed). */
+  bound (maxBytes: number): void {
+    this.core.setCredit(this.handle, Math.max(1, this.tail.followedBytes + maxBytes - this.journal.bytes))
+  }
+
   /** The secondary acknowledged `seq` (of `last` appended): waiting writers go. */
   peerAcked (seq: Seq, last: Seq): void {
     this.core.ack(this.handle, seq)

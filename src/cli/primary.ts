@@ -114,7 +114,7 @@ async function startNativePrimary (spec: GroupSpec, state: string, mountpoint: s
   capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
   if (!p.dirty.empty) capture.mode = 'track'
   const nc = capture
-  const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log)
+  const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
   p.journal.trimFloor = () => backing.synced
   backing.start()
   let replicator: Replicator | null = null

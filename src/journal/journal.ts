@@ -288,7 +288,13 @@ export class Journal {
     if (seq <= this.checkpoint.acked) return
     this.checkpoint = { ...this.checkpoint, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
     await this.writeCp()
-    const upTo = Math.min(seq, this.trimFloor())
+    await this.trim()
+  }
+
+  /** Deletes segments that are wholly acknowledged and below the trim
+   *  floor (also when the floor moves: capture/backing-sync.ts). */
+  async trim (): Promise<void> {
+    const upTo = Math.min(this.checkpoint.acked, this.trimFloor())
     while (this.segments.length > 1 && this.segments[1].first <= upTo + 1) {
       const old = this.segments.shift()!
       await fsp.unlink(old.path).catch(() => {})

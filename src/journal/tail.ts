@@ -26,6 +26,8 @@ const readChunkBytes = 8 * 1024 * 1024
 
 export class JournalTail {
   readonly listeners: TailListener[] = []
+  /** Frame bytes followed since this tail started (the writer counts the same way). */
+  followedBytes = 0
   private segFirst: Seq
   private offset: number
   private fd = -1
@@ -124,6 +126,7 @@ export class JournalTail {
         throw replError('JOURNAL_GAP', `batch at byte ${this.offset + off} starts at sequence ${a.seq}, expected ${this.journal.nextSeq}`)
       }
       this.journal.adopt(a, this.segFirst)
+      this.followedBytes += a.frameBytes
       for (const l of this.listeners) l(a, batch)
       off = f.end
       any = true

@@ -336,6 +336,17 @@ static napi_value append_encoded(napi_env env, napi_callback_info info) {
   return make_number(env, (double)last);
 }
 
+/* setCredit(capture, journalBytesWritten): see capture_set_credit. */
+static napi_value set_credit(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct capture_obj *o = unwrap_capture(env, argv[0]);
+  if (!o) return NULL;
+  capture_set_credit(o->c, arg_seq(env, argv[1]));
+  return undefined_value(env);
+}
+
 static napi_value ack_capture(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -562,6 +573,7 @@ static napi_value unmount_session(napi_env env, napi_callback_info info) {
    * or they could not be joined. */
   if (so->cfg.capture) {
     capture_set_gate(so->cfg.capture, 0);
+    capture_set_credit(so->cfg.capture, 0);
     capture_set_sync(so->cfg.capture, 0);
   }
   napi_value promise, name;
@@ -714,6 +726,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "unlock", NULL, unlock_capture, NULL, NULL, NULL, napi_default, NULL },
     { "appendEncoded", NULL, append_encoded, NULL, NULL, NULL, napi_default, NULL },
     { "ack", NULL, ack_capture, NULL, NULL, NULL, napi_default, NULL },
+    { "setCredit", NULL, set_credit, NULL, NULL, NULL, napi_default, NULL },
     { "setFlag", NULL, set_flag, NULL, NULL, NULL, napi_default, NULL },
     { "takeTracked", NULL, take_tracked, NULL, NULL, NULL, napi_default, NULL },
     { "releaseTracked", NULL, release_tracked, NULL, NULL, NULL, napi_default, NULL },

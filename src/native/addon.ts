@@ -70,6 +70,8 @@ export interface NativeCore {
   /** Appends records (one CBOR array) as one batch; the caller holds the lock. Returns the last sequence. */
   appendEncoded (c: CaptureHandle, records: Buffer, count: number): number
   ack (c: CaptureHandle, seq: number): void
+  /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
+  setCredit (c: CaptureHandle, journalBytesWritten: number): void
   setFlag (c: CaptureHandle, flag: 'sync' | 'gate' | 'track', on: boolean): void
   takeTracked (c: CaptureHandle): { records: Buffer, count: number, token: number } | null
   releaseTracked (c: CaptureHandle, token: number): void

@@ -47,6 +47,7 @@ struct capture {
   pthread_mutex_t lk_mu;
   pthread_cond_t lk_cv;
   int held, gate, lk_waiters;
+  uint64_t credit;                   /* block policy: gated locks wait once the journal has written this much (0: no bound) */
 
   pthread_mutex_t tq_mu;
   struct jenc tq;                    /* queued record maps, copied (JS has not taken them) */
@@ -219,9 +220,18 @@ void capture_poll(struct capture *c, struct capture_status *out) {
 
 /* ---- the group lock --------------------------------------------------------- */
 
+/* lk_mu held. The credit bounds the journal without waiting for JS to see
+ * it full: JS hands out credit as acknowledgements trim the journal. */
+static int over_credit(struct capture *c) {
+  if (!c->credit) return 0;
+  struct journal_status js;
+  journal_status(c->j, &js);
+  return js.bytes_written >= c->credit;
+}
+
 static int lock_group(struct capture *c, int gated) {
   pthread_mutex_lock(&c->lk_mu);
-  while (c->held || (gated && c->gate)) {
+  while (c->held || (gated && (c->gate || over_credit(c)))) {
     c->lk_waiters++;
     pthread_cond_wait(&c->lk_cv, &c->lk_mu);
     c->lk_waiters--;
@@ -245,7 +255,7 @@ void capture_unlock(struct capture *c) {
   /* Waiters differ (gated or not) only while the gate is shut: then wake
    * them all, so an ungated one is not passed over. */
   if (c->lk_waiters) {
-    if (c->gate) pthread_cond_broadcast(&c->lk_cv);
+    if (c->gate || c->credit) pthread_cond_broadcast(&c->lk_cv);
     else pthread_cond_signal(&c->lk_cv);
   }
   pthread_mutex_unlock(&c->lk_mu);
@@ -256,6 +266,15 @@ void capture_set_gate(struct capture *c, int shut) {
   pthread_mutex_lock(&c->lk_mu);
   c->gate = shut != 0;
   if (!shut && c->lk_waiters) pthread_cond_broadcast(&c->lk_cv);
+  pthread_mutex_unlock(&c->lk_mu);
+}
+
+/* JS: gated locks wait once the journal has written `bytes_written` bytes in
+ * all (0: no bound); raised as the secondary's acknowledgements trim it. */
+void capture_set_credit(struct capture *c, uint64_t bytes_written) {
+  pthread_mutex_lock(&c->lk_mu);
+  c->credit = bytes_written;
+  if (c->lk_waiters) pthread_cond_broadcast(&c->lk_cv);
   pthread_mutex_unlock(&c->lk_mu);
 }
 

@@ -153,6 +153,9 @@ void capture_ack(struct capture *c, uint64_t seq);
 void capture_set_sync(struct capture *c, int active);
 /* JS. shut=1: capture_lock waits (block overflow policy); 0: open. */
 void capture_set_gate(struct capture *c, int shut);
+/* JS: the block policy's bound, without JS in the loop: gated locks wait once
+ * the journal has written `bytes_written` bytes since open (0: no bound). */
+void capture_set_credit(struct capture *c, uint64_t bytes_written);
 /* JS. track=1: capture_append journals nothing and queues the records for
  * capture_take_tracked; their marks stay hot until released. */
 void capture_set_track(struct capture *c, int track);

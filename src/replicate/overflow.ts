@@ -34,6 +34,7 @@ export class Overflow {
 
   check (): void {
     if (this.policy === 'block') {
+      this.capture.bound(this.maxBytes)
       if (this.full && !this.blocked) {
         this.blocked = true
         this.capture.setBlocked(true)
