@@ -63,7 +63,7 @@ export interface CoreMountOptions {
 }
 
 /** Which server a mount uses: the native core unless REPLFS_CORE=js
- *  (for now: REPLFS_CORE=native selects the core). */
+ *  (fuse-native, kept only until the core has proven itself everywhere). */
 export function useNativeCore (): boolean {
   return process.env.REPLFS_CORE === 'native'
 }

@@ -46,6 +46,7 @@ void op_open(struct req *r) {
   char pp[PROC_FD_LEN];
   int rc = 0, fd = -1;
   if (i->kind == INODE_SYNTH || i->type == S_IFDIR) rc = -EISDIR;
+  else if (i->type != S_IFREG) rc = -ENXIO;   /* the kernel opens special files itself (a FIFO would block us) */
   else if (acc != O_RDONLY && r->s->cfg.read_only) rc = -EROFS;
   else if (trunc && i->image) rc = -EPERM;              /* fixed size */
   proc_fd(i->fd, pp);
@@ -80,6 +81,20 @@ void op_open(struct req *r) {
   inode_put(r->s->it, i);
 }
 
+/* A CREATE that met an existing name (someone made it meanwhile): open it if
+ * it is a regular file; never block on a FIFO. Returns fd, -1 (errno), or -errno. */
+static int open_existing(int dirfd, const char *name, int flags) {
+  int fd = openat(dirfd, name, flags | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st = { 0 };
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+  }
+  if (!(flags & O_NONBLOCK)) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 /* create, and mknod of a regular file (want_open 0): the new file belongs to
  * the caller (setgid parent: its group), special bits restored after the
  * chown, then CREATE [+CHOWN] [+CHMOD] journalled. An O_CREAT without O_EXCL
@@ -103,8 +118,8 @@ void create_file(struct req *r, struct inode *parent, const char *name, uint32_t
   if (!rc) {
     fd = openat(parent->fd, name, of | O_EXCL, mode & 07777);
     if (fd >= 0) created = 1;
-    else if (errno == EEXIST && !(flags & O_EXCL)) fd = openat(parent->fd, name, of & ~O_CREAT);
-    if (fd < 0) rc = -errno;
+    else if (errno == EEXIST && !(flags & O_EXCL)) fd = open_existing(parent->fd, name, of & ~O_CREAT);
+    if (fd < 0) rc = fd == -1 ? -errno : fd;
   }
   struct stat st;
   if (!rc && created) {

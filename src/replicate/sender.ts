@@ -248,9 +248,12 @@ export class Replicator {
     const resync = new Resync(this.capture, this.o.volumes, this.o.source, kind, () => this.overflow.resyncPause())
     this.resync = resync
     // From here on, operations are journalled again: the resync covers what
-    // the dirty set holds, the journal what happens next.
-    const dirty = this.capture.dirty.drain()
+    // the dirty set holds, the journal what happens next. Tracking stops
+    // first, then what was tracked until then (the native core queues it
+    // for us) joins the dirty set, and only then is the set taken.
     this.overflow.leaveTrack(wasTracking)
+    await this.capture.barrier()
+    const dirty = this.capture.dirty.drain()
     let ok: boolean
     if (kind === 'full') {
       const manifest = await this.receiveManifest(s)
