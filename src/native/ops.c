@@ -21,6 +21,7 @@
 #pragma weak capture_append
 #pragma weak capture_durable
 #pragma weak capture_sync
+#pragma weak capture_text_ok
 
 static void op_destroy(struct req *r) { reply_err(r, 0); }
 
@@ -154,6 +155,11 @@ void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, c
   if (!m->c || path_len < 0 || m->nmarks == (int)(sizeof m->marks / sizeof m->marks[0])) return;
   m->marks[m->nmarks++] = (struct hot){ .vol = vol, .kind = kind, .region = region,
                                         .path = path, .path_len = (size_t)path_len };
+}
+
+int mut_text(struct mut *m, const char *s, int len) {
+  if (!m->c || len < 0) return 0;
+  return capture_text_ok(s, (size_t)len);
 }
 
 int mut_hot(struct mut *m) {

@@ -38,6 +38,10 @@ struct mut {
 /* EROFS on a read-only mount; else takes the capture lock (if any). */
 int mut_begin(struct req *r, struct mut *m);
 void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, const char *path, int path_len);
+/* Before the backing op: 0 if the record string can be journalled
+ * (capture_text_ok: UTF-8, no NUL), else -EILSEQ/-EINVAL. No-op without
+ * capture or without a path (len < 0). */
+int mut_text(struct mut *m, const char *s, int len);
 /* Before the backing op: publish the marks. */
 int mut_hot(struct mut *m);
 /* After the backing op: append recs (ok) or release the marks (failed). Returns 0 or -errno. */

@@ -81,6 +81,7 @@ void op_setattr(struct req *r) {
     pl = inode_path(r->s->it, i, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   char pp[PROC_FD_LEN];
   proc_fd(i->fd, pp);
@@ -225,6 +226,8 @@ static void change_xattr(struct req *r, const char *name, const char *value, siz
     pl = inode_path(r->s->it, i, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
+  if (!rc) rc = mut_text(&m, name, (int)strlen(name));
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   if (!rc) {
     int e = remove ? (nf ? lremovexattr(path, name) : removexattr(path, name))

@@ -89,6 +89,8 @@ static void new_node(struct req *r, struct inode *parent, const char *name, enum
     pl = inode_child_path(r->s->it, parent, name, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
+  if (!rc && target) rc = mut_text(&m, target, (int)strlen(target));
   if (!rc) { mut_mark(&m, parent->vol, HOT_PATH, -1, p, pl); rc = mut_hot(&m); }
   if (!rc) {
     int e = kind == REC_MKDIR ? mkdirat(parent->fd, name, mode & 07777)
@@ -182,6 +184,7 @@ static void remove_name(struct req *r, int is_dir) {
     pl = inode_child_path(r->s->it, parent, name, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
   if (!rc) { mut_mark(&m, parent->vol, HOT_PATH, -1, p, pl); rc = mut_hot(&m); }
   struct stat st;
   int have = 0;
@@ -228,6 +231,8 @@ static void do_rename(struct req *r, uint64_t newdir, uint32_t flags, size_t off
     l2 = inode_child_path(r->s->it, np, newname, p2, sizeof p2);
     if (l1 == -ENAMETOOLONG || l2 == -ENAMETOOLONG) rc = -ENAMETOOLONG;
   }
+  if (!rc) rc = mut_text(&m, p1, l1);
+  if (!rc) rc = mut_text(&m, p2, l2);
   if (!rc) {
     mut_mark(&m, op->vol, HOT_PATH, -1, p1, l1);
     mut_mark(&m, np->vol, HOT_PATH, -1, p2, l2);
@@ -244,7 +249,7 @@ static void do_rename(struct req *r, uint64_t newdir, uint32_t flags, size_t off
   if (!rc) {
     if (have_new && !(have_old && sold.st_ino == snew.st_ino && sold.st_dev == snew.st_dev))
       inode_unlinked(r->s->it, np->vol, snew.st_dev, snew.st_ino, np, newname);
-    if (have_old) inode_renamed(r->s->it, op->vol, sold.st_dev, sold.st_ino, np, newname);
+    if (have_old) inode_renamed(r->s->it, op->vol, sold.st_dev, sold.st_ino, op, oldname, np, newname);
   }
   struct rec rec = { .kind = REC_RENAME, .vol = op->vol, .path = p1, .path_len = l1 > 0 ? (size_t)l1 : 0,
                      .to = p2, .to_len = l2 > 0 ? (size_t)l2 : 0 };
@@ -288,6 +293,8 @@ void op_link(struct req *r) {
     l2 = inode_child_path(r->s->it, np, name, p2, sizeof p2);
     if (l1 == -ENAMETOOLONG || l2 == -ENAMETOOLONG) rc = -ENAMETOOLONG;
   }
+  if (!rc) rc = mut_text(&m, p1, l1);
+  if (!rc) rc = mut_text(&m, p2, l2);
   if (!rc) {
     mut_mark(&m, old->vol, HOT_PATH, -1, p1, l1);
     mut_mark(&m, np->vol, HOT_PATH, -1, p2, l2);

@@ -62,6 +62,7 @@ void op_open(struct req *r) {
       pl = inode_path(r->s->it, i, p, sizeof p);
       if (pl == -ENAMETOOLONG) rc = pl;
     }
+    if (!rc) rc = mut_text(&m, p, pl);
     if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
     if (!rc && (fd = open(pp, flags | O_TRUNC)) < 0) rc = -errno;
     struct rec recs[2];
@@ -112,6 +113,7 @@ void create_file(struct req *r, struct inode *parent, const char *name, uint32_t
     pl = inode_child_path(r->s->it, parent, name, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
   if (!rc) { mut_mark(&m, parent->vol, HOT_PATH, -1, p, pl); rc = mut_hot(&m); }
   int of = ((int)flags & ~(O_APPEND | O_DIRECT | O_NOCTTY)) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
   int fd = -1, created = 0;
@@ -217,6 +219,7 @@ void op_write(struct req *r) {
     pl = inode_path(r->s->it, i, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
   if (!rc && len) {
     for (int64_t reg = (int64_t)(off >> REGION_SHIFT); reg <= (int64_t)((off + len - 1) >> REGION_SHIFT); reg++)
       mut_mark(&m, i->vol, HOT_REGION, reg, p, pl);
@@ -264,6 +267,7 @@ void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
     int pl = -ENOENT;
     rc = mut_begin(r, &m);
     if (!rc) pl = inode_path(r->s->it, i, p, sizeof p);
+    if (pl >= 0 && mut_text(&m, p, pl)) pl = -ENOENT;   /* not journallable: the fsync alone */
     struct rec rec = { .kind = REC_FSYNC, .vol = i->vol, .path = p, .path_len = pl > 0 ? (size_t)pl : 0 };
     if (!rc) rc = mut_commit(&m, 1, &rec, pl >= 0 ? 1 : 0);
     int erc = mut_end_sync(&m);        /* unlock, journal on disk, durable */
@@ -299,6 +303,7 @@ void op_fallocate(struct req *r) {
     pl = inode_path(r->s->it, i, p, sizeof p);
     if (pl == -ENAMETOOLONG) rc = pl;
   }
+  if (!rc) rc = mut_text(&m, p, pl);
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   struct stat before, after;
   if (!rc && fstat(h->fd, &before) < 0) rc = -errno;
