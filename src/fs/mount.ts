@@ -65,7 +65,7 @@ export interface CoreMountOptions {
 /** Which server a mount uses: the native core unless REPLFS_CORE=js
  *  (fuse-native, kept only until the core has proven itself everywhere). */
 export function useNativeCore (): boolean {
-  return process.env.REPLFS_CORE === 'native'
+  return process.env.REPLFS_CORE !== 'js'
 }
 
 /** Mounts the group through the native core (src/native): FUSE is served on

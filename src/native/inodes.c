@@ -80,6 +80,7 @@ int itable_new(struct itable **out) {
 static void free_inode_mem(struct inode *i) {
   if (i->fd >= 0) close(i->fd);   /* itable_free, or maybe_free which counts it */
   free(i->name);
+  while (i->aliases) { struct alias *a = i->aliases; i->aliases = a->next; free(a->name); free(a); }
   free(i);
 }
 
@@ -218,13 +219,23 @@ static int ensure_fd(struct itable *t, struct inode *i) {
   return 0;
 }
 
-/* Frees i if nothing refers to it any more, then its parent likewise (lock held). */
+/* Frees i if nothing refers to it any more, then its parents likewise (lock held). */
 static void maybe_free(struct itable *t, struct inode *i) {
   while (i && i->nlookup == 0 && i->refs == 0 && i->kind == INODE_NORMAL) {
     struct inode *p = i->parent;
     lru_remove(t, i);
     remove_hashes(t, i);
     if (i->fd >= 0) t->nfds--;
+    /* the parents of its other names let go too */
+    while (i->aliases) {
+      struct alias *a = i->aliases;
+      i->aliases = a->next;
+      struct inode *ap = a->parent;
+      free(a->name);
+      free(a);
+      ref_dec(t, ap);
+      maybe_free(t, ap);
+    }
     free_inode_mem(i);
     if (!p) break;
     ref_dec(t, p);
@@ -232,27 +243,74 @@ static void maybe_free(struct itable *t, struct inode *i) {
   }
 }
 
+#define ALIASES_MAX 64
+
+/* Removes parent/name from i's other names; 1 if it was one (lock held). */
+static int drop_alias(struct itable *t, struct inode *i, struct inode *parent, const char *name) {
+  for (struct alias **pp = &i->aliases; *pp; pp = &(*pp)->next) {
+    struct alias *a = *pp;
+    if (a->parent == parent && strcmp(a->name, name) == 0) {
+      *pp = a->next;
+      free(a->name);
+      free(a);
+      ref_dec(t, parent);
+      maybe_free(t, parent);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* i is now (also) called parent/name, its most recent name: records use it.
+ * A file's previous name stays known as an alias (it is another hard link
+ * until it is unlinked or renamed away); a directory has one name. */
 static void set_name(struct itable *t, struct inode *i, struct inode *parent, const char *name) {
   if (i->kind != INODE_NORMAL) return;        /* volume roots keep theirs */
   if (i->parent == parent && i->name && strcmp(i->name, name) == 0) return;
   char *n = strdup(name);
   if (!n) return;                             /* keeps the old name: best effort */
-  struct inode *old = i->parent;
   ref_inc(t, parent);
-  free(i->name);
+  drop_alias(t, i, parent, name);
+  struct inode *old = i->parent;
+  char *oldname = i->name;
+  int nalias = 0;
+  for (struct alias *a = i->aliases; a; a = a->next) nalias++;
+  struct alias *a = NULL;
+  if (old && oldname && i->type != S_IFDIR && nalias < ALIASES_MAX && (a = malloc(sizeof *a))) {
+    a->parent = old;                          /* keeps its ref on old */
+    a->name = oldname;
+    a->next = i->aliases;
+    i->aliases = a;
+  }
   i->name = n;
   i->parent = parent;
   lru_fix(t, i);
-  if (old) { ref_dec(t, old); maybe_free(t, old); }
+  if (!a) {
+    free(oldname);
+    if (old) { ref_dec(t, old); maybe_free(t, old); }
+  }
 }
 
-static void clear_name(struct itable *t, struct inode *i) {
+/* parent/name no longer names i: an alias, if i has one, becomes its name. */
+static void drop_name(struct itable *t, struct inode *i, struct inode *parent, const char *name) {
+  if (!(i->parent == parent && i->name && strcmp(i->name, name) == 0)) {
+    drop_alias(t, i, parent, name);
+    return;
+  }
   struct inode *old = i->parent;
   free(i->name);
   i->name = NULL;
   i->parent = NULL;
+  struct alias *a = i->aliases;
+  if (a) {                                    /* its ref on a->parent moves to the name */
+    i->aliases = a->next;
+    i->name = a->name;
+    i->parent = a->parent;
+    free(a);
+  }
   lru_fix(t, i);
-  if (old) { ref_dec(t, old); maybe_free(t, old); }
+  ref_dec(t, old);
+  maybe_free(t, old);
 }
 
 /* --- pinned inodes (starting thread) --- */
@@ -371,10 +429,17 @@ void inode_forget(struct itable *t, uint64_t nodeid, uint64_t n) {
 }
 
 void inode_renamed(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
+                   struct inode *oldparent, const char *oldname,
                    struct inode *newparent, const char *newname) {
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_key(t, vol, dev, ino);
-  if (i) { ref_inc(t, i); set_name(t, i, newparent, newname); ref_dec(t, i); maybe_free(t, i); }
+  if (i && i->kind == INODE_NORMAL) {
+    ref_inc(t, i);
+    set_name(t, i, newparent, newname);
+    drop_name(t, i, oldparent, oldname);
+    ref_dec(t, i);
+    maybe_free(t, i);
+  }
   pthread_mutex_unlock(&t->mu);
 }
 
@@ -382,9 +447,9 @@ void inode_unlinked(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
                     struct inode *parent, const char *name) {
   pthread_mutex_lock(&t->mu);
   struct inode *i = find_key(t, vol, dev, ino);
-  if (i && i->kind == INODE_NORMAL && i->parent == parent && i->name && strcmp(i->name, name) == 0) {
+  if (i && i->kind == INODE_NORMAL) {
     ref_inc(t, i);
-    clear_name(t, i);
+    drop_name(t, i, parent, name);
     ref_dec(t, i);
     maybe_free(t, i);
   }

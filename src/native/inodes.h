@@ -11,6 +11,10 @@
 
 enum inode_kind { INODE_NORMAL = 0, INODE_VOLROOT = 1, INODE_SYNTH = 2 };
 
+struct inode;
+/* Another name of a file (a hard link): holds a ref on its parent. */
+struct alias { struct inode *parent; char *name; struct alias *next; };
+
 struct inode {
   uint64_t nodeid;             /* what the kernel calls it; never reused */
   int fd;                      /* O_PATH|O_NOFOLLOW on the backing object; -1: synthetic root */
@@ -25,6 +29,8 @@ struct inode {
   uint32_t refs;               /* ours: named children, open handles, requests in flight */
   struct inode *parent;        /* with name: the most recent name (NULL: none, e.g. unlinked) */
   char *name;
+  struct alias *aliases;       /* a file's other hard links the kernel has named: one takes
+                                * the place of the name when that is unlinked or renamed away */
   struct inode *next_id, *next_key;
   /* fd budget: an idle named inode's fd may be closed (LRU) and reopened
    * from its parent's fd and name when next used */
@@ -63,6 +69,7 @@ void inode_forget(struct itable *t, uint64_t nodeid, uint64_t n);
 
 /* Namespace changes (call with the capture lock held, after the backing op). */
 void inode_renamed(struct itable *t, uint32_t vol, dev_t dev, ino_t ino,
+                   struct inode *oldparent, const char *oldname,
                    struct inode *newparent, const char *newname);
 /* Before a name is removed or replaced: the inode it names (if known) gets its
  * fd back, since it cannot be reopened by name afterwards. */

@@ -53,6 +53,7 @@ const struct op_desc op_table[] = {
   OP(FUSE_FLUSH, op_flush, sizeof(struct fuse_flush_in)),
   OP(FUSE_OPENDIR, op_opendir, sizeof(struct fuse_open_in)),
   OP(FUSE_READDIR, op_readdir, sizeof(struct fuse_read_in)),
+  OP(FUSE_READDIRPLUS, op_readdirplus, sizeof(struct fuse_read_in)),
   OP(FUSE_RELEASEDIR, op_releasedir, sizeof(struct fuse_release_in)),
   OP(FUSE_FSYNCDIR, op_fsyncdir, sizeof(struct fuse_fsync_in)),
   OP(FUSE_ACCESS, op_access, sizeof(struct fuse_access_in)),

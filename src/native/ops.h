@@ -78,6 +78,7 @@ void op_release(struct req *r);
 void op_fsync(struct req *r);
 void op_opendir(struct req *r);
 void op_readdir(struct req *r);
+void op_readdirplus(struct req *r);
 void op_releasedir(struct req *r);
 void op_fsyncdir(struct req *r);
 void op_statfs(struct req *r);

@@ -247,9 +247,10 @@ static void do_rename(struct req *r, uint64_t newdir, uint32_t flags, size_t off
     if (renameat2(op->fd, oldname, np->fd, newname, flags) < 0) rc = -errno;
   }
   if (!rc) {
-    if (have_new && !(have_old && sold.st_ino == snew.st_ino && sold.st_dev == snew.st_dev))
-      inode_unlinked(r->s->it, np->vol, snew.st_dev, snew.st_ino, np, newname);
-    if (have_old) inode_renamed(r->s->it, op->vol, sold.st_dev, sold.st_ino, op, oldname, np, newname);
+    /* Two links of one file: rename(2) does nothing, and both names stay. */
+    int same = have_new && have_old && sold.st_ino == snew.st_ino && sold.st_dev == snew.st_dev;
+    if (have_new && !same) inode_unlinked(r->s->it, np->vol, snew.st_dev, snew.st_ino, np, newname);
+    if (have_old && !same) inode_renamed(r->s->it, op->vol, sold.st_dev, sold.st_ino, op, oldname, np, newname);
   }
   struct rec rec = { .kind = REC_RENAME, .vol = op->vol, .path = p1, .path_len = l1 > 0 ? (size_t)l1 : 0,
                      .to = p2, .to_len = l2 > 0 ? (size_t)l2 : 0 };
@@ -343,41 +344,57 @@ void op_opendir(struct req *r) {
   if (rc) reply_err(r, -rc); else reply_open(r, fh, 0);
 }
 
-/* Appends one fuse_dirent; 0 when it does not fit. */
-static size_t put_dirent(char *buf, size_t pos, size_t cap, uint64_t ino, uint64_t off,
-                         uint32_t type, const char *name, size_t nl) {
-  size_t sz = FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + nl);
+/* Appends one fuse_dirent (plus: a fuse_direntplus, looking the name up so
+ * it counts one lookup, except . and ..); 0 when it does not fit. */
+static size_t put_dirent(struct req *r, struct inode *dir, int plus, size_t pos, size_t cap,
+                         uint64_t ino, uint64_t off, uint32_t type, const char *name) {
+  size_t nl = strlen(name);
+  size_t sz = FUSE_DIRENT_ALIGN((plus ? FUSE_NAME_OFFSET_DIRENTPLUS : FUSE_NAME_OFFSET) + nl);
   if (pos + sz > cap) return 0;
-  struct fuse_dirent *d = (void *)(buf + pos);
+  char *at = r->out + pos;
+  struct fuse_dirent *d = (void *)at;
+  if (plus) {
+    struct fuse_direntplus *dp = (void *)at;
+    memset(&dp->entry_out, 0, sizeof dp->entry_out);       /* nodeid 0: no entry, the kernel skips it */
+    d = &dp->dirent;
+    uint64_t id;
+    struct stat st;
+    int dots = !strcmp(name, ".") || !strcmp(name, "..");
+    if (!dots && do_lookup(r->s, dir, name, &id, &st) == 0) {
+      fill_entry(r, &dp->entry_out, id, &st);
+      ino = st.st_ino;
+      type = (st.st_mode & S_IFMT) >> 12;
+    }
+  }
   d->ino = ino;
   d->off = off;
   d->namelen = (uint32_t)nl;
   d->type = type;
   memcpy(d->name, name, nl);
-  memset(d->name + nl, 0, sz - FUSE_NAME_OFFSET - nl);
+  memset(d->name + nl, 0, (size_t)(at + sz - (d->name + nl)));
   return sz;
 }
 
-static void readdir_synth(struct req *r, uint64_t off, size_t cap) {
+static void readdir_synth(struct req *r, struct inode *dir, int plus, uint64_t off, size_t cap) {
   struct session *s = r->s;
   size_t pos = 0;
   for (uint64_t k = off; k < (uint64_t)s->cfg.nvolumes + 2; k++) {
     const char *nm = k == 0 ? "." : k == 1 ? ".." : s->vols[k - 2].name;
     uint64_t ino = k < 2 ? 1 : (s->roots[k - 2] ? s->roots[k - 2]->ino : 0);
     uint32_t type = k < 2 || s->vols[k - 2].kind == VOL_DIR ? DT_DIR : DT_REG;
-    size_t sz = put_dirent(r->out, pos, cap, ino, k + 1, type, nm, strlen(nm));
+    size_t sz = put_dirent(r, dir, plus, pos, cap, ino, k + 1, type, nm);
     if (!sz) break;
     pos += sz;
   }
   reply_buf(r, r->out, pos);
 }
 
-void op_readdir(struct req *r) {
+static void do_readdir(struct req *r, int plus) {
   const struct fuse_read_in *in = (const void *)r->in;
   struct handle *h = handle_get(r->s->it, in->fh);
   if (!h) { reply_err(r, EBADF); return; }
   size_t cap = in->size < r->s->bufsize ? in->size : r->s->bufsize;
-  if (h->synth) { readdir_synth(r, in->offset, cap); return; }
+  if (h->synth) { readdir_synth(r, h->ino, plus, in->offset, cap); return; }
   if (!h->dir) { reply_err(r, EBADF); return; }
   if ((off_t)in->offset != h->dir_off) {
     seekdir(h->dir, (long)in->offset);
@@ -391,13 +408,16 @@ void op_readdir(struct req *r) {
       if (errno && pos == 0) { reply_err(r, errno); return; }
       break;
     }
-    size_t sz = put_dirent(r->out, pos, cap, d->d_ino, (uint64_t)d->d_off, d->d_type, d->d_name, strlen(d->d_name));
+    size_t sz = put_dirent(r, h->ino, plus, pos, cap, d->d_ino, (uint64_t)d->d_off, d->d_type, d->d_name);
     if (!sz) { seekdir(h->dir, (long)h->dir_off); break; }   /* the next call resumes at it */
     pos += sz;
     h->dir_off = d->d_off;
   }
   reply_buf(r, r->out, pos);
 }
+
+void op_readdir(struct req *r) { do_readdir(r, 0); }
+void op_readdirplus(struct req *r) { do_readdir(r, 1); }
 
 void op_releasedir(struct req *r) {
   const struct fuse_release_in *in = (const void *)r->in;

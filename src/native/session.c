@@ -108,7 +108,7 @@ static void stat_to_attr(const struct stat *st, struct fuse_attr *a) {
   a->blksize = (uint32_t)st->st_blksize;
 }
 
-static void fill_entry(struct req *r, struct fuse_entry_out *e, uint64_t nodeid, const struct stat *st) {
+void fill_entry(struct req *r, struct fuse_entry_out *e, uint64_t nodeid, const struct stat *st) {
   memset(e, 0, sizeof *e);
   e->nodeid = nodeid;
   e->generation = 0;                       /* nodeids are never reused */
@@ -327,10 +327,12 @@ static int do_init(struct session *s, char *err, size_t errlen) {
     /* Never FUSE_WRITEBACK_CACHE (writes would return before we have them),
      * nor POSIX/FLOCK locks (the kernel then does locks locally), nor
      * SETXATTR_EXT. HANDLE_KILLPRIV_V2: we clear suid/sgid ourselves, and the
-     * kernel stops asking getxattr(security.capability) before each write. */
+     * kernel stops asking getxattr(security.capability) before each write.
+     * READDIRPLUS (AUTO: when the kernel sees lookups follow a readdir):
+     * each entry but . and .. counts one lookup. */
     uint32_t want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES | FUSE_MAX_PAGES |
                     FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV_V2 | FUSE_ASYNC_DIO |
-                    FUSE_CACHE_SYMLINKS;
+                    FUSE_CACHE_SYMLINKS | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
     o.flags = kflags & want;
     o.max_readahead = in->max_readahead;
     o.max_background = 64;

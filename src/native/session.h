@@ -49,6 +49,8 @@ void reply_err(struct req *r, int err);          /* err: positive errno or 0 */
 void reply_none(struct req *r);                  /* FORGET, BATCH_FORGET, INTERRUPT */
 void reply_buf(struct req *r, const void *p, size_t n);
 void reply_entry(struct req *r, uint64_t nodeid, const struct stat *st);
+/* The entry part of a reply (also each READDIRPLUS entry). */
+void fill_entry(struct req *r, struct fuse_entry_out *e, uint64_t nodeid, const struct stat *st);
 void reply_attr(struct req *r, const struct stat *st);
 void reply_open(struct req *r, uint64_t fh, uint32_t open_flags);
 void reply_create(struct req *r, uint64_t nodeid, const struct stat *st, uint64_t fh, uint32_t open_flags);
