@@ -201,6 +201,9 @@ static void *worker(void *arg) {
   /* own umask (0: modes are used as the kernel sends them, it already
    * applied the caller's umask) without touching the process's */
   if (unshare(CLONE_FS) == 0) umask(0);
+  char nm[16];
+  snprintf(nm, sizeof nm, "replfs-fuse%d", (int)(w - s->workers));
+  pthread_setname_np(pthread_self(), nm);      /* visible in top -H, gdb, /proc */
   for (;;) {
     ssize_t n = read(w->fd, w->in, s->bufsize);
     if (n < 0) {
