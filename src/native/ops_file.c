@@ -239,12 +239,17 @@ void op_write(struct req *r) {
                               .off = off, .data = data, .data_len = done };
   struct stat st;
   mode_t nm;
+  int killed = 0;
   if (!rc && (in->write_flags & FUSE_WRITE_KILL_SUIDGID) && fstat(h->fd, &st) == 0 &&
-      killed_mode(st.st_mode, &nm) && fchmod(h->fd, nm) == 0 && pl >= 0)
-    recs[n++] = (struct rec){ .kind = REC_CHMOD, .vol = i->vol, .path = p, .path_len = (size_t)pl, .mode = nm };
+      killed_mode(st.st_mode, &nm) && fchmod(h->fd, nm) == 0) {
+    killed = 1;
+    if (pl >= 0)
+      recs[n++] = (struct rec){ .kind = REC_CHMOD, .vol = i->vol, .path = p, .path_len = (size_t)pl, .mode = nm };
+  }
   int jrc = mut_commit(&m, !rc, recs, n);
   int drc = mut_end(&m);
   if (!rc) rc = jrc ? jrc : drc;
+  if (killed) notify_inval_attr(r, r->h->nodeid);   /* the kernel does not drop its cached mode */
   if (rc) { reply_err(r, -rc); return; }
   __atomic_add_fetch(&r->s->st.writes, 1, __ATOMIC_RELAXED);
   __atomic_add_fetch(&r->s->st.write_bytes, (uint64_t)done, __ATOMIC_RELAXED);

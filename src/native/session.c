@@ -169,6 +169,14 @@ void reply_lseek(struct req *r, uint64_t off) {
   reply_buf(r, &o, sizeof o);
 }
 
+void notify_inval_attr(struct req *r, uint64_t nodeid) {
+  struct fuse_notify_inval_inode_out o = { .ino = nodeid, .off = -1, .len = 0 };
+  struct fuse_out_header oh = { .len = sizeof oh + sizeof o, .error = FUSE_NOTIFY_INVAL_INODE, .unique = 0 };
+  struct iovec iov[2] = { { &oh, sizeof oh }, { &o, sizeof o } };
+  if (writev(r->fd, iov, 2) < 0 && r->s->cfg.debug)
+    fprintf(stderr, "replfs: notify inval inode %llu: %s\n", (unsigned long long)nodeid, strerror(errno));
+}
+
 /* ---------- dispatch (FUSE reader thread) ---------- */
 
 static void dispatch(struct session *s, struct worker *w, size_t n) {

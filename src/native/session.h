@@ -58,6 +58,10 @@ void reply_write(struct req *r, uint32_t n);
 void reply_statfs(struct req *r, const struct fuse_kstatfs *k);
 void reply_xattr_size(struct req *r, uint32_t n);
 void reply_lseek(struct req *r, uint64_t off);
+/* Not a reply: tells the kernel its cached attributes of nodeid are stale
+ * (FUSE_NOTIFY_INVAL_INODE with offset -1: no page-cache range, so it is safe
+ * while the kernel waits on this very request). */
+void notify_inval_attr(struct req *r, uint64_t nodeid);
 
 /* The op table (ops.c): handler and the least body size it needs. */
 typedef void (*op_fn)(struct req *r);
