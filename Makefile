@@ -18,9 +18,9 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 all: build
 
-# Runs scripts/setup.sh once; again only when it, the package files or the fuse-native patch change.
+# Runs scripts/setup.sh once; again only when it or the package files change.
 setup: .setup-stamp
-.setup-stamp: scripts/setup.sh package.json package-lock.json scripts/patch-fuse-native.mjs
+.setup-stamp: scripts/setup.sh package.json package-lock.json
 	bash scripts/setup.sh
 	@touch $@
 

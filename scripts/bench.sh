@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# replfs benchmarks: the same workloads, in one run, against
+# replfs benchmarks: the same workloads, in one run, interleaved over rounds, against
 #   direct        the backing directory written directly (no FUSE)
-#   bindfs        bindfs -o big_writes,max_write=131072 (a C FUSE passthrough; the baseline)
-#   replfs        node dist/cli.js mount SRC MNT --state STATE (no peer)
+#   bindfs        bindfs -o big_writes,max_write=131072 (a C FUSE passthrough, libfuse 2,
+#                 single-threaded: its default; the baseline every ratio is taken against)
+#   bindfs-mt     the same with --multithreaded
+#   replfs        node dist/cli.js mount SRC MNT --state STATE (capture + journal, no peer)
 #   replfs-async  the same with a secondary on loopback: --peer 127.0.0.1:PORT --mode async
 #   replfs-sync   the same with --mode sync
-# Replicating targets run only when `node dist/cli.js serve --help` succeeds; replfs targets
-# only when `node dist/cli.js mount --help` does (they are reported as skipped otherwise).
+#   replfs-tN     the plain mount with REPLFS_THREADS=N (N in BENCH_THREADS, default "1 2 4"):
+#                 the FUSE reader thread sweep, on 4 KiB QD1 and tar only
+# The replfs targets use the native core (REPLFS_CORE=native unless set otherwise; REPLFS_THREADS
+# from the environment, the core's default when unset). Replicating targets run only when
+# `node dist/cli.js serve --help` succeeds; replfs targets only when `mount --help` does.
 #
 # Usage: bash scripts/bench.sh            (or: make bench)
 # Environment:
-#   BENCH_QUICK=1          shortened run (smaller sizes, shorter time bounds; < 3 minutes)
+#   BENCH_QUICK=1          smoke run (smaller sizes, 5 s time bounds, 1 round; a few minutes)
 #   BENCH_DIR=DIR          work dir (default /tmp/replfs-bench); results in DIR/results.txt
-#   BENCH_TARGETS="..."    subset of: direct bindfs replfs replfs-async replfs-sync
+#   BENCH_TARGETS="..."    subset of: direct bindfs bindfs-mt replfs replfs-async replfs-sync sweep
+#                          ("sweep" = the replfs-tN targets)
+#   BENCH_THREADS="1 2 4"  thread counts of the sweep
+#   BENCH_ROUNDS=N         rounds, targets interleaved (order rotated each round); medians shown
+#                          (default 3, BENCH_QUICK 1)
 #   BENCH_SEQ_SIZE, BENCH_RAND_SIZE, BENCH_RAND_RUNTIME, BENCH_SQLITE_TX, BENCH_RSS_SIZE
-#   BENCH_ROUNDS=N         run all targets N times, interleaved; the table shows medians
+#   BENCH_PORTS=LO-HI      ports for the secondaries (default 17400-17499)
 #   BENCH_KEEP=1           keep the data and state dirs of the run
 # Machines are noisy: compare the ratios within one run, not absolute figures across runs.
+# Benchmarks assert nothing about timings: a figure that misses a goal is reported as such.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,10 +44,14 @@ QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
   SEQ_SIZE=${BENCH_SEQ_SIZE:-256m}; RAND_SIZE=${BENCH_RAND_SIZE:-64m}; RAND_RUNTIME=${BENCH_RAND_RUNTIME:-5}
   SQLITE_TX=${BENCH_SQLITE_TX:-300}; RSS_SIZE=${BENCH_RSS_SIZE:-512m}; TAR_SRC=include/linux
+  ROUNDS=${BENCH_ROUNDS:-1}
 else
-  SEQ_SIZE=${BENCH_SEQ_SIZE:-1g}; RAND_SIZE=${BENCH_RAND_SIZE:-256m}; RAND_RUNTIME=${BENCH_RAND_RUNTIME:-20}
+  SEQ_SIZE=${BENCH_SEQ_SIZE:-1g}; RAND_SIZE=${BENCH_RAND_SIZE:-256m}; RAND_RUNTIME=${BENCH_RAND_RUNTIME:-10}
   SQLITE_TX=${BENCH_SQLITE_TX:-2000}; RSS_SIZE=${BENCH_RSS_SIZE:-4g}; TAR_SRC=include
+  ROUNDS=${BENCH_ROUNDS:-3}
 fi
+THREADS_SWEEP=${BENCH_THREADS:-1 2 4}
+export REPLFS_CORE=${REPLFS_CORE:-native}
 WL_TIMEOUT=${BENCH_WORKLOAD_TIMEOUT:-900}   # hard bound per workload command (s)
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-60}    # wait for `ready` / `listening` (s)
 
@@ -85,17 +99,21 @@ has_verb() {
 have_replfs=0; have_repl=0
 if has_verb mount; then have_replfs=1; fi
 if [ $have_replfs = 1 ] && has_verb serve; then have_repl=1; fi
-TARGETS=${BENCH_TARGETS:-direct bindfs replfs replfs-async replfs-sync}
+TARGETS=${BENCH_TARGETS:-direct bindfs bindfs-mt replfs replfs-async replfs-sync sweep}
 selected=()
 for t in $TARGETS; do
   case "$t" in
-    direct|bindfs) selected+=("$t") ;;
-    replfs) if [ $have_replfs = 1 ]; then selected+=("$t"); else log "skipping replfs: '$CLI mount --help' does not work yet (build the CLI first)"; fi ;;
+    direct|bindfs|bindfs-mt) selected+=("$t") ;;
+    replfs|sweep|replfs-t[0-9]*)
+      if [ $have_replfs = 1 ]; then
+        if [ "$t" = sweep ]; then for n in $THREADS_SWEEP; do selected+=("replfs-t$n"); done; else selected+=("$t"); fi
+      else log "skipping $t: '$CLI mount --help' does not work yet (build the CLI first)"; fi ;;
     replfs-async|replfs-sync)
       if [ $have_repl = 1 ]; then selected+=("$t"); else log "skipping $t: '$CLI serve --help' does not work yet (replication not built)"; fi ;;
     *) die "unknown target $t" ;;
   esac
 done
+[ ${#selected[@]} -gt 0 ] || die "no target to run"
 
 # --- work dir ------------------------------------------------------------------------
 mkdir -p "$WORK"
@@ -122,19 +140,21 @@ gen_sql() {
 }
 gen_sql NORMAL; gen_sql FULL
 
-log "work dir $RUN; quick=$QUICK; seq $SEQ_SIZE, rand $RAND_SIZE x ${RAND_RUNTIME}s, sqlite $SQLITE_TX tx, rss $RSS_SIZE, tarball $TAR_ENTRIES entries ($TAR_MB MiB)"
+log "work dir $RUN; quick=$QUICK; rounds $ROUNDS; seq $SEQ_SIZE, rand $RAND_SIZE x ${RAND_RUNTIME}s, sqlite $SQLITE_TX tx, rss $RSS_SIZE, tarball $TAR_ENTRIES entries ($TAR_MB MiB)"
+log "REPLFS_CORE=$REPLFS_CORE REPLFS_THREADS=${REPLFS_THREADS:-(core default)}"
 log "targets: ${selected[*]}"
 
 # --- targets: start / stop ------------------------------------------------------------
 # After target_start: TDIR = where workloads write; TSRC = backing dir of TDIR;
-# TPID = replfs mount pid (or empty); TREPLICA = secondary's copy of TSRC (or empty).
+# TPID = the FUSE server's pid (replfs mount or bindfs; empty for direct);
+# TREPLICA = secondary's copy of TSRC (or empty); SPID = the secondary's pid.
 TDIR=; TSRC=; TPID=; TREPLICA=; SPID=
 
 start_replfs() { # NAME BASE EXTRA_ARGS...
   local name=$1 base=$2; shift 2
   mkdir -p "$base/data" "$base/mnt" "$base/state"
   local logf=$RUN/logs/$name-mount.log
-  node "$CLI" mount "$base/data" "$base/mnt" --state "$base/state" "$@" > "$logf" 2>&1 &
+  node "$CLI" mount "$base/data" "$base/mnt" --state "$base/state" "$@" >> "$logf" 2>&1 &
   TPID=$!; PIDS+=("$TPID")
   if ! wait_for_line "$logf" 'ready' "$TPID" "$READY_TIMEOUT"; then
     sed 's/^/    | /' "$logf" >&2; return 1
@@ -148,9 +168,9 @@ start_replfs() { # NAME BASE EXTRA_ARGS...
 start_secondary() { # NAME BASE -> PORT in SECONDARY_ADDR
   local name=$1 base=$2 port
   mkdir -p "$base/replica" "$base/state2"
-  port=$(free_port)
+  port=$(free_port) || return 1
   local logf=$RUN/logs/$name-serve.log
-  node "$CLI" serve --listen "127.0.0.1:$port" --state "$base/state2" --volume "data=$base/replica" > "$logf" 2>&1 &
+  node "$CLI" serve --listen "127.0.0.1:$port" --state "$base/state2" --volume "data=$base/replica" >> "$logf" 2>&1 &
   SPID=$!; PIDS+=("$SPID")
   if ! wait_for_line "$logf" 'listening' "$SPID" "$READY_TIMEOUT"; then
     sed 's/^/    | /' "$logf" >&2; return 1
@@ -159,18 +179,29 @@ start_secondary() { # NAME BASE -> PORT in SECONDARY_ADDR
   TREPLICA=$base/replica
 }
 
+start_bindfs() { # BASE EXTRA_ARGS... : in the foreground (-f) so that its pid is ours
+  local base=$1; shift
+  mkdir -p "$base/data" "$base/mnt"
+  bindfs -f "$@" -o big_writes,max_write=131072 "$base/data" "$base/mnt" >> "$RUN/logs/bindfs.log" 2>&1 &
+  TPID=$!; PIDS+=("$TPID")
+  local i=0
+  until mountpoint -q "$base/mnt"; do
+    kill -0 "$TPID" 2>/dev/null && [ $i -lt 100 ] || { log "bindfs did not mount"; cat "$RUN/logs/bindfs.log" >&2; return 1; }
+    sleep 0.1; i=$((i + 1))
+  done
+  TDIR=$base/mnt; TSRC=$base/data
+}
+
 target_start() {
   local t=$1 base=$RUN/$1
   TDIR=; TSRC=; TPID=; TREPLICA=; SPID=
   mkdir -p "$base"
   case "$t" in
     direct) mkdir -p "$base/data"; TDIR=$base/data; TSRC=$TDIR ;;
-    bindfs)
-      mkdir -p "$base/data" "$base/mnt"
-      bindfs -o big_writes,max_write=131072 "$base/data" "$base/mnt" > "$RUN/logs/bindfs.log" 2>&1 || { cat "$RUN/logs/bindfs.log" >&2; return 1; }
-      mountpoint -q "$base/mnt" || return 1
-      TDIR=$base/mnt; TSRC=$base/data ;;
-    replfs) start_replfs replfs "$base" ;;
+    bindfs) start_bindfs "$base" ;;
+    bindfs-mt) start_bindfs "$base" --multithreaded ;;
+    replfs) start_replfs "$t" "$base" ;;
+    replfs-t*) REPLFS_THREADS=${t#replfs-t} start_replfs "$t" "$base" ;;
     replfs-async|replfs-sync)
       start_secondary "$t" "$base" || return 1
       start_replfs "$t" "$base" --peer "$SECONDARY_ADDR" --mode "${t#replfs-}" ;;
@@ -181,7 +212,9 @@ target_stop() {
   local t=$1 base=$RUN/$1
   case "$t" in
     direct) ;;
-    bindfs) unmount_dir "$base/mnt" ;;
+    bindfs*)
+      unmount_dir "$base/mnt"
+      [ -z "$TPID" ] || stop_pid "$TPID" "$t" 30 ;;
     replfs*)
       if [ -n "$TPID" ]; then
         stop_pid "$TPID" "$t mount" 120
@@ -193,7 +226,7 @@ target_stop() {
 }
 
 target_alive() {
-  if [ -n "$TPID" ] && ! kill -0 "$TPID" 2>/dev/null; then log "$1: replfs mount process died"; return 1; fi
+  if [ -n "$TPID" ] && ! kill -0 "$TPID" 2>/dev/null; then log "$1: the FUSE server process died"; return 1; fi
   if [ -n "$SPID" ] && ! kill -0 "$SPID" 2>/dev/null; then log "$1: replfs secondary died"; return 1; fi
   return 0
 }
@@ -207,22 +240,16 @@ fio_run() { # TARGET NAME fio-args...
     || { log "fio $n on $t failed:"; sed 's/^/    | /' "$RUN/logs/fio-$n-$t.log" >&2; return 1; }
 }
 
-# lag_until_identical TARGET SUBDIR T_END METRIC: polls until the replica's SUBDIR equals
-# the primary's; records seconds from T_END to the end of the first check that matched.
+# lag_until_identical TARGET SUBDIR T_END METRIC: waits until the replica's SUBDIR equals the
+# primary's; records METRIC (seconds from T_END until the replica was identical, see
+# same-tree.mjs --wait) and METRIC_upper (to the end of the full comparison that confirmed it).
 lag_until_identical() {
-  local t=$1 sub=$2 t_end=$3 metric=$4 limit=300 t0
-  t0=$(now)
-  while :; do
-    if node "$ROOT/scripts/bench/same-tree.mjs" "$TSRC/$sub" "$TREPLICA/$sub" 2>/dev/null; then
-      local lag; lag=$(elapsed "$t_end" "$(now)")
-      record "$t" "$metric" "$lag"; echo "$lag"; return 0
-    fi
-    if awk -v a="$t0" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
-      node "$ROOT/scripts/bench/same-tree.mjs" "$TSRC/$sub" "$TREPLICA/$sub" --verbose || true
-      record "$t" "$metric" timeout; return 1
-    fi
-    sleep 0.05
-  done
+  local t=$1 sub=$2 t_end=$3 metric=$4 out
+  out=$(node "$ROOT/scripts/bench/same-tree.mjs" "$TSRC/$sub" "$TREPLICA/$sub" --wait "$t_end" --limit 300 --verbose 2>"$RUN/logs/lag-$t-$sub.log") || {
+    tail -n 1 "$RUN/logs/lag-$t-$sub.log" >&2; record "$t" "$metric" timeout; return 1; }
+  record "$t" "$metric" "${out% *}"
+  record "$t" "${metric}_upper" "${out#* }"
+  echo "${out% *}"
 }
 
 # rsync_copy TARGET SUBDIR METRIC: on the direct target, time rsync -a of SUBDIR to a copy.
@@ -237,9 +264,22 @@ rsync_copy() {
   elapsed "$t0" "$t1"
 }
 
-wl_seq() {
-  local t=$1 t0 t1 secs extra
+# cpu_mark: CPU seconds so far of the FUSE server and of the secondary ("S1 S2")
+cpu_mark() { echo "$([ -n "$TPID" ] && cpu_s "$TPID" || echo 0) $([ -n "$SPID" ] && cpu_s "$SPID" || echo 0)"; }
+# cpu_record TARGET METRIC "MARK_BEFORE" BYTES: CPU seconds per GiB since the mark (after `sync`)
+cpu_record() {
+  local t=$1 m=$2 before=$3 bytes=$4 after gib
+  [ -n "$TPID" ] || return 0
+  sync
+  after=$(cpu_mark); gib=$(calc "$bytes / 1073741824")
+  record "$t" "$m" "$(calc "(${after% *} - ${before% *}) / $gib")"
+  [ -z "$SPID" ] || record "$t" "${m}_secondary" "$(calc "(${after#* } - ${before#* }) / $gib")"
+}
+
+wl_seq() { # one writer, 1 MiB writes, final fsync; replica lag; CPU per GiB
+  local t=$1 t0 t1 secs extra cpu0
   mkdir -p "$TDIR/seq"
+  cpu0=$(cpu_mark)
   t0=$(now)
   fio_run "$t" seq --filename="$TDIR/seq/seq.dat" --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1 || return 1
   t1=$(now); secs=$(elapsed "$t0" "$t1")
@@ -249,7 +289,18 @@ wl_seq() {
   elif [ "$t" = direct ]; then
     extra=$(rsync_copy "$t" seq rsync_seq_s) && record "$t" ident_seq_s "$(calc "$secs + $extra")"
   fi
+  cpu_record "$t" cpu_seq_s_gib "$cpu0" "$(size_bytes "$SEQ_SIZE")"
   rm -rf "$TDIR/seq"
+}
+
+wl_seq4() { # 4 writers, one file each, 1 MiB writes, final fsync each; SEQ_SIZE in all
+  local t=$1 per
+  mkdir -p "$TDIR/seq4"
+  per=$(( $(size_bytes "$SEQ_SIZE") / 4 ))
+  fio_run "$t" seq4 --directory="$TDIR/seq4" --rw=write --bs=1M --numjobs=4 --group_reporting \
+    --size="$per" --end_fsync=1 || return 1
+  record "$t" seq4_mibs "$(fio_get "$RUN/out/fio-seq4-$t.json" bw)"
+  rm -rf "$TDIR/seq4"
 }
 
 wl_rand() {
@@ -304,12 +355,15 @@ wl_sqlite() { # TARGET NORMAL|FULL
   rm -rf "$d"
 }
 
-# Peak RSS through one big sequential write, on a fresh replfs mount (no peer).
+# Peak RSS through one big sequential write, on a fresh mount (no peer); its CPU per GiB too.
 wl_rss() {
-  local t=$1
+  local t=$1 cpu0
   mkdir -p "$TDIR/rss"
+  cpu0=$(cpu_mark)
   fio_run "$t" rss --filename="$TDIR/rss/rss.dat" --rw=write --bs=1M --size="$RSS_SIZE" --end_fsync=1 || return 1
+  record "$t" rss_big_mibs "$(fio_get "$RUN/out/fio-rss-$t.json" bw)"
   record "$t" rss_4g_mb "$(peak_rss_mb "$TPID")"
+  cpu_record "$t" cpu_big_s_gib "$cpu0" "$(size_bytes "$RSS_SIZE")"
   rm -rf "$TDIR/rss"
 }
 
@@ -326,33 +380,40 @@ run_wl() { # TARGET WORKLOAD [ARGS] : runs one workload, records ERR on failure
 }
 
 # --- main ------------------------------------------------------------------------------
-ROUNDS=${BENCH_ROUNDS:-1}
 t_start=$(now)
-for round in $(seq 1 "$ROUNDS"); do
-[ "$ROUNDS" = 1 ] || log "##### round $round of $ROUNDS"
-for t in "${selected[@]}"; do
-  log "=== target $t"
+run_target() { # TARGET ROUND
+  local t=$1 round=$2 ok=1 w workloads
+  log "=== target $t (round $round of $ROUNDS)"
   if ! target_start "$t"; then
-    log "$t: could not start; skipping its workloads"; record "$t" start ERR; target_stop "$t" || true; continue
+    log "$t: could not start; skipping its workloads"; record "$t" start ERR; target_stop "$t" || true; return
   fi
-  workloads=(seq rand)
-  [ -n "$TREPLICA" ] && workloads+=(rand4)
-  ok=1
-  for w in "${workloads[@]}" small "sqlite NORMAL" "sqlite FULL"; do
+  case "$t" in
+    replfs-t*) workloads=(rand small) ;;
+    *) workloads=(seq seq4 rand rand4 small "sqlite NORMAL" "sqlite FULL") ;;
+  esac
+  for w in "${workloads[@]}"; do
     # shellcheck disable=SC2086
     run_wl "$t" $w || { ok=0; break; }
   done
-  [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null && record "$t" rss_run_mb "$(peak_rss_mb "$TPID")"
+  case "$t" in replfs*|bindfs*) [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null && record "$t" rss_run_mb "$(peak_rss_mb "$TPID")" ;; esac
   target_stop "$t"
   [ $ok = 1 ] || log "$t: stopped early (a process died); see $RUN/logs"
-  if [ "$t" = replfs ] && [ "$round" = 1 ]; then
-    log "=== target $t: peak RSS through a $RSS_SIZE sequential write (fresh mount)"
-    rm -rf --one-file-system "${RUN:?}/$t"
-    if target_start "$t"; then run_wl "$t" rss || true; fi
-    target_stop "$t"
-  fi
   rm -rf --one-file-system "${RUN:?}/$t" 2>/dev/null || true
-done
+}
+n=${#selected[@]}
+for round in $(seq 1 "$ROUNDS"); do
+  [ "$ROUNDS" = 1 ] || log "##### round $round of $ROUNDS"
+  # The order rotates every round, so no target always runs right after the same one.
+  for i in $(seq 0 $((n - 1))); do
+    run_target "${selected[$(( (i + round - 1) % n ))]}" "$round"
+  done
+  if [ "$round" = 1 ] && [[ " ${selected[*]} " == *" replfs "* ]]; then
+    log "=== target replfs: peak RSS through a $RSS_SIZE sequential write (fresh mount)"
+    rm -rf --one-file-system "${RUN:?}/replfs"
+    if target_start replfs; then run_wl replfs rss || true; fi
+    target_stop replfs
+    rm -rf --one-file-system "${RUN:?}/replfs" 2>/dev/null || true
+  fi
 done
 
 # --- report ----------------------------------------------------------------------------
@@ -360,7 +421,8 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 {
   echo "replfs benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -r), $(nproc) cores, quick=$QUICK"
   echo "sizes: seq $SEQ_SIZE, rand $RAND_SIZE for ${RAND_RUNTIME}s, sqlite $SQLITE_TX tx, rss write $RSS_SIZE, tarball /usr/$TAR_SRC ($TAR_ENTRIES entries, $TAR_MB MiB)"
-  echo "targets run: ${selected[*]}; rounds: $ROUNDS (figures are medians across rounds); total time $(elapsed "$t_start" "$(now)") s"
+  echo "targets run: ${selected[*]}; rounds: $ROUNDS, interleaved (figures are medians across rounds); total time $(elapsed "$t_start" "$(now)") s"
+  echo "REPLFS_CORE=$REPLFS_CORE REPLFS_THREADS=${REPLFS_THREADS:-(core default)}; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   node "$ROOT/scripts/bench/table.mjs" "$RESULTS_TSV" $([ "$QUICK" = 1 ] && echo --quick)
 } > "$RUN/results.txt"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One-time machine and dependency setup for replfs (Debian 12, as root).
 #
-#   - Debian packages: FUSE 2 (kernel helper, library, headers for a source build of
-#     fuse-native), and what the tests and benchmarks use.
+#   - Debian packages: the native core's build dependencies (ISA-L, libcbor, OpenSSL; it
+#     speaks the kernel's FUSE protocol itself, no libfuse), FUSE 2 for bindfs (the
+#     benchmark baseline), and what the tests and benchmarks use.
 #   - the fuse kernel module and /dev/fuse; fusectl at /sys/fs/fuse/connections
 #     (scripts/fuse-unstick.sh aborts hung connections through it).
-#   - npm ci; scripts/patch-fuse-native.mjs (if present: patches and builds fuse-native);
-#     then a check that fuse-native and the other native modules load (if fuse-native
-#     does not, it is rebuilt from source).
+#   - npm ci, then a check that the npm modules with native parts load.
+# The core itself is built by `make native` (node-gyp), not here.
 #
 # Idempotent: each step checks first and skips what is already done. Quiet when it
 # works; on a failure it prints the failing step's full output and exits non-zero.
@@ -19,7 +19,7 @@ ROOT=$(pwd)
 
 # The native core (src/native) builds against ISA-L (CRC32C), libcbor and OpenSSL;
 # pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools.
-PACKAGES=(fuse libfuse2 libfuse-dev fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps openssl kmod python3 make g++ gcc
+PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps openssl kmod python3 make g++ gcc
           libisal-dev libcbor-dev libssl-dev autoconf automake libtool perl)
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -89,7 +89,7 @@ say "FUSE: /dev/fuse present; fusectl $(mountpoint -q /sys/fs/fuse/connections &
 # every dependency of package.json, and the native modules load. (Skipping also avoids
 # wiping node_modules under a test run in progress.)
 modules_load() {
-  node -e "require('fuse-native'); require('@node-rs/crc32'); require('cbor-x'); require('commander'); require('lru-cache')" >/dev/null 2>&1
+  node -e "require('@node-rs/crc32'); require('cbor-x'); require('commander'); require('lru-cache')" >/dev/null 2>&1
 }
 need_install=1
 if [ "${SETUP_FORCE_NPM:-0}" != 1 ] && [ -f node_modules/.package-lock.json ] \
@@ -100,8 +100,7 @@ fi
 if [ $need_install = 1 ]; then
   say "npm ci"
   # npm 11 prints notices that install scripts are not approved (allowScripts): they do not
-  # run, and need not: fuse-native loads its prebuilt addon through node-gyp-build at
-  # require time (checked below); cbor-extract is optional (cbor-x falls back to JS).
+  # run, and need not: cbor-extract is optional (cbor-x falls back to JS).
   # (package.json pins cbor-extract to 2.2.2 through "overrides": the registry has its
   # @cbor-extract/* platform packages only up to 2.2.2, and npm ci refuses a lock that
   # names missing ones.)
@@ -112,22 +111,11 @@ else
   say "node_modules up to date"
 fi
 
-# fuse-native fixes (scripts/patch-fuse-native.mjs): patches the addon's C source and
-# builds it with node-gyp against Node's own headers; idempotent.
-run "patching fuse-native (scripts/patch-fuse-native.mjs)" node scripts/patch-fuse-native.mjs
-say "fuse-native patched and built (node_modules/fuse-native/build/Release/fuse.node)"
-
-if ! node -e "require('fuse-native')" >"$LOG" 2>&1; then
-  say "fuse-native's prebuilt addon does not load; building it from source (libfuse-dev)"
-  sed 's/^/  | /' "$LOG"
-  run "npm rebuild fuse-native" npm rebuild fuse-native --build-from-source
-  node -e "require('fuse-native')" >"$LOG" 2>&1 || { sed 's/^/  | /' "$LOG" >&2; die "fuse-native still does not load"; }
-fi
 if ! node -e "require('@node-rs/crc32')" >"$LOG" 2>&1; then
   sed 's/^/  | /' "$LOG" >&2
   die "@node-rs/crc32 does not load (its platform package @node-rs/crc32-linux-x64-gnu is missing?)"
 fi
-say "native modules load (fuse-native, @node-rs/crc32)"
+say "npm modules load (@node-rs/crc32, cbor-x)"
 
 mkdir -p /tmp/replfs-test
 say "done in $ROOT"

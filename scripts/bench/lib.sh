@@ -78,9 +78,30 @@ peak_rss_mb() {
   calc "$max / 1024"
 }
 
-# free_port -> an unused TCP port on 127.0.0.1
+# free_port -> an unused TCP port on 127.0.0.1 within BENCH_PORTS (default 17400-17499)
 free_port() {
-  node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+  local range=${BENCH_PORTS:-17400-17499}
+  node -e '
+    const net = require("net");
+    const [lo, hi] = process.argv[1].split("-").map(Number);
+    const used = new Set((process.argv[2] || "").split(" ").filter(Boolean).map(Number));
+    const start = lo + Math.floor(Math.random() * (hi - lo + 1));
+    const tryPort = (i) => {
+      if (i > hi - lo) { console.error("no free port in " + process.argv[1]); process.exit(1); }
+      const p = lo + ((start - lo + i) % (hi - lo + 1));
+      if (used.has(p)) return tryPort(i + 1);
+      const s = net.createServer();
+      s.once("error", () => tryPort(i + 1));
+      s.listen(p, "127.0.0.1", () => { s.close(() => console.log(p)); });
+    };
+    tryPort(0);
+  ' "$range" "${USED_PORTS:-}"
+}
+
+# cpu_s PID -> CPU seconds (user + system, all threads) the process has used so far
+CLK_TCK=$(getconf CLK_TCK)
+cpu_s() {
+  awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # fio_get JSON_FILE bw|iops -> aggregate write bandwidth (MiB/s) or IOPS of the first job

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// table.mjs RESULTS.tsv [--quick]: prints the benchmark table (one column per target,
-// then ratios against bindfs and sync/async) and the goals from the issues, met or not.
-// RESULTS.tsv rows: target <TAB> metric <TAB> value.
+// table.mjs RESULTS.tsv [--quick]: prints the benchmark tables (one column per target, then
+// ratios against bindfs and between the replfs modes), the spread of the rounds, the thread
+// sweep, and issue 7's targets, met or missed. RESULTS.tsv rows: target <TAB> metric <TAB> value.
 import fs from 'node:fs';
 
 const file = process.argv[2];
@@ -13,34 +13,46 @@ const all = new Map();
 for (const [t, m, v] of rows) { const k = `${t}/${m}`; if (!all.has(k)) all.set(k, []); all.get(k).push(v); }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const val = new Map(); // `${target}/${metric}` -> string
+const nums = new Map(); // `${target}/${metric}` -> numeric values of the rounds
 for (const [k, vs] of all) {
   const numeric = vs.filter((v) => v !== '' && Number.isFinite(Number(v))).map(Number);
+  nums.set(k, numeric);
   val.set(k, numeric.length ? String(median(numeric)) : vs[vs.length - 1]);
 }
-const num = (t, m) => { const v = Number(val.get(`${t}/${m}`)); return Number.isFinite(v) ? v : null; };
+const num = (t, m) => { const v = Number(val.get(`${t}/${m}`)); return val.has(`${t}/${m}`) && Number.isFinite(v) ? v : null; };
 
-const ORDER = ['direct', 'bindfs', 'replfs', 'replfs-async', 'replfs-sync'];
-const targets = ORDER.filter((t) => rows.some((r) => r[0] === t));
+const MAIN = ['direct', 'bindfs', 'bindfs-mt', 'replfs', 'replfs-async', 'replfs-sync'];
+const targets = MAIN.filter((t) => rows.some((r) => r[0] === t));
+const sweep = [...new Set(rows.map((r) => r[0]).filter((t) => /^replfs-t\d+$/.test(t)))]
+  .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
 
-// metric, label, kind: 'up' = higher is better (ratios shown), 'down' = lower is better, 'info'
+// metric, label, kind: 'up' = higher is better, 'cost' = lower is better (both get ratios),
+// 'down' = lower is better (no ratios), 'info'
 const METRICS = [
-  ['seq_mibs', 'seq write 1 MiB psync (MiB/s)', 'up'],
-  ['rand_iops', 'rand write 4 KiB psync QD1 (IOPS)', 'up'],
-  ['rand4_iops', 'rand write 4 KiB psync, 4 writers (IOPS)', 'up'],
-  ['small_fps', 'small files: tar -x /usr/include + sync (files/s)', 'up'],
-  ['small_s', 'small files: tar -x /usr/include + sync (s)', 'down'],
+  ['seq_mibs', 'seq write 1 MiB, 1 writer (MiB/s)', 'up'],
+  ['seq4_mibs', 'seq write 1 MiB, 4 writers (MiB/s)', 'up'],
+  ['rand_iops', 'rand write 4 KiB QD1, 1 writer (IOPS)', 'up'],
+  ['rand4_iops', 'rand write 4 KiB QD1, 4 writers (IOPS)', 'up'],
+  ['small_fps', 'tar -x /usr/include + sync (files/s)', 'up'],
+  ['small_s', 'tar -x /usr/include + sync (s)', 'down'],
   ['sqlite_normal_tps', 'SQLite WAL synchronous=NORMAL (tx/s)', 'up'],
   ['sqlite_full_tps', 'SQLite WAL synchronous=FULL (tx/s)', 'up'],
-  ['rss_4g_mb', 'replfs peak RSS through the big seq write (MiB)', 'down'],
-  ['rss_run_mb', 'replfs peak RSS over all workloads (MiB)', 'down'],
+  ['cpu_seq_s_gib', 'server CPU per GiB, seq 1 writer (s/GiB)', 'cost'],
+  ['cpu_seq_s_gib_secondary', 'secondary CPU per GiB, seq 1 writer (s/GiB)', 'down'],
+  ['cpu_big_s_gib', 'server CPU per GiB, the big seq write (s/GiB)', 'cost'],
+  ['rss_big_mibs', 'the big seq write, fresh mount (MiB/s)', 'up'],
+  ['rss_4g_mb', 'peak RSS through the big seq write (MiB)', 'down'],
+  ['rss_run_mb', 'peak RSS over all workloads (MiB)', 'cost'],
   ['lag_seq_s', 'replica identical after seq write ends (s)', 'down'],
-  ['lag_small_s', 'replica identical after small files end (s)', 'down'],
+  ['lag_seq_s_upper', '  same, to the end of the full comparison (s)', 'down'],
+  ['lag_small_s', 'replica identical after tar ends (s)', 'down'],
+  ['lag_small_s_upper', '  same, to the end of the full comparison (s)', 'down'],
   ['rsync_seq_s', 'rsync -a of the seq file to a copy (s)', 'down'],
-  ['rsync_small_s', 'rsync -a of the small files to a copy (s)', 'down'],
+  ['rsync_small_s', 'rsync -a of the tar tree to a copy (s)', 'down'],
   ['ident_seq_s', 'seq: workload until identical copy (s)', 'down'],
-  ['ident_small_s', 'small files: workload until identical copy (s)', 'down'],
+  ['ident_small_s', 'tar: workload until identical copy (s)', 'down'],
 ];
-const present = METRICS.filter(([m]) => targets.some((t) => val.has(`${t}/${m}`)));
+const label = (m) => METRICS.find((x) => x[0] === m)?.[1] ?? m;
 
 const ratio = (a, b) => (a === null || b === null || b === 0 ? null : a / b);
 const fmtNum = (v) => {
@@ -51,38 +63,89 @@ const fmtNum = (v) => {
 };
 const fmtRatio = (r) => (r === null ? '-' : `${r.toFixed(2)}x`);
 
-const ratioCols = [];
-if (targets.includes('bindfs')) {
-  for (const t of ['replfs', 'replfs-async', 'replfs-sync']) if (targets.includes(t)) ratioCols.push([t, 'bindfs', `${t.replace('replfs-', '')}/bindfs`]);
+function table(header, body) {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  return [line(header), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...body.map(line)];
 }
-if (targets.includes('replfs-async') && targets.includes('replfs-sync')) ratioCols.push(['replfs-sync', 'replfs-async', 'sync/async']);
 
-const header = ['metric', ...targets, ...ratioCols.map((c) => c[2])];
-const body = present.map(([m, label, kind]) => [
-  label,
-  ...targets.map((t) => fmtNum(val.get(`${t}/${m}`))),
-  ...ratioCols.map(([a, b]) => (kind === 'up' ? fmtRatio(ratio(num(a, m), num(b, m))) : '')),
-]);
-const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-const line = (cells) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
 const out = [];
-out.push(line(header));
-out.push('|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|');
-for (const r of body) out.push(line(r));
+// --- main table ---
+const ratioCols = [
+  ['replfs', 'bindfs', 'plain/bindfs'], ['replfs', 'bindfs-mt', 'plain/bindfs-mt'],
+  ['replfs-async', 'replfs', 'async/plain'], ['replfs-sync', 'replfs-async', 'sync/async'], ['replfs-sync', 'bindfs', 'sync/bindfs'],
+].filter(([a, b]) => targets.includes(a) && targets.includes(b));
+const present = METRICS.filter(([m]) => targets.some((t) => val.has(`${t}/${m}`)));
+const short = (t) => t.replace(/^replfs-/, '');
+out.push(...table(['metric (median of rounds)', ...targets.map(short), ...ratioCols.map((c) => c[2])], present.map(([m, lab, kind]) => [
+  lab,
+  ...targets.map((t) => fmtNum(val.get(`${t}/${m}`))),
+  ...ratioCols.map(([a, b]) => (kind === 'up' || kind === 'cost' ? fmtRatio(ratio(num(a, m), num(b, m))) : '')),
+])));
 
-// Goals from issue 3 and issue 4, checked where the figures exist.
+// --- spread of the rounds ---
+const spreadTargets = [...targets, ...sweep];
+const multi = present.filter(([m, , kind]) => kind === 'up' && spreadTargets.some((t) => (nums.get(`${t}/${m}`) ?? []).length > 1));
+if (multi.length) {
+  out.push('', 'spread of the rounds, (max - min) / median, and the number of rounds:');
+  const cell = (t, m) => {
+    const xs = nums.get(`${t}/${m}`) ?? [];
+    if (xs.length < 2) return xs.length ? 'n=1' : '-';
+    const md = median(xs);
+    return md ? `${(100 * (Math.max(...xs) - Math.min(...xs)) / md).toFixed(0)}% n=${xs.length}` : '-';
+  };
+  out.push(...table(['metric', ...spreadTargets.map(short)], multi.map(([m, lab]) => [lab, ...spreadTargets.map((t) => cell(t, m))])));
+}
+
+// --- thread sweep ---
+let bestLine = null;
+if (sweep.length) {
+  out.push('', 'FUSE reader threads of the core (REPLFS_THREADS), plain mount:');
+  const ms = ['rand_iops', 'small_fps', 'rss_run_mb'].filter((m) => sweep.some((t) => val.has(`${t}/${m}`)));
+  const base = ['bindfs', 'bindfs-mt'].filter((t) => targets.includes(t));
+  const rc = targets.includes('bindfs') ? sweep.map((t) => [t, `${short(t)}/bindfs`]) : [];
+  out.push(...table(['metric (median of rounds)', ...sweep.map(short), ...base, ...rc.map((c) => c[1])], ms.map((m) => [
+    label(m), ...sweep.map((t) => fmtNum(val.get(`${t}/${m}`))), ...base.map((t) => fmtNum(val.get(`${t}/${m}`))),
+    ...rc.map(([t]) => (m === 'rss_run_mb' ? '' : fmtRatio(ratio(num(t, m), num('bindfs', m))))),
+  ])));
+  const best = (m) => { let b = null; for (const t of sweep) { const v = num(t, m); if (v !== null && (b === null || v > b[1])) b = [t, v]; } return b; };
+  const br = best('rand_iops'), bs = best('small_fps');
+  const parts = [];
+  if (br) parts.push(`4 KiB QD1: ${short(br[0])}`);
+  if (bs) parts.push(`tar: ${short(bs[0])}`);
+  // one count for both: the one with the best product of the two ratios to the best of each
+  if (br && bs) {
+    let b = null;
+    for (const t of sweep) {
+      const r = num(t, 'rand_iops'), s = num(t, 'small_fps');
+      if (r === null || s === null) continue;
+      const score = Math.sqrt((r / br[1]) * (s / bs[1]));
+      if (b === null || score > b[1]) b = [t, score];
+    }
+    if (b) parts.push(`both (geometric mean of the two, relative to the best of each): ${short(b[0])} (${(100 * b[1]).toFixed(0)}%)`);
+  }
+  bestLine = `best thread count: ${parts.join('; ')}`;
+  out.push(bestLine);
+}
+
+// --- issue 7's targets ---
+const r = (a, b, m) => () => ratio(num(a, m), num(b, m));
+const atLeast = (x) => (v) => v >= x;
 const goals = [
-  ['seq replfs >= 0.9x bindfs', () => ratio(num('replfs', 'seq_mibs'), num('bindfs', 'seq_mibs')), (r) => r >= 0.9, fmtRatio],
-  ['4 KiB random IOPS replfs >= 0.9x bindfs', () => ratio(num('replfs', 'rand_iops'), num('bindfs', 'rand_iops')), (r) => r >= 0.9, fmtRatio],
-  ['small files replfs >= 0.8x bindfs', () => ratio(num('replfs', 'small_fps'), num('bindfs', 'small_fps')), (r) => r >= 0.8, fmtRatio],
-  ['SQLite NORMAL replfs >= 0.9x bindfs', () => ratio(num('replfs', 'sqlite_normal_tps'), num('bindfs', 'sqlite_normal_tps')), (r) => r >= 0.9, fmtRatio],
-  ['SQLite FULL replfs >= 0.9x bindfs', () => ratio(num('replfs', 'sqlite_full_tps'), num('bindfs', 'sqlite_full_tps')), (r) => r >= 0.9, fmtRatio],
-  [`peak RSS < 200 MB through a ${quick ? 'shortened (BENCH_QUICK)' : '4 GiB'} write`, () => num('replfs', 'rss_4g_mb'), (v) => v * 1048576 < 200e6, (v) => `${v.toFixed(0)} MiB`],
-  ['async seq >= 0.8x bindfs', () => ratio(num('replfs-async', 'seq_mibs'), num('bindfs', 'seq_mibs')), (r) => r >= 0.8, fmtRatio],
-  ['async replica identical within 2 s of seq end', () => num('replfs-async', 'lag_seq_s'), (v) => v <= 2, (v) => `${v.toFixed(2)} s`],
-  ['sync 4 KiB random IOPS (4 writers) >= 0.5x async', () => ratio(num('replfs-sync', 'rand4_iops'), num('replfs-async', 'rand4_iops')), (r) => r >= 0.5, fmtRatio],
-  ['SQLite FULL sync >= 0.5x bindfs', () => ratio(num('replfs-sync', 'sqlite_full_tps'), num('bindfs', 'sqlite_full_tps')), (r) => r >= 0.5, fmtRatio],
-  ['small files: async replica identical sooner than workload + rsync', () => ratio(num('replfs-async', 'ident_small_s'), num('direct', 'ident_small_s')), (r) => r < 1, (r) => `${r.toFixed(2)}x of direct+rsync`],
+  ['plain vs bindfs, 4 KiB random QD1 >= 1.5x', r('replfs', 'bindfs', 'rand_iops'), atLeast(1.5), fmtRatio],
+  ['plain vs bindfs, SQLite WAL NORMAL >= 1.5x', r('replfs', 'bindfs', 'sqlite_normal_tps'), atLeast(1.5), fmtRatio],
+  ['plain vs bindfs, seq 1 MiB >= 1.0x', r('replfs', 'bindfs', 'seq_mibs'), atLeast(1.0), fmtRatio],
+  ['plain vs bindfs, SQLite WAL FULL >= 1.0x', r('replfs', 'bindfs', 'sqlite_full_tps'), atLeast(1.0), fmtRatio],
+  ['plain vs bindfs, tar -x + sync >= 1.0x', r('replfs', 'bindfs', 'small_fps'), atLeast(1.0), fmtRatio],
+  ['async vs plain, 4 KiB random QD1 >= 0.9x', r('replfs-async', 'replfs', 'rand_iops'), atLeast(0.9), fmtRatio],
+  ['async vs plain, SQLite WAL NORMAL >= 0.9x', r('replfs-async', 'replfs', 'sqlite_normal_tps'), atLeast(0.9), fmtRatio],
+  ['async vs plain, seq 1 MiB >= 0.9x', r('replfs-async', 'replfs', 'seq_mibs'), atLeast(0.9), fmtRatio],
+  ['async vs plain, SQLite WAL FULL >= 0.9x', r('replfs-async', 'replfs', 'sqlite_full_tps'), atLeast(0.9), fmtRatio],
+  ['async vs plain, tar -x + sync >= 0.9x', r('replfs-async', 'replfs', 'small_fps'), atLeast(0.9), fmtRatio],
+  ['sync vs async, 4 writers 4 KiB random >= 0.6x', r('replfs-sync', 'replfs-async', 'rand4_iops'), atLeast(0.6), fmtRatio],
+  ['sync SQLite WAL FULL vs bindfs >= 0.5x', r('replfs-sync', 'bindfs', 'sqlite_full_tps'), atLeast(0.5), fmtRatio],
+  [`async: replica identical <= 0.5 s after a ${quick ? 'shortened (BENCH_QUICK)' : '1 GiB'} write ends`, () => num('replfs-async', 'lag_seq_s'), (v) => v <= 0.5, (v) => `${v.toFixed(2)} s`],
+  [`peak RSS < 150 MiB through a ${quick ? 'shortened (BENCH_QUICK)' : '4 GiB'} write`, () => num('replfs', 'rss_4g_mb'), (v) => v < 150, (v) => `${v.toFixed(0)} MiB`],
 ];
 const goalLines = [];
 for (const [name, get, ok, fmt] of goals) {
@@ -90,12 +153,20 @@ for (const [name, get, ok, fmt] of goals) {
   if (v === null) continue;
   goalLines.push(`  ${ok(v) ? 'met   ' : 'MISSED'}  ${name}: ${fmt(v)}`);
 }
+const cpuB = num('bindfs', 'cpu_seq_s_gib'), cpuR = num('replfs', 'cpu_seq_s_gib');
+if (cpuR !== null) {
+  const extra = ['bindfs-mt', 'replfs-async', 'replfs-sync'].filter((t) => num(t, 'cpu_seq_s_gib') !== null)
+    .map((t) => `${short(t)} ${num(t, 'cpu_seq_s_gib').toFixed(2)}`).join(', ');
+  goalLines.push(`  report  CPU s per GiB written sequentially (server, all threads): plain ${cpuR.toFixed(2)} vs bindfs ${cpuB === null ? '-' : cpuB.toFixed(2)}` +
+    (cpuB ? ` (${fmtRatio(cpuR / cpuB)})` : '') + (extra ? `; ${extra}` : ''));
+}
 const known = new Set(METRICS.map((m) => m[0]));
 const errors = rows.filter(([, m, v]) => !known.has(m) && !Number.isFinite(Number(v)));
-if (errors.length) {
+const bad = rows.filter(([, m, v]) => known.has(m) && !Number.isFinite(Number(v)));
+if (errors.length || bad.length) {
   out.push('');
   out.push('failed steps (see the logs under the run dir):');
-  for (const [t, m, v] of errors) out.push(`  ${t}: ${m.replace(/_failed$/, '')} ${v}`);
+  for (const [t, m, v] of [...errors, ...bad]) out.push(`  ${t}: ${m.replace(/_failed$/, '')} ${v}`);
 }
-if (goalLines.length) { out.push(''); out.push('goals:'); out.push(...goalLines); }
+if (goalLines.length) { out.push(''); out.push("issue 7's targets (medians):"); out.push(...goalLines); }
 process.stdout.write(out.join('\n') + '\n');

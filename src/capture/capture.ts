@@ -1,13 +1,13 @@
-// Capture: turns a completed backing-store operation into a journal record.
-// The order of the journal is fixed here, at one defined point: the moment
-// `record` is called, right after the backing op succeeded and before the
-// FUSE reply. fs/ops.ts does the backing op synchronously and records in
-// the same step, so the journal order is the backing store's order even
-// with many kernel threads in flight (native-notes/threading.md).
+// Capture: turning changes into journal records. The FUSE operations are
+// captured by the native core (src/native/capture.c: the backing op, its
+// sequence and its journal append in one critical section, so the journal
+// order is the backing order); native-capture.ts follows that journal. This
+// file holds what both sides share, and the JS capture a primary's recovery
+// journals its restates through before the core takes the journal over.
 import type { Record, Seq } from '../core/records.js'
 import type { CommitApi, GroupCommit } from '../journal/group-commit.js'
 import type { Journal } from '../journal/journal.js'
-import { ActivityLog, regionsOf, type HotMark } from './activity-log.js'
+import type { ActivityLog, HotMark } from './activity-log.js'
 import { ExtentMap } from './extent-map.js'
 import type { DirtySet } from './dirty-set.js'
 
@@ -17,18 +17,12 @@ export interface CaptureStats {
   byKind: Map<string, number>
 }
 
-/** When may the FUSE reply go? Called once the record is in the local
- *  journal file; async mode replies at once, sync mode (replicate/) when the
- *  secondary acknowledged `seq`. */
-export type Durability = (seq: Seq, reply: () => void) => void
-
 /** Where records go: the journal, or (after an overflow with the `track`
  *  policy) only the dirty set, for a resync later. */
 export type CaptureMode = 'journal' | 'track'
 
-/** What the replicator, resync and the primary's wiring use of a capture:
- *  this JS one (records sequenced on the event loop) or the native core's
- *  (native-capture.ts). */
+/** What the replicator and resync drive: the native core's capture
+ *  (native-capture.ts), where the FUSE operations are sequenced. */
 export interface CaptureApi {
   readonly commit: CommitApi
   readonly extents: ExtentMap
@@ -36,9 +30,7 @@ export interface CaptureApi {
   readonly dirty: DirtySet
   readonly observers: Set<(r: Record) => void>
   mode: CaptureMode
-  syncBatches: boolean
-  durability: Durability
-  /** sync mode fell back to async (native: decided by the core) */
+  /** sync mode fell back to async (the core decides, on its timeout) */
   readonly syncFellBack: boolean
   /** A record made by JS (recovery, resync); in `exclusive` for the native core. */
   record (r: Record, marks: HotMark[], reply: () => void): Seq
@@ -57,73 +49,18 @@ export interface CaptureApi {
   releaseWaiters (): void
 }
 
-export class Capture implements CaptureApi {
+/** Records JS makes before the native core opens the journal: the restates
+ *  of a primary's recovery (cli/primary.ts), through the JS group commit. */
+export class Capture {
   readonly extents = new ExtentMap()
   readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
-  durability: Durability = (_seq, reply) => reply()
   mode: CaptureMode = 'journal'
-  /** Sync mode: batches are flagged so the secondary syncs before its ack. */
-  syncBatches = false
-  readonly syncFellBack = false // the replicator's SyncWaiters decide it here
-  private blocked: Array<() => void> | null = null // waiting ops while the overflow gate is shut
-  /** Observers of every record (resync watches the paths ops touch). */
-  readonly observers = new Set<(r: Record) => void>()
   private trackedMarks: HotMark[] = []
 
   constructor (readonly journal: Journal, readonly commit: GroupCommit, readonly activity: ActivityLog, readonly dirty: DirtySet) {}
 
-  /** Runs `op` now, or once the gate opens. */
-  admit (op: () => void): void {
-    if (this.blocked) this.blocked.push(op)
-    else op()
-  }
-
-  setBlocked (on: boolean): void {
-    if (on) { this.blocked ??= []; return }
-    const waiting = this.blocked ?? []
-    this.blocked = null
-    for (const op of waiting) op()
-  }
-
-  /** One synchronous step of the event loop: no FUSE op can come between. */
-  async exclusive<T> (fn: () => T): Promise<T> {
-    return fn()
-  }
-
-  // Here `setBlocked` is exact already: ops are sequenced on this event loop.
-  bound (_maxBytes: number): void {}
-
-  peerAcked (_seq: Seq, _last: Seq): void {}
-  releaseWaiters (): void {}
-
-  /** Hot marks for an op on a path's namespace entry or metadata. */
-  static pathMarks (vol: number, ...paths: string[]): HotMark[] {
-    return paths.map(path => ({ vol, path, kind: 'path' as const, region: -1 }))
-  }
-
-  static metaMarks (vol: number, path: string): HotMark[] {
-    return [{ vol, path, kind: 'meta', region: -1 }]
-  }
-
-  static regionMarks (vol: number, path: string, off: number, len: number): HotMark[] {
-    return regionsOf(off, len).map(region => ({ vol, path, kind: 'region' as const, region }))
-  }
-
-  /** Before the backing op: the parts it touches are marked hot. */
-  begin (marks: HotMark[]): void {
-    this.activity.mark(marks)
-  }
-
-  /** The backing op failed: nothing is recorded. */
-  abort (marks: HotMark[]): void {
-    this.activity.release(marks)
-  }
-
-  /** The backing op succeeded: sequence it now (the caller did the backing
-   *  op in the same synchronous step, so no other op can come between);
-   *  `reply` runs once the record is as durable as the mode promises. */
+  /** Sequences `r` now; `reply` runs once it is in the journal file. */
   record (r: Record, marks: HotMark[], reply: () => void): Seq {
-    for (const o of this.observers) o(r)
     if (this.mode === 'track') {
       // Not journalled: the dirty set keeps what changed. The hot marks stay
       // until the set is saved, so a crash before that still restates it.
@@ -135,8 +72,8 @@ export class Capture implements CaptureApi {
     }
     const seq = this.commit.submitCb(r, () => {
       this.activity.release(marks)
-      this.durability(seq, reply)
-    }, this.syncBatches)
+      reply()
+    })
     this.track(r, seq)
     return seq
   }

@@ -16,7 +16,7 @@ import type { Appended, Journal } from '../journal/journal.js'
 import { JournalTail } from '../journal/tail.js'
 import type { CaptureHandle, CaptureStatus, NativeCore } from '../native/addon.js'
 import type { ExtentMap } from './extent-map.js'
-import type { CaptureApi, CaptureMode, CaptureStats, Durability } from './capture.js'
+import type { CaptureApi, CaptureMode, CaptureStats } from './capture.js'
 import type { DirtySet } from './dirty-set.js'
 import type { HotMark } from './activity-log.js'
 
@@ -67,11 +67,6 @@ export class NativeCapture implements CaptureApi {
     this.core.setFlag(this.handle, 'track', m === 'track')
     this.refresh()
   }
-
-  // Sync mode lives in the core (a FUSE thread waits on a condition); these
-  // two belong to the JS capture and mean nothing here.
-  set syncBatches (_on: boolean) {}
-  set durability (_d: Durability) {}
 
   setBlocked (on: boolean): void {
     this.core.setFlag(this.handle, 'gate', on)

@@ -1,7 +1,9 @@
-// Wiring of a primary: journal → group commit → capture → FUSE ops → mount,
-// with recovery of an unclean stop before the mount goes live, and the
-// replicator when a peer is given.
+// Wiring of a primary: the journal recovered (torn tail, power loss, an
+// unclean stop's hot parts) by JS, then handed to the native core, which
+// serves the mount and journals every operation; JS follows the journal for
+// the replicator (when a peer is given), the backing sync and status.
 import { promises as fsp } from 'node:fs'
+import { join } from 'node:path'
 import type { GroupSpec } from '../core/config.js'
 import type { Record } from '../core/records.js'
 import { segmentBytesDefault } from '../core/limits.js'
@@ -15,9 +17,7 @@ import { BackingSync } from '../capture/backing-sync.js'
 import { redoAfterPowerLoss, syncVolumes } from '../apply/redo.js'
 import { DirtySet } from '../capture/dirty-set.js'
 import { restateSteps, type RestateSource } from '../capture/restate.js'
-import { Layout } from '../fs/layout.js'
-import { makeOps } from '../fs/ops.js'
-import { mountCore, mountFs, useNativeCore, type Mounted } from '../fs/mount.js'
+import { mountCore, type Mounted } from '../fs/mount.js'
 import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
@@ -32,11 +32,18 @@ export interface Primary {
   journal: Journal
   commit: CommitApi
   capture: CaptureApi
-  layout: Layout
   replicator: Replicator | null
   stop (): Promise<void>
 }
 
+/** Backing path of a volume-relative path, null for an unknown volume. */
+function backingPath (spec: GroupSpec, num: number, rel: string): string | null {
+  const v = spec.volumes[num]
+  if (!v) return null
+  return rel === '' ? v.path : join(v.path, rel)
+}
+
+/** Opens and recovers a primary's journal before the core takes it over. */
 export async function openPrimary (spec: GroupSpec, state: string, log: Log, journalMaxBytes = 0) {
   // Segments small enough that trimming whole segments frees the journal
   // well before its limit.
@@ -52,8 +59,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   const { log: activity, leftover } = await ActivityLog.open(state)
   const dirty = DirtySet.load(state)
   const capture = new Capture(journal, commit, activity, dirty)
-  const layout = new Layout(spec)
-  const source: RestateSource = { backing: (v, rel) => layout.backing(v, rel), xattrs: allXattrsSync }
+  const source: RestateSource = { backing: (num, rel) => backingPath(spec, num, rel), xattrs: allXattrsSync }
   // A primary that was tracking (journal overflowed) keeps tracking until a resync.
   if (!dirty.empty) capture.mode = 'track'
 
@@ -74,30 +80,19 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   }
   activity.reset()
 
-  return {
-    journal, commit, capture, layout, source, activity, dirty, segmentBytes,
-    async close () {
-      await commit.close()
-      if (capture.mode === 'track') await capture.saveDirty()
-      activity.reset() // a clean stop: nothing is in flight, nothing to restate
-      activity.close()
-      await journal.close()
-    }
-  }
-}
-
-export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
-  return useNativeCore() ? startNativePrimary(spec, state, mountpoint, log, repl) : startJsPrimary(spec, state, mountpoint, log, repl)
+  // The journal is handed to the native core: JS has nothing in flight.
+  await commit.close()
+  if (capture.mode === 'track') await capture.saveDirty()
+  await journal.sync()
+  activity.close()
+  return { journal, capture, source, dirty, segmentBytes }
 }
 
 /** The native core serves the mount and journals on its own threads; JS
  *  recovers the journal first, then follows it (replication, status). */
-async function startNativePrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
-  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
+export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
   // Recovery journalled through JS; from here the core is the one writer.
-  await p.commit.close()
-  await p.journal.sync()
-  p.activity.close()
+  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
   const core = nativeCore()
   const syncMode = repl?.mode === 'sync'
   let capture: NativeCapture | null = null
@@ -143,7 +138,7 @@ async function startNativePrimary (spec: GroupSpec, state: string, mountpoint: s
   const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced }))
   let stopping: Promise<void> | null = null
   return {
-    journal: p.journal, commit: capture.commit, capture, layout: p.layout,
+    journal: p.journal, commit: capture.commit, capture,
     replicator,
     stop: () => (stopping ??= (async () => {
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
@@ -166,40 +161,6 @@ function primaryStatus (spec: GroupSpec, mountpoint: string, journal: Journal, c
     extents: capture.extents.summary(),
     memory: process.memoryUsage(),
     ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none' })
-  }
-}
-
-/** fuse-native serves the mount; every op runs on the event loop (REPLFS_CORE=js). */
-async function startJsPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
-  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
-  let replicator: Replicator | null = null
-  let stopProgress = () => {}
-  let mounted: Mounted
-  try {
-    if (repl) {
-      replicator = new Replicator(p.journal, p.commit, p.capture, { ...repl, volumes: spec.volumes, source: p.source, log })
-      replicator.start()
-      stopProgress = reportResync(replicator, log)
-    }
-    const ops = makeOps({ layout: p.layout, capture: p.capture, startedMs: Date.now(), readOnly: false })
-    mounted = await mountFs(mountpoint, ops, { fsname: `replfs-${spec.group}`, readOnly: false })
-  } catch (err) {
-    await replicator?.stop()
-    await p.close()
-    throw err
-  }
-  const control = await serveControl(state, () => primaryStatus(spec, mountpoint, p.journal, p.capture, replicator))
-  let stopping: Promise<void> | null = null
-  return {
-    journal: p.journal, commit: p.commit, capture: p.capture, layout: p.layout,
-    replicator,
-    stop: () => (stopping ??= (async () => {
-      await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
-      stopProgress()
-      await replicator?.stop()
-      control.close()
-      await p.close()
-    })())
   }
 }
 

@@ -17,7 +17,6 @@ import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
 import { Heartbeat } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
-import { SyncWaiters } from './sync-waiters.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
 
@@ -70,16 +69,12 @@ export class Replicator {
   private resync: Resync | null = null
   private checkpointTimer: NodeJS.Timeout | null = null
   private pendingAck: { seq: Seq, hash: Buffer } | null = null
-  readonly waiters: SyncWaiters
   readonly overflow: Overflow
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
-    this.waiters = new SyncWaiters(o.mode, o.syncTimeoutMs, o.log)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
-    capture.syncBatches = o.mode === 'sync'
-    capture.durability = (seq, reply) => this.waiters.wait(seq, this.acked, reply)
     commit.listeners.push(a => this.onAppended(a))
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
   }
@@ -92,7 +87,6 @@ export class Replicator {
     this.stopped = true
     this.resync?.stop()
     this.session?.conn.close()
-    this.waiters.releaseAll()
     this.capture.releaseWaiters()
     this.overflow.stop()
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
@@ -105,7 +99,7 @@ export class Replicator {
     return {
       role: 'primary' as const,
       mode: this.o.mode,
-      syncFallback: this.waiters.fallback || this.capture.syncFellBack,
+      syncFallback: this.capture.syncFellBack,
       peer: `${this.o.host}:${this.o.port}`,
       peerState: this.peerState,
       lastError: this.lastError,
@@ -361,7 +355,6 @@ export class Replicator {
   private async takeAck (seq: Seq, hash?: Buffer): Promise<void> {
     if (seq <= this.acked) return
     this.acked = seq
-    this.waiters.ack(seq, this.commit.lastAssigned)
     this.capture.peerAcked(seq, this.commit.lastAssigned)
     // The checkpoint (an fsync) is written at most every 200 ms.
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
