@@ -70,16 +70,24 @@ export class Replicator {
   private resync: Resync | null = null
   private checkpointTimer: NodeJS.Timeout | null = null
   private pendingAck: { seq: Seq, hash: Buffer } | null = null
+  /** Sync writers are released up to here: what the secondary holds. */
+  private released: Seq
+  /** While a resync rebuilds the copy, an ack says the secondary applied a
+   *  sequence, not that it holds what came before (it skips operations on
+   *  paths not rebuilt yet): no sync writer is released until the copy is
+   *  consistent, at this sequence (Infinity: not known yet). */
+  private holdUntil: Seq | null = null
   readonly waiters: SyncWaiters
   readonly overflow: Overflow
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
+    this.released = this.acked
     this.waiters = new SyncWaiters(o.mode, o.syncTimeoutMs, o.log)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     capture.syncBatches = o.mode === 'sync'
-    capture.durability = (seq, reply) => this.waiters.wait(seq, this.acked, reply)
+    capture.durability = (seq, reply) => this.waiters.wait(seq, this.released, reply)
     commit.listeners.push(a => this.onAppended(a))
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
   }
@@ -198,6 +206,7 @@ export class Replicator {
 
     const plan = await this.plan(state)
     if (plan.kind === 'resume') {
+      this.holdUntil = null // a consistent copy at state.applied
       s.sentUpTo = state.applied
       this.peerState = 'streaming'
       if (state.applied > this.acked) await this.takeAck(state.applied)
@@ -212,7 +221,8 @@ export class Replicator {
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
     conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
-    await this.takeAck(seq - 1, prev) // what came before is covered by the resync
+    this.holdUntil = Infinity
+    await this.takeAck(seq - 1, prev) // what came before is covered by the resync (trim), but not on the copy yet (hold)
     this.o.log(`${plan.kind} resync of the secondary starts at sequence ${seq}`)
     void this.pump(s)
     void this.runResync(s, plan.kind)
@@ -263,6 +273,8 @@ export class Replicator {
     await this.commit.idle()
     const until = this.commit.lastAssigned
     s.conn.send({ t: 'consistent', seq: until })
+    this.holdUntil = until
+    if (this.acked >= until) this.release(this.acked)
     this.o.log(`resync sent (${resync.progress.bytesSent} bytes of data, ${resync.progress.bytesDone} compared); consistent once sequence ${until} is applied`)
     await this.capture.dirty.save()
     this.resync = null
@@ -358,12 +370,18 @@ export class Replicator {
   private async takeAck (seq: Seq, hash?: Buffer): Promise<void> {
     if (seq <= this.acked) return
     this.acked = seq
-    this.waiters.ack(seq, this.commit.lastAssigned)
-    this.capture.peerAcked(seq, this.commit.lastAssigned)
+    if (this.holdUntil === null || seq >= this.holdUntil) this.release(seq)
     // The checkpoint (an fsync) is written at most every 200 ms.
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
     if (!hash) this.pendingAck.hash = (await this.journal.hashAt(seq)) ?? this.pendingAck.hash
     if (!this.checkpointTimer) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 200)
+  }
+
+  private release (seq: Seq): void {
+    this.holdUntil = null
+    this.released = Math.max(this.released, seq)
+    this.waiters.ack(seq, this.commit.lastAssigned)
+    this.capture.peerAcked(seq, this.commit.lastAssigned)
   }
 
   private async flushAck (): Promise<void> {
