@@ -9,14 +9,14 @@ import { openVolumes, closeVolumes } from '../volume/volume.js'
 import { ApplyTarget } from '../apply/target.js'
 import { Secondary } from '../replicate/receiver.js'
 import { listen, parseHostPort } from '../replicate/transport.js'
-import { collect, groupFromFlags, checkStateDir, writeGroupFile } from './group-spec.js'
+import { collect, groupFromFlags, checkStateDir, parseSize, writeGroupFile } from './group-spec.js'
 import { runDaemon } from './daemon.js'
 import { addPeerOptions, ensureSecret, nodeId, planSecret, tlsFiles, type PeerFlags } from './peer-flags.js'
 import { checkStatePlacement, checkStateRole, writeStateRole } from './state-role.js'
 import { serveControl } from './control.js'
 import { mountReadOnly } from './read-only-mount.js'
 
-interface ServeFlags extends PeerFlags { listen: string, state: string, group?: string, volume: string[], image: string[], mount?: string }
+interface ServeFlags extends PeerFlags { listen: string, state: string, group?: string, volume: string[], image: string[], mount?: string, segmentSize: string }
 
 export function registerServe (program: Command): void {
   const cmd = program.command('serve')
@@ -27,6 +27,7 @@ export function registerServe (program: Command): void {
     .option('--volume <name=dir>', 'a directory volume copy, repeatable', collect, [])
     .option('--image <name=file[:size]>', 'an image volume copy, repeatable', collect, [])
     .option('--mount <mountpoint>', 'also expose the copies read-only through FUSE')
+    .option('--segment-size <size>', 'journal segment size; segments wholly applied (and on disk) are deleted, so the journal stays near one segment', '64M')
   addPeerOptions(cmd)
     .addHelpText('after', `
 Prints a line containing "listening" once ready. One primary at a time.
@@ -39,6 +40,8 @@ with an error; the daemon keeps serving.`)
       await runDaemon(async log => {
         const { host, port } = parseHostPort(flags.listen)
         const tls = tlsFiles(flags)
+        const segmentBytes = parseSize(flags.segmentSize)
+        if (segmentBytes < 64 * 1024) throw replError('USAGE', `--segment-size ${flags.segmentSize} is below 64K`)
         const state = resolve(flags.state)
         const secretPlan = planSecret(state, flags.secretFile, host, 'listen on')
         const only = flags.volume.length + flags.image.length === 1 ? [...flags.volume, ...flags.image][0].split('=')[0] : undefined
@@ -57,7 +60,7 @@ with an error; the daemon keeps serving.`)
         await writeGroupFile(state, spec)
         await writeStateRole(state, 'secondary')
 
-        const journal = await Journal.open(state, { group: spec.group })
+        const journal = await Journal.open(state, { group: spec.group, segmentBytes })
         const vols = await openVolumes(spec.volumes)
         const target = new ApplyTarget(vols, spec.volumes)
         const identity = { role: 'secondary' as const, group: spec.group, node: nodeId(state), volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret }

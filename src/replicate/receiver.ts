@@ -8,8 +8,8 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import type { Record, Seq } from '../core/records.js'
 import { describe, isReplError, replError, type ReplError } from '../core/errors.js'
-import { decodeBatch } from '../journal/codec.js'
-import type { Journal } from '../journal/journal.js'
+import { chainHash, decodeBatch } from '../journal/codec.js'
+import { describeDamage, type Journal, type JournalDamage } from '../journal/journal.js'
 import type { Connection } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
@@ -40,6 +40,7 @@ export interface SecondaryStatus {
   resyncUntil: Seq | null
   /** An apply that cannot go on (full or failing copy): what, where, since when. */
   applyError: ApplyBlock | null
+  damage: string[] // journal damage met since start (named: file, byte, sequences)
 }
 
 export interface ApplyBlock {
@@ -83,6 +84,9 @@ export class Secondary {
     // A fresh secondary is "consistent" only in that it claims nothing yet.
     this.consistent = buf[8] !== 1
     this.generation = journal.checkpoint.generation
+    const onDamage = (d: JournalDamage) => { this.lastError = describeDamage(d); this.log(this.lastError) }
+    journal.damage.forEach(onDamage)
+    journal.damageListeners.push(onDamage)
   }
 
   /** At start: re-apply what the journal holds past the cursor, on the
@@ -99,13 +103,20 @@ export class Secondary {
   async recover (): Promise<number> {
     let n = 0
     try {
-      for await (const { batch } of this.journal.read(this.applied + 1)) {
+      for await (const { batch, payload } of this.journal.read(this.applied + 1)) {
+        if (batch.seq > this.applied + 1) {
+          // A hole in this side's journal: what it held cannot be applied,
+          // and applying past it would skip history.
+          const d = this.journal.damage[this.journal.damage.length - 1]
+          throw replError('JOURNAL_DAMAGE', d ? describeDamage(d) : `journal has no sequences ${this.applied + 1}..${batch.seq - 1}`)
+        }
         for (let i = 0; i < batch.records.length; i++) {
           const seq = batch.seq + i
           if (seq <= this.applied) continue
           await this.applyOne(batch.records[i], seq)
           n++
         }
+        await this.trim(chainHash(payload))
       }
     } catch (err) {
       if (isReplError(err, 'APPLY_BLOCKED')) return n // stopping while blocked: the journal keeps the batch
@@ -128,7 +139,8 @@ export class Secondary {
     return {
       role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null, peerState: this.conn ? 'connected' : 'waiting',
       appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
-      bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked }
+      bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
+      damage: this.journal.damage.map(d => describeDamage(d))
     }
   }
 
@@ -205,7 +217,8 @@ export class Secondary {
         // Once one store waits in the queue, every later one waits too:
         // stores must keep arrival order.
         let before: ReturnType<Journal['mark']> | null = null
-        const store = () => { before = this.journal.mark(); this.journal.appendPayload(payload, batch) }
+        let hash: Buffer | null = null
+        const store = () => { before = this.journal.mark(); hash = this.journal.appendPayload(payload, batch).hash }
         const deferred = this.pendingRebases > 0 || this.deferredStores > 0
         if (deferred) this.deferredStores++
         else {
@@ -236,6 +249,7 @@ export class Secondary {
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
           conn.send({ t: 'ack', applied: this.applied })
+          await this.trim(hash!)
         })
         return
       }
@@ -294,6 +308,7 @@ export class Secondary {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.target.apply(r)
+        if (r.kind === 'fsync') await this.target.flush()
         break
       } catch (err) {
         // The copy's storage refuses (full, failing): never skipped, even
@@ -310,9 +325,25 @@ export class Secondary {
       }
     }
     if (this.blocked) this.unblock(seq)
-    if (r.kind === 'fsync') await this.target.flush()
     this.applied = seq
     this.writeCursor()
+  }
+
+  /** Lets the journal go of segments wholly applied, once what they hold is
+   *  on disk in the copy (files fsynced, cursor and checkpoint written): a
+   *  crash then re-applies only from the journal that is left. Runs when
+   *  the oldest segment can go (about once per segment), at a batch end
+   *  whose chain hash is `hash` (it keeps the chain across the trim). */
+  private async trim (hash: Buffer): Promise<void> {
+    const below = this.journal.trimmableBelow
+    if (below === null || below > this.applied + 1 || this.blocked) return
+    try {
+      await this.target.flush()
+      fs.fsyncSync(this.cursorFd)
+      await this.journal.ack(this.applied, hash, { appliedSeq: this.applied })
+    } catch (err) {
+      this.log(`journal trim postponed: ${describe(err)}`) // the next batch end tries again
+    }
   }
 
   /** One failed attempt of a blocked apply: report it (first time, and when

@@ -6,7 +6,7 @@
 // runs a resync when the secondary missed history.
 import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
-import type { Journal, Appended, JournalEntry } from '../journal/journal.js'
+import { describeDamage, type Journal, type Appended, type JournalDamage, type JournalEntry } from '../journal/journal.js'
 import { chainHash, zeroHash } from '../journal/codec.js'
 import type { CommitApi } from '../journal/group-commit.js'
 import type { CaptureApi } from '../capture/capture.js'
@@ -84,6 +84,9 @@ export class Replicator {
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
     this.released = this.acked
+    const onDamage = (d: JournalDamage) => this.noteError(`${describeDamage(d)}${d.toSeq > this.acked ? '; the secondary is resynced in full' : ' (already on the secondary)'}`)
+    journal.damage.forEach(onDamage)
+    journal.damageListeners.push(onDamage)
     this.waiters = new SyncWaiters(o.mode, o.syncTimeoutMs, o.log)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     capture.syncBatches = o.mode === 'sync'
@@ -127,6 +130,7 @@ export class Replicator {
       journalMaxBytes: this.o.journalMaxBytes,
       overflow: this.o.onOverflow,
       tracking: this.capture.mode === 'track',
+      damage: this.journal.damage.map(d => describeDamage(d)),
       resync: this.resync ? { ...this.resync.progress } : null
     }
   }
@@ -221,6 +225,9 @@ export class Replicator {
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
     conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
+    // The copy is inconsistent from here until the full resync completes,
+    // and the next session resyncs in full again if this one is cut short.
+    if (plan.kind === 'full' && this.journal.checkpoint.resyncFull) await this.journal.setCheckpoint({ resyncFull: false })
     this.holdUntil = Infinity
     await this.takeAck(seq - 1, prev) // what came before is covered by the resync (trim), but not on the copy yet (hold)
     this.o.log(`${plan.kind} resync of the secondary starts at sequence ${seq}`)
@@ -232,6 +239,10 @@ export class Replicator {
   private async plan (st: Extract<Message, { t: 'state' }>): Promise<{ kind: 'resume' | 'full' | 'partial' } | { kind: 'refuse', error: Error }> {
     const mine = this.journal.checkpoint.generation
     if (st.generation !== mine) return { kind: 'full' } // a new or foreign copy
+    // Damage lost sequences the secondary may not have: which extents they
+    // changed is unknown, so everything is compared (block checksums: what
+    // the copy has is not sent again).
+    if (this.journal.checkpoint.resyncFull) return { kind: 'full' }
     // A resync was cut short. Before the dirty set: if the cut one was a
     // full resync (say the journal overflowed during an initial sync), the
     // dirty set holds only what it had journalled, not the blocks it never
@@ -247,6 +258,9 @@ export class Replicator {
     const hash = await this.journal.hashAt(st.applied)
     if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume' }
     if (hash === null) return { kind: 'full' } // trimmed past it: the journal cannot prove a common history
+    // The secondary cannot tell its own hash (its journal is damaged or was
+    // cut below what it applied): unknown, not a different history.
+    if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full' }
     if (!hash.equals(Buffer.from(st.hash))) {
       return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary's history differs from this primary's at sequence ${st.applied}`, 'both sides were written; pick the survivor and resync the other') }
     }
