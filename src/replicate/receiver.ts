@@ -13,7 +13,7 @@ import { describeDamage, type Journal, type JournalDamage } from '../journal/jou
 import type { Connection } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
-import { Heartbeat } from './heartbeat.js'
+import { Heartbeat, silentPeerMs } from './heartbeat.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -30,7 +30,8 @@ export interface SecondaryStatus {
   role: 'secondary'
   group: string
   peer: string | null
-  peerState: 'waiting' | 'connected'
+  peerState: 'waiting' | 'connected' | 'silent'
+  peerSilentSec: number
   appliedSeq: Seq
   consistent: boolean
   generation: string
@@ -59,6 +60,7 @@ const cursorFile = 'applied'
 
 export class Secondary {
   private conn: Connection | null = null
+  private hb: Heartbeat | null = null
   private connNode = ''
   private applied: Seq
   private consistent: boolean
@@ -136,8 +138,11 @@ export class Secondary {
   }
 
   status (): SecondaryStatus {
+    const silentMs = this.conn && this.hb ? this.hb.silentMs : 0
+    const silent = silentMs > silentPeerMs
     return {
-      role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null, peerState: this.conn ? 'connected' : 'waiting',
+      role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null,
+      peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
       damage: this.journal.damage.map(d => describeDamage(d))
@@ -173,6 +178,7 @@ export class Secondary {
       }
       this.log(`primary ${peer.node} at ${conn.remote} authenticated`)
       this.conn = conn
+      this.hb = hb
       this.connNode = peer.node
       this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
       this.deferredStores = 0

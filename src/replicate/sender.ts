@@ -15,7 +15,7 @@ import type { VolumeSpec } from '../core/config.js'
 import { connect, type Connection, type TlsFiles } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
-import { Heartbeat } from './heartbeat.js'
+import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { SyncWaiters } from './sync-waiters.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
@@ -55,6 +55,7 @@ interface Session {
   closed: boolean
   manifest: Manifest | null
   manifestDone: (() => void) | null
+  hb: Heartbeat | null
 }
 
 export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
@@ -113,13 +114,19 @@ export class Replicator {
   status () {
     const unacked = this.session?.inflight ?? []
     const lag = this.recent.after(this.acked)
+    // A link that went quiet is not reported as streaming for the whole
+    // dead-peer timeout: past a missed heartbeat it is 'silent'.
+    const silentMs = this.session?.hb?.silentMs ?? 0
+    const silent = this.session !== null && silentMs > silentPeerMs
     return {
       role: 'primary' as const,
       mode: this.o.mode,
       syncFallback: this.waiters.fallback || this.capture.syncFellBack,
       peer: `${this.o.host}:${this.o.port}`,
-      peerState: this.peerState,
+      peerState: silent ? 'silent' : this.peerState,
+      peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       lastError: this.lastError,
+      journalError: this.commit.appendError ?? null,
       lastSeq: this.commit.lastAssigned,
       ackedSeq: this.acked,
       lagRecords: Math.max(0, this.commit.lastAssigned - this.acked),
@@ -198,10 +205,10 @@ export class Replicator {
     const state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
-      closed: false, manifest: null, manifestDone: null
+      closed: false, manifest: null, manifestDone: null, hb: null
     }
     this.session = s
-    const hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
+    const hb = s.hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
     hb.start()
     conn.on('close', () => hb.stop())
     conn.on('message', m => this.onMessage(s, m))
