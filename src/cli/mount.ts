@@ -10,6 +10,7 @@ import { addPeerOptions, ensureSecret, nodeId, planSecret, tlsFiles, type PeerFl
 import { checkStatePlacement, checkStateRole, writeStateRole } from './state-role.js'
 import { parseHostPort } from '../replicate/transport.js'
 import { parseSize } from './group-spec.js'
+import { checkUnlocked } from '../journal/lock.js'
 import type { GroupSpec } from '../core/config.js'
 import type { Replication } from './primary.js'
 
@@ -73,6 +74,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         if (spec.volumes.some(v => v.path === mountpoint || mountpoint.startsWith(v.path + '/'))) {
           throw replError('USAGE', `mountpoint ${mountpoint} is inside a volume's backing directory`)
         }
+        await checkUnlocked(state)
         await checkStateDir(state, spec)
         checkStatePlacement(state, spec, mountpoint)
         await checkStateRole(state, 'primary')

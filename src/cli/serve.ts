@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import { resolve } from 'node:path'
 import { replError } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
+import { checkUnlocked } from '../journal/lock.js'
 import { openVolumes, closeVolumes } from '../volume/volume.js'
 import { ApplyTarget } from '../apply/target.js'
 import { Secondary } from '../replicate/receiver.js'
@@ -50,6 +51,7 @@ with an error; the daemon keeps serving.`)
         const { spec, toCreate } = await groupFromFlags(group, flags.volume, flags.image, false)
         const mountpoint = flags.mount ? resolve(flags.mount) : null
         if (mountpoint && !fs.existsSync(mountpoint)) throw replError('USAGE', `mountpoint ${mountpoint} does not exist`)
+        await checkUnlocked(state)
         await checkStateDir(state, spec)
         checkStatePlacement(state, spec, mountpoint)
         await checkStateRole(state, 'secondary')

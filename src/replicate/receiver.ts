@@ -118,7 +118,7 @@ export class Secondary {
           await this.applyOne(batch.records[i], seq)
           n++
         }
-        await this.trim(chainHash(payload))
+        await this.trim(batch.seq + batch.records.length - 1, chainHash(payload))
       }
     } catch (err) {
       if (isReplError(err, 'APPLY_BLOCKED')) return n // stopping while blocked: the journal keeps the batch
@@ -255,7 +255,7 @@ export class Secondary {
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
           conn.send({ t: 'ack', applied: this.applied })
-          await this.trim(hash!)
+          await this.trim(batch.seq + batch.records.length - 1, hash!)
         })
         return
       }
@@ -338,11 +338,12 @@ export class Secondary {
   /** Lets the journal go of segments wholly applied, once what they hold is
    *  on disk in the copy (files fsynced, cursor and checkpoint written): a
    *  crash then re-applies only from the journal that is left. Runs when
-   *  the oldest segment can go (about once per segment), at a batch end
-   *  whose chain hash is `hash` (it keeps the chain across the trim). */
-  private async trim (hash: Buffer): Promise<void> {
+   *  the oldest segment can go (about once per segment), at the end `end`
+   *  of a batch whose chain hash is `hash` (it keeps the chain across the
+   *  trim: only where the cursor is exactly there). */
+  private async trim (end: Seq, hash: Buffer): Promise<void> {
     const below = this.journal.trimmableBelow
-    if (below === null || below > this.applied + 1 || this.blocked) return
+    if (below === null || below > this.applied + 1 || this.blocked || this.applied !== end) return
     try {
       await this.target.flush()
       fs.fsyncSync(this.cursorFd)

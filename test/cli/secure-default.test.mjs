@@ -69,6 +69,11 @@ test('serve on a primary\'s state directory and mount on a secondary\'s are refu
   }
   assert.is(fs.readFileSync(join(pstate, 'secret'), 'utf8'), secret, 'kept, not replaced')
   const sec = await daemon(['serve', '--listen', '127.0.0.1:17303', '--state', sstate, '--volume', `src=${E.copy}`], { readyWord: 'listening' })
+  // A second start on a running daemon's state directory touches none of its files.
+  const files = () => fs.readdirSync(sstate).filter(n => n !== 'control.sock').sort().map(n => `${n}:${fs.statSync(join(sstate, n)).mtimeMs}`).join(',')
+  const running = files()
+  await refused(['serve', '--listen', '127.0.0.1:17311', '--state', sstate, '--volume', `src=${E.copy}`], /JOURNAL_LOCKED: state directory .* is in use by process/)
+  assert.is(files(), running)
   await sec.stop()
   const before = fs.readdirSync(pstate).sort().join(',')
   await refused(['serve', '--listen', '127.0.0.1:17303', '--state', pstate, '--volume', `src=${E.copy}`], /belongs to a primary/)
