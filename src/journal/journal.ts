@@ -331,8 +331,16 @@ export class Journal {
    *  segments (never the newest: it carries the chain's tail). */
   async ack (seq: Seq, hash?: Uint8Array, patch: Partial<Checkpoint> = {}): Promise<void> {
     if (seq <= this.checkpoint.acked) return
+    const before = this.checkpoint
     this.checkpoint = { ...this.checkpoint, ...patch, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
-    await this.writeCp()
+    try {
+      await this.writeCp()
+    } catch (err) {
+      // Not on disk (state directory full, say): nothing is trimmed, and a
+      // later ack of the same sequence writes it again.
+      this.checkpoint = before
+      throw err
+    }
     while (this.segments.length > 1 && this.segments[1].first <= seq + 1) {
       const old = this.segments.shift()!
       await fsp.unlink(old.path).catch(() => {})

@@ -411,7 +411,18 @@ export class Replicator {
     this.pendingAck = null
     // The extent map walks every file it holds: once per checkpoint, not per ack.
     this.capture.extents.ack(a.seq)
-    await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
+    try {
+      await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
+    } catch (err) {
+      // The checkpoint cannot be written (state directory full or failing):
+      // keep the ack, say so, try again; the daemon goes on (this ran from a
+      // timer: a throw here was an unhandled rejection that killed it).
+      this.noteError(`checkpoint write failed, retrying (nothing is trimmed meanwhile): ${describe(err)}`)
+      const newer = this.pendingAck as { seq: Seq, hash: Buffer } | null // an ack may have come meanwhile
+      if (!newer || newer.seq < a.seq) this.pendingAck = a
+      if (!this.checkpointTimer && !this.stopped) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 1000)
+      return
+    }
     this.overflow.check()
   }
 }
