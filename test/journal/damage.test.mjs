@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
 import { listSegments, scanSegment } from '../../dist/journal/segments.js'
+import { replayJournal } from '../../dist/apply/replay.js'
 
 const w = (i, n = 1000) => ({ kind: 'write', vol: 0, path: `f${i % 3}`, off: i * n, data: Buffer.alloc(n, i & 255) })
 const segmentBytes = 16 * 1024
@@ -114,6 +115,17 @@ test('damage in the acknowledged part is named but asks for no resync', async ()
   j = await Journal.open(dir, { group: 'g', segmentBytes })
   assert.is(j.damage.length, 1)
   assert.not.ok(j.checkpoint.resyncFull)
+  await j.close()
+})
+
+test('replay stops at a hole, naming it, rather than build a copy across it', async () => {
+  const { dir, segs } = await made()
+  const hit = await flip(segs[1].path, 1)
+  const j = await Journal.open(dir, { group: 'g', segmentBytes, readOnly: true })
+  const err = await replayJournal(j, new Map(), { from: hit.batch.seq }).then(() => null, e => e)
+  assert.ok(err, 'replayed across the hole')
+  assert.is(err.code, 'JOURNAL_DAMAGE')
+  assert.ok(err.message.includes(segs[1].path), err.message)
   await j.close()
 })
 
