@@ -55,12 +55,26 @@ export async function applyBatch (vols: Volumes, batch: Batch, range: ApplyRange
   return n
 }
 
+/** Errnos that say the copy's storage cannot take the record now (full,
+ *  failing, or not writable by the daemon), not that the record is wrong:
+ *  the same record applies once the operator fixes the disk. An apply that
+ *  meets one is retried, never skipped (receiver.ts). */
+const blockedErrnos: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EROFS', 'ENOMEM', 'EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY'])
+
+export function isBlockedErrno (code: string | undefined): boolean {
+  return code !== undefined && blockedErrnos.has(code)
+}
+
 function failure (vol: Volume, r: Record, err: unknown): Error {
   if (err instanceof ReplError && recordErrors.includes(err.code)) return err
   const e = err as NodeJS.ErrnoException
   const code = typeof e.code === 'string' ? e.code : 'EIO'
   const msg = e.message?.startsWith(code) ? e.message : `${code}: ${e.message ?? String(err)}`
   const what = r.kind === 'rename' || r.kind === 'link' ? `${JSON.stringify(r.path)} -> ${JSON.stringify(r.to)}` : JSON.stringify(r.path)
+  if (isBlockedErrno(code)) {
+    return replError('APPLY_BLOCKED', `volume ${vol.spec.name} (${vol.spec.num}): ${r.kind} ${what} failed: ${msg}`,
+      'free space or fix the copy\'s storage on the secondary; applying resumes by itself')
+  }
   return replError('APPLY_FAILED', `volume ${vol.spec.name} (${vol.spec.num}): ${r.kind} ${what} failed: ${msg}`)
 }
 

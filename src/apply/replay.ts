@@ -4,7 +4,7 @@
 // own journal after a restart.
 import type { Seq } from '../core/records.js'
 import { replError } from '../core/errors.js'
-import type { Journal } from '../journal/journal.js'
+import { describeDamage, type Journal } from '../journal/journal.js'
 import { applyBatch, type ApplyRange, type Volumes } from './apply.js'
 
 export interface ReplayResult {
@@ -43,8 +43,17 @@ export async function journalVolumes (j: Journal, range: ApplyRange): Promise<Se
  *  failure (its error names the sequence). */
 export async function replayJournal (j: Journal, vols: Volumes, range: ApplyRange = {}): Promise<ReplayResult> {
   const out: ReplayResult = { batches: 0, records: 0, first: null, last: null }
+  let expect: Seq | null = range.from ?? null
   for await (const { batch } of j.read(range.from ?? 1)) {
     if (range.to !== undefined && batch.seq > range.to) break
+    // The journal reads on past damage (it names it); a copy built across
+    // a hole would be silently wrong: stop there.
+    if (expect !== null && batch.seq > expect) {
+      const d = j.damage.find(x => x.fromSeq <= expect! && x.toSeq >= expect!)
+      throw replError('JOURNAL_DAMAGE', d ? describeDamage(d) : `the journal has no sequences ${expect}..${batch.seq - 1}`,
+        'the copy is consistent up to the sequence before; the rest must come from the primary (a resync)')
+    }
+    expect = batch.seq + batch.records.length
     if (!inRange(batch.seq, batch.records.length, range)) continue
     const n = await applyBatch(vols, batch, range)
     const first = Math.max(batch.seq, range.from ?? batch.seq)

@@ -49,11 +49,23 @@ export class ApplyTarget {
     }
   }
 
-  /** fsyncs every file written since the last flush. */
+  /** fsyncs every file written since the last flush. A file that fails
+   *  stays listed and the failure is APPLY_BLOCKED (retried, never
+   *  skipped: the journal must not let go of what is not on disk). */
   async flush (): Promise<void> {
-    const files = [...this.written.values()]
-    this.written.clear()
-    for (const f of files) await this.vols.get(f.vol)?.fsync(f.path).catch(() => {}) // gone since: nothing to sync
+    for (const [key, f] of [...this.written]) {
+      const vol = this.vols.get(f.vol)
+      try {
+        await vol?.fsync(f.path)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code !== 'ENOENT') { // gone since: nothing to sync
+          throw replError('APPLY_BLOCKED', `volume ${vol?.spec.name} (${f.vol}): fsync ${JSON.stringify(f.path)} failed: ${code ?? String(err)}`,
+            'fix the copy\'s storage on the secondary; applying resumes by itself')
+        }
+      }
+      this.written.delete(key)
+    }
   }
 
   async * manifest (): AsyncGenerator<ManifestPart> {

@@ -31,6 +31,7 @@ export class NativeCapture implements CaptureApi {
   private inExclusive = false
   private readonly ownRanges: Array<[Seq, Seq]> = [] // sequences JS appended: not an application's
   private fallbacksSeen = 0
+  private batchesAtError = 0
   private trackTokens: number[] = []
   private status: CaptureStatus
 
@@ -57,7 +58,14 @@ export class NativeCapture implements CaptureApi {
       this.syncFellBack = true
       this.log(`sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (${this.status.syncWaiting} writes released)`)
     }
-    if (this.status.error) this.log(`journal: ${this.status.error}`)
+    if (this.status.error) {
+      // The core reports an error once; the FUSE op that met it got its errno.
+      this.log(`journal: ${this.status.error}`)
+      this.commit.appendError = { message: this.status.error, since: new Date().toISOString() }
+    } else if (this.commit.appendError && this.status.batches > this.batchesAtError) {
+      this.commit.appendError = null // appends go through again
+    }
+    if (this.status.error) this.batchesAtError = this.status.batches
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
     return this.status
   }
@@ -191,6 +199,8 @@ export class NativeCapture implements CaptureApi {
  *  policy: batches as they are followed, in order. */
 export class NativeCommit {
   readonly listeners: Array<(a: Appended) => void> = []
+  /** The last journal append that failed in the core, until one succeeds. */
+  appendError: { message: string, since: string } | null = null
 
   constructor (private readonly tail: JournalTail, private readonly last: () => Seq) {
     tail.listeners.push(a => { for (const l of this.listeners) l(a) })

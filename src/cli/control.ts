@@ -23,6 +23,20 @@ export async function serveControl (state: string, status: () => unknown): Promi
   return server
 }
 
+/** Why the control socket cannot be reached, in the operator's terms: a
+ *  user who may not open it is told so, not that no daemon runs. */
+export function controlError (state: string, code: string | undefined): Error {
+  const path = controlPath(state)
+  if (code === 'EACCES' || code === 'EPERM') {
+    const uid = process.getuid?.()
+    return replError('USAGE', `permission denied on ${path}${uid !== undefined ? ` for uid ${uid}` : ''}: only the daemon's user can ask it (the socket is mode 0600, the state directory 0700)`,
+      'run `replfs status` as that user (root, usually: sudo replfs status ...)')
+  }
+  if (code === 'ECONNREFUSED') return replError('USAGE', `no replfs daemon is running with state directory ${state} (a stale ${path} is left by one that stopped)`)
+  if (code === 'ENOENT' || code === 'ENOTDIR') return replError('USAGE', `no replfs daemon is running with state directory ${state} (no ${path})`)
+  return replError('USAGE', `cannot reach the daemon of ${state} through ${path} (${code ?? 'unknown error'})`)
+}
+
 export function queryControl (state: string, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(controlPath(state))
@@ -35,7 +49,7 @@ export function queryControl (state: string, timeoutMs = 5000): Promise<unknown>
     })
     sock.on('error', err => {
       clearTimeout(timer)
-      reject(replError('USAGE', `no replfs daemon is running with state directory ${state} (${(err as NodeJS.ErrnoException).code})`))
+      reject(controlError(state, (err as NodeJS.ErrnoException).code))
     })
   })
 }

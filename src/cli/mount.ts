@@ -6,13 +6,15 @@ import { replError } from '../core/errors.js'
 import { collect, groupFromFlags, singleFromSource, checkStateDir, writeGroupFile } from './group-spec.js'
 import { startPrimary, isMountpointBusy } from './primary.js'
 import { runDaemon } from './daemon.js'
-import { addPeerOptions, nodeId, readSecret, tlsFiles, type PeerFlags } from './peer-flags.js'
+import { addPeerOptions, ensureSecret, nodeId, planSecret, tlsFiles, type PeerFlags } from './peer-flags.js'
+import { checkStatePlacement, checkStateRole, writeStateRole } from './state-role.js'
 import { parseHostPort } from '../replicate/transport.js'
 import { parseSize } from './group-spec.js'
+import { checkUnlocked } from '../journal/lock.js'
 import type { GroupSpec } from '../core/config.js'
 import type { Replication } from './primary.js'
 
-function replicationFromFlags (f: MountFlags, spec: GroupSpec): Replication {
+function replicationFromFlags (f: MountFlags, spec: GroupSpec, secret: Buffer): Replication {
   const { host, port } = parseHostPort(f.peer!)
   if (f.mode !== 'async' && f.mode !== 'sync') throw replError('USAGE', `--mode must be async or sync, not "${f.mode}"`)
   if (f.onOverflow !== 'block' && f.onOverflow !== 'track') throw replError('USAGE', `--on-overflow must be block or track, not "${f.onOverflow}"`)
@@ -21,7 +23,7 @@ function replicationFromFlags (f: MountFlags, spec: GroupSpec): Replication {
   return {
     host, port, tls: tlsFiles(f), mode: f.mode, syncTimeoutMs: syncTimeout * 1000,
     journalMaxBytes: parseSize(f.journalMax), onOverflow: f.onOverflow,
-    identity: { role: 'primary', group: spec.group, node: '', volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret: readSecret(f.secretFile) }
+    identity: { role: 'primary', group: spec.group, node: '', volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret }
   }
 }
 
@@ -72,16 +74,28 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         if (spec.volumes.some(v => v.path === mountpoint || mountpoint.startsWith(v.path + '/'))) {
           throw replError('USAGE', `mountpoint ${mountpoint} is inside a volume's backing directory`)
         }
+        await checkUnlocked(state)
         await checkStateDir(state, spec)
-        const repl = flags.peer ? replicationFromFlags(flags, spec) : null
+        checkStatePlacement(state, spec, mountpoint)
+        await checkStateRole(state, 'primary')
+        if (!flags.peer) {
+          // Flags that only mean something with a secondary would be silently ignored.
+          if (flags.mode !== 'async') throw replError('USAGE', `--mode ${flags.mode} needs --peer`, 'sync mode waits for a secondary; give --peer HOST:PORT')
+          if (flags.tlsCert || flags.tlsKey || flags.tlsCa) throw replError('USAGE', 'the --tls-* flags need --peer', 'TLS protects the link to a secondary; give --peer HOST:PORT')
+          if (flags.secretFile) throw replError('USAGE', '--secret-file needs --peer')
+        }
+        const secretPlan = flags.peer ? planSecret(state, flags.secretFile, parseHostPort(flags.peer).host, 'replicate to') : null
+        const repl = flags.peer ? replicationFromFlags(flags, spec, secretPlan!.secret ?? Buffer.alloc(0)) : null
         // Every check passed: now create what is missing.
         await fsp.mkdir(state, { recursive: true, mode: 0o700 })
+        if (repl && secretPlan) repl.identity.secret = ensureSecret(secretPlan, log, 'the secondary (`replfs serve`)')
         for (const v of toCreate) {
           const fh = await fsp.open(v.path, 'wx', 0o600)
           await fh.truncate(v.size)
           await fh.close()
         }
         await writeGroupFile(state, spec)
+        await writeStateRole(state, 'primary')
         if (repl) repl.identity.node = nodeId(state)
         const primary = await startPrimary(spec, state, mountpoint, log, repl)
         const names = spec.volumes.map(v => `${v.name}(${v.kind})`).join(' ')

@@ -100,7 +100,8 @@ function init (f: InitFlags): void {
    ssh root@${host} ${quote(joinCmd)} < ${secretFile}
 
    (or run \`${joinCmd}\` there and paste the secret
-    from ${secretFile} when asked)
+    from ${secretFile} when asked; or copy ${secretFile} to
+    ${join(remoteState, 'secret')} there, mode 0600: \`replfs serve\` uses it)
 
 2. Then on this host:
 

@@ -30,6 +30,39 @@ export function readSecret (file: string | undefined): Buffer | null {
   return Buffer.from(text)
 }
 
+/** Where a daemon's shared secret comes from, decided before anything is
+ *  written: --secret-file, else STATE/secret; `create` when that file does
+ *  not exist yet (made by `ensureSecret` once every check passed). */
+export interface SecretPlan { path: string, secret: Buffer | null, create: boolean }
+
+export const stateSecretName = 'secret'
+
+/** A secret is required on every address, loopback included (a local user
+ *  is not a trusted peer). On loopback one is made in the state directory
+ *  when none is given; off loopback it must exist already (given, or put
+ *  there by `pair init`/`pair join`): a fresh one there could only be
+ *  refused by the other side. */
+export function planSecret (state: string, file: string | undefined, host: string, what: string): SecretPlan {
+  if (file) return { path: file, secret: readSecret(file), create: false }
+  const path = join(state, stateSecretName)
+  if (fs.existsSync(path)) return { path, secret: readSecret(path), create: false }
+  if (!isLoopback(host)) {
+    throw replError('USAGE', `refusing to ${what} ${host} without a shared secret (--secret-file, or ${path})`,
+      'run `replfs pair init` on the primary host (it prints the `pair join` for the secondary), or give both sides the same --secret-file')
+  }
+  return { path, secret: null, create: true }
+}
+
+/** The secret of a plan, creating the state directory's one (0600) if
+ *  planned, and saying so: the other side needs the same file. */
+export function ensureSecret (plan: SecretPlan, log: (l: string) => void, otherSide: string): Buffer {
+  if (plan.secret) return plan.secret
+  fs.writeFileSync(plan.path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
+  fs.chmodSync(plan.path, 0o600)
+  log(`created a shared secret in ${plan.path} (mode 0600): ${otherSide} needs the same one; copy it there (0600) and give it with --secret-file, or pair with \`replfs pair init\``)
+  return readSecret(plan.path)!
+}
+
 export function tlsFiles (f: PeerFlags): TlsFiles | null {
   const given = [f.tlsCert, f.tlsKey, f.tlsCa].filter(Boolean).length
   if (given === 0) return null

@@ -160,7 +160,7 @@ function primaryStatus (spec: GroupSpec, mountpoint: string, journal: Journal, c
     dataBytes: capture.stats.dataBytes,
     extents: capture.extents.summary(),
     memory: process.memoryUsage(),
-    ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none' })
+    ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none', journalError: capture.commit.appendError ?? null })
   }
 }
 

@@ -22,6 +22,8 @@ export function registerStatus (program: Command): void {
     })
 }
 
+const silence = (s: Status) => Number(s.peerSilentSec) > 0 ? ` (nothing heard for ${String(s.peerSilentSec)} s)` : ''
+
 function bytes (n: unknown): string {
   const v = Number(n ?? 0)
   if (v >= 1 << 30) return `${(v / (1 << 30)).toFixed(2)} GiB`
@@ -37,15 +39,15 @@ export function humanStatus (s: Status): string {
   add('group', s.group)
   if (s.role === 'primary') {
     add('mode', `${String(s.mode)}${s.syncFallback ? ' (fallen back to async: secondary not acknowledging)' : ''}`)
-    add('peer', `${String(s.peer ?? 'none')} ${String(s.peerState ?? '')}`)
+    add('peer', `${String(s.peer ?? 'none')} ${String(s.peerState ?? '')}${silence(s)}`)
     add('last seq', s.lastSeq ?? (s.journal as Status | undefined)?.nextSeq)
     add('acked seq', s.ackedSeq)
     add('lag', `${String(s.lagRecords ?? 0)} records, ${bytes(s.lagBytes)}, ${Number(s.lagSeconds ?? 0).toFixed(1)} s`)
     add('journal', `${bytes(s.journalBytes ?? (s.journal as Status | undefined)?.bytes)} of ${bytes(s.journalMaxBytes)} (${String(s.overflow ?? '-')} on overflow)${s.tracking ? ', TRACKING changes only' : ''}`)
   } else {
-    add('peer', `${String(s.peer ?? '-')} ${String(s.peerState)}`)
+    add('peer', `${String(s.peer ?? '-')} ${String(s.peerState)}${silence(s)}`)
     add('applied seq', s.appliedSeq)
-    add('consistent', s.consistent ? 'yes' : 'no (resync in progress or interrupted)')
+    add('consistent', s.consistent ? 'yes' : s.applyError ? 'no (applying is stuck: see apply error)' : 'no (resync in progress or interrupted)')
     add('applied', `${String(s.batchesApplied)} batches, ${bytes(s.bytesApplied)}`)
   }
   const r = s.resync as Status | null | undefined
@@ -53,6 +55,11 @@ export function humanStatus (s: Status): string {
     const pct = Number(r.bytesTotal) > 0 ? (100 * Number(r.bytesDone) / Number(r.bytesTotal)).toFixed(1) : '0'
     add('resync', `${String(r.kind)} ${String(r.phase)} ${bytes(r.bytesDone)} of ${bytes(r.bytesTotal)} (${pct}%), ${bytes(r.rateBytesPerSec)}/s, ETA ${r.etaSec ?? '?'} s, ${bytes(r.bytesSent)} sent`)
   }
+  const a = s.applyError as Status | null | undefined
+  if (a) add('apply error', `STUCK at sequence ${String(a.seq)}, volume ${String(a.vol)} path ${JSON.stringify(a.path)} since ${String(a.since)} (${String(a.attempts)} attempts): ${String(a.message)}`)
+  const j = s.journalError as Status | null | undefined
+  if (j) add('journal error', `appends failing since ${String(j.since)}, retried: ${String(j.message)}`)
+  for (const d of (s.damage as string[] | undefined) ?? []) add('damage', d)
   if (s.lastError) add('last error', s.lastError)
   return lines.join('\n')
 }

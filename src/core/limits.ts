@@ -22,6 +22,19 @@ export const batchRecordsMax = 4096
  *  A full batch plus per-record CBOR overhead (keys, paths) fits well inside. */
 export const frameBytesMax = 16 * 1024 * 1024
 
+/** Frame payload bound on a connection before its peer authenticated: a
+ *  hello (64 volumes with names) and an auth message fit many times over;
+ *  anything bigger from a stranger is refused before it is buffered. */
+export const preAuthFrameBytesMax = 64 * 1024
+
+/** An unauthenticated connection is dropped after this: a stranger cannot
+ *  hold one of the few slots below for long. */
+export const preAuthDeadlineMs = 10_000
+
+/** Connections not yet authenticated at once; more are closed with an
+ *  error. With the frame bound: at most 16 x 64 KiB buffered for strangers. */
+export const preAuthConnectionsMax = 16
+
 /** Frame header: u32 length | u32 crc32c. */
 export const frameHeaderBytes = 8
 
@@ -55,3 +68,4 @@ assert(recordDataBytesMax >= fuseWriteBytesMax, 'a record must hold one FUSE wri
 assert(frameBytesMax >= batchBytesTarget + recordDataBytesMax + batchRecordsMax * (pathBytesMax / 4),
   'a frame must hold a full batch: target + one overshooting record + per-record overhead')
 assert(xattrValueBytesMax <= recordDataBytesMax, 'xattr values are records')
+assert(preAuthFrameBytesMax <= frameBytesMax, 'the pre-authentication bound is the smaller one')

@@ -12,6 +12,7 @@ export interface Checkpoint {
   generation: string // data generation id: changes when history forks (promote)
   appliedSeq: number // secondary: last sequence applied to the volumes
   ackedHash?: Uint8Array // chain hash of the batch ending at `acked` (the chain survives trimming)
+  resyncFull?: boolean // damage lost unacknowledged sequences: the next resync must be full
 }
 
 const fileName = 'checkpoint.cbor'
@@ -28,11 +29,21 @@ export async function readCheckpoint (dir: string): Promise<Checkpoint | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
-  const v = decodeValue(buf) as Partial<Checkpoint>
-  if (typeof v !== 'object' || v === null || typeof v.acked !== 'number' || typeof v.generation !== 'string') {
-    throw replError('BAD_RECORD', `checkpoint in ${dir} is damaged`, 'restore it or start a new state directory')
+  let v: Partial<Checkpoint> | null = null
+  let why = 'not a checkpoint'
+  try {
+    v = decodeValue(buf) as Partial<Checkpoint>
+  } catch (err) {
+    why = `undecodable: ${(err as Error).message}`
   }
-  return { acked: v.acked, generation: v.generation, appliedSeq: typeof v.appliedSeq === 'number' ? v.appliedSeq : 0, ackedHash: v.ackedHash instanceof Uint8Array ? v.ackedHash : undefined }
+  if (typeof v !== 'object' || v === null || typeof v.acked !== 'number' || typeof v.generation !== 'string') {
+    throw replError('STATE_DAMAGED', `checkpoint ${join(dir, fileName)} is damaged (${buf.length} bytes, ${why})`,
+      'restore it from a backup, or move it aside: the journal then starts a new generation and the pair resyncs in full')
+  }
+  return {
+    acked: v.acked, generation: v.generation, appliedSeq: typeof v.appliedSeq === 'number' ? v.appliedSeq : 0,
+    ackedHash: v.ackedHash instanceof Uint8Array ? v.ackedHash : undefined, resyncFull: v.resyncFull === true
+  }
 }
 
 export async function writeCheckpoint (dir: string, cp: Checkpoint): Promise<void> {

@@ -53,7 +53,11 @@ export class FrameDecoder {
   private buffered = 0
   private need = -1 // payload length of the frame being assembled, -1 = header not read
   private crc = 0
-  constructor (private readonly maxBytes = frameBytesMax) {}
+  constructor (private maxBytes = frameBytesMax) {}
+
+  /** Changes the bound for frames whose header is read from now on (a
+   *  connection's bound rises once its peer authenticated). */
+  setMax (bytes: number): void { this.maxBytes = bytes }
 
   push (chunk: Buffer): Buffer[] {
     this.chunks.push(chunk)

@@ -11,6 +11,7 @@
 import type { Record, Seq } from '../core/records.js'
 import { recordBytes } from '../core/records.js'
 import { batchBytesTarget, batchRecordsMax } from '../core/limits.js'
+import { describe } from '../core/errors.js'
 import type { Appended, Journal } from './journal.js'
 
 type Waiter = () => void
@@ -37,6 +38,8 @@ export interface CommitApi {
   /** Resolves when everything submitted so far is written (and followed). */
   idle (): Promise<void>
   close (): Promise<void>
+  /** The append failing now (disk full, I/O error), retried: for status. */
+  readonly appendError?: { message: string, since: string } | null
 }
 
 export class GroupCommit implements CommitApi {
@@ -49,6 +52,7 @@ export class GroupCommit implements CommitApi {
   private assigned: Seq // next sequence to hand out
   private closed = false
   private idleWaiters: Waiter[] = []
+  appendError: { message: string, since: string } | null = null
 
   constructor (private readonly journal: Journal, private readonly opts: GroupCommitOptions = {}) {
     this.assigned = journal.nextSeq
@@ -124,11 +128,13 @@ export class GroupCommit implements CommitApi {
         // (disk full, say); their writers wait. The activity log still marks
         // their paths, so a crash meanwhile resyncs them on restart.
         this.opts.onError?.(err as Error)
+        this.appendError = { message: describe(err), since: this.appendError?.since ?? new Date().toISOString() }
         this.retrying = true
         setTimeout(() => { this.retrying = false; this.flush() }, this.opts.retryMs ?? 1000)
         return
       }
       this.full.shift()
+      this.appendError = null
       for (const l of this.listeners) l(a)
       for (const w of p.waiters) w()
     }

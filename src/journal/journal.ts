@@ -9,10 +9,10 @@ import fs, { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import type { Batch, Record, Seq } from '../core/records.js'
 import { formatVersion, segmentBytesDefault } from '../core/limits.js'
-import { replError } from '../core/errors.js'
+import { isReplError, replError } from '../core/errors.js'
 import { chainHash, decodeBatch, encodeBatch, zeroHash } from './codec.js'
 import { frameHeader, FrameDecoder } from './frame.js'
-import { listSegments, scanSegment, segmentName, type SegmentInfo } from './segments.js'
+import { listSegments, scanBuffer, scanSegment, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js'
 import { lockStateDir, type StateLock } from './lock.js'
 
@@ -28,6 +28,21 @@ export interface Recovery {
   offset: number // where the good prefix ends; everything after was cut
   cutBytes: number
   reason: string
+}
+
+/** A stretch of the journal that cannot be read: a bad frame not at the
+ *  newest segment's end, a short or missing segment. Sequences fromSeq..toSeq
+ *  are lost from the journal (the backing store still has their effect). */
+export interface JournalDamage {
+  file: string
+  offset: number | null // byte of the first bad frame (null: the file is missing or short)
+  reason: string
+  fromSeq: Seq
+  toSeq: Seq
+}
+
+export function describeDamage (d: JournalDamage): string {
+  return `journal damaged: ${d.file}${d.offset !== null ? ` at byte ${d.offset}` : ''} (${d.reason}): sequences ${d.fromSeq}..${d.toSeq} lost`
 }
 
 export interface JournalEntry {
@@ -54,6 +69,9 @@ export class Journal {
   lastHash: Buffer = zeroHash
   checkpoint: Checkpoint = { acked: 0, generation: '', appliedSeq: 0 }
   recovery: Recovery | null = null
+  /** Damage met (at open or while reading): never cut, always named. */
+  readonly damage: JournalDamage[] = []
+  readonly damageListeners: Array<(d: JournalDamage) => void> = []
   private segments: SegmentInfo[] = []
   private fd = -1
   private retiring: Array<Promise<void>> = [] // finished segments being fsynced
@@ -107,19 +125,29 @@ export class Journal {
     this.nextSeq = Math.max(this.checkpoint.acked, this.checkpoint.appliedSeq) + 1
     this.lastHash = this.checkpoint.ackedHash ? Buffer.from(this.checkpoint.ackedHash) : zeroHash
     // Walk back from the newest segment to the newest good batch. Only the
-    // newest segment can have a torn tail; it is cut here, and reported.
+    // end of the newest segment, with nothing valid after it, is a torn
+    // tail: it is cut here, and reported. Any other bad stretch is damage:
+    // named, kept, and the valid batches after it with it (noteDamage).
     for (let i = this.segments.length - 1; i >= 0; i--) {
       const seg = this.segments[i]
       const scan = await scanSegment(seg.path)
-      if (scan.damage && i === this.segments.length - 1) {
-        this.recovery = { segment: seg.path, offset: scan.goodBytes, cutBytes: seg.bytes - scan.goodBytes, reason: scan.damage.reason }
-        if (!this.opts.readOnly) {
-          await fsp.truncate(seg.path, scan.goodBytes)
-          seg.bytes = scan.goodBytes
+      const newest = i === this.segments.length - 1
+      for (const hole of scan.holes) {
+        if (hole.resumeAt === null && newest) {
+          this.recovery = { segment: seg.path, offset: hole.offset, cutBytes: seg.bytes - hole.offset, reason: hole.reason }
+          if (!this.opts.readOnly) {
+            await fsp.truncate(seg.path, hole.offset)
+            seg.bytes = hole.offset
+          }
+          continue
         }
-      } else if (scan.damage) {
-        throw replError('JOURNAL_GAP', `segment ${seg.path} is damaged at byte ${scan.damage.offset} (${scan.damage.reason}) and is not the newest`,
-          'the journal is corrupt in the middle; resync the pair')
+        const before = scan.batches.filter(b => b.offset < hole.offset).pop()
+        const after = scan.batches.find(b => b.offset > hole.offset)
+        await this.noteDamage({
+          file: seg.path, offset: hole.offset, reason: hole.reason,
+          fromSeq: before ? before.batch.seq + before.batch.records.length : seg.first,
+          toSeq: after ? after.batch.seq - 1 : (this.segments[i + 1]?.first ?? this.nextSeq) - 1
+        })
       }
       const last = scan.batches[scan.batches.length - 1]
       if (last) {
@@ -128,11 +156,24 @@ export class Journal {
         break
       }
       this.nextSeq = Math.max(this.nextSeq, seg.first)
-      if (!this.opts.readOnly && i === this.segments.length - 1 && scan.goodBytes === 0) {
+      if (!this.opts.readOnly && newest && scan.batches.length === 0) {
         // A segment torn before its first batch holds nothing: drop it.
         await fsp.unlink(seg.path)
         this.segments.pop()
       }
+    }
+  }
+
+  /** Records damage once; if it lost sequences the peer has not
+   *  acknowledged, the checkpoint asks for a full resync (the extents they
+   *  held are unknown), which survives a restart and a trim. */
+  private async noteDamage (d: JournalDamage): Promise<void> {
+    if (this.damage.some(x => x.file === d.file && x.offset === d.offset && x.fromSeq === d.fromSeq)) return
+    this.damage.push(d)
+    for (const fn of this.damageListeners) fn(d)
+    if (d.toSeq > this.checkpoint.acked && !this.checkpoint.resyncFull && !this.opts.readOnly) {
+      this.checkpoint = { ...this.checkpoint, resyncFull: true }
+      await this.writeCp()
     }
   }
 
@@ -234,16 +275,23 @@ export class Journal {
     return join(this.dir, segmentName(first))
   }
 
-  /** Where the journal ends now, for `undo`. */
-  mark (): { nextSeq: Seq, lastHash: Buffer, segments: number, bytes: number } {
+  /** Where the journal ends now, for `undo`: the newest segment by name
+   *  (older ones may be trimmed meanwhile) and its length. */
+  mark (): { nextSeq: Seq, lastHash: Buffer, segment: Seq | null, bytes: number } {
     const cur = this.segments[this.segments.length - 1]
-    return { nextSeq: this.nextSeq, lastHash: this.lastHash, segments: this.segments.length, bytes: cur?.bytes ?? 0 }
+    return { nextSeq: this.nextSeq, lastHash: this.lastHash, segment: cur?.first ?? null, bytes: cur?.bytes ?? 0 }
+  }
+
+  /** First sequence of the second oldest segment (null: fewer than two):
+   *  the oldest can be trimmed once everything before this is applied. */
+  get trimmableBelow (): Seq | null {
+    return this.segments[1]?.first ?? null
   }
 
   /** Takes back what was appended since `m` (a batch the secondary refused
    *  halfway): cut to the old end, as if it never came. */
   async undo (m: ReturnType<Journal['mark']>): Promise<void> {
-    while (this.segments.length > m.segments) {
+    while (this.segments.length > 0 && this.segments[this.segments.length - 1].first !== m.segment) {
       const s = this.segments.pop()!
       if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1 }
       await fsp.unlink(s.path).catch(() => {})
@@ -284,10 +332,18 @@ export class Journal {
 
   /** Records the peer's acknowledgement and deletes wholly acknowledged
    *  segments (never the newest: it carries the chain's tail). */
-  async ack (seq: Seq, hash?: Uint8Array): Promise<void> {
+  async ack (seq: Seq, hash?: Uint8Array, patch: Partial<Checkpoint> = {}): Promise<void> {
     if (seq <= this.checkpoint.acked) return
-    this.checkpoint = { ...this.checkpoint, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
-    await this.writeCp()
+    const before = this.checkpoint
+    this.checkpoint = { ...this.checkpoint, ...patch, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
+    try {
+      await this.writeCp()
+    } catch (err) {
+      // Not on disk (state directory full, say): nothing is trimmed, and a
+      // later ack of the same sequence writes it again.
+      this.checkpoint = before
+      throw err
+    }
     await this.trim()
   }
 
@@ -329,9 +385,13 @@ export class Journal {
     if (seq === this.lastSeq) return this.lastHash
     if (seq === this.checkpoint.acked && this.checkpoint.ackedHash) return Buffer.from(this.checkpoint.ackedHash)
     if (seq > this.lastSeq) return null
-    for await (const { batch, payload } of this.read(seq)) {
-      const end = batch.seq + batch.records.length - 1
-      return end === seq ? chainHash(payload) : null
+    try {
+      for await (const { batch, payload } of this.read(seq)) {
+        const end = batch.seq + batch.records.length - 1
+        return end === seq ? chainHash(payload) : null
+      }
+    } catch {
+      return null // unreadable: the journal cannot prove a common history (never a split brain)
     }
     return null
   }
@@ -364,11 +424,19 @@ export class Journal {
       // Read-only opens leave a torn tail in place: stop before it, or a CRC
       // mismatch there would throw instead of ending the good prefix.
       const limit = this.opts.readOnly && this.recovery?.segment === segs[i].path ? this.recovery.offset : Infinity
-      for await (const e of readSegment(segs[i].path, limit)) {
+      const holes: SegmentHole[] = []
+      for await (const e of readSegment(segs[i].path, limit, holes)) {
         const { seq, records } = e.batch
         if (seq >= end) return
+        if (expect >= 0 && seq < expect) continue // a stale frame past damage
         if (expect >= 0 && seq !== expect) {
-          throw replError('JOURNAL_GAP', `journal jumps from sequence ${expect} to ${seq} in ${segs[i].path}`)
+          // A hole: name it and go on with the valid batches after it.
+          // Readers that need every sequence see the jump (sender: JOURNAL_GAP).
+          const hole = holes.find(h => h.resumeAt !== null)
+          await this.noteDamage({
+            file: segs[i].path, offset: hole?.offset ?? null, reason: hole?.reason ?? 'sequences missing before this segment (one deleted or cut short)',
+            fromSeq: expect, toSeq: seq - 1
+          })
         }
         expect = seq + records.length
         if (expect - 1 >= fromSeq) yield e
@@ -389,7 +457,33 @@ export class Journal {
 
 const readChunkBytes = 1024 * 1024
 
-async function * readSegment (path: string, limit = Infinity): AsyncGenerator<JournalEntry> {
+/** One segment's batches, streamed. At a bad frame (not a tail being
+ *  written) it reads the segment whole and goes on past the damage
+ *  (segments.ts scanBuffer), listing the bad stretches in `holes`. */
+async function * readSegment (path: string, limit = Infinity, holes: SegmentHole[] = []): AsyncGenerator<JournalEntry> {
+  let nextSeq = -1
+  try {
+    for await (const e of streamSegment(path, limit)) {
+      nextSeq = e.batch.seq + e.batch.records.length
+      yield e
+    }
+    return
+  } catch (err) {
+    if (!isReplError(err) || !/^FRAME_|^BAD_/.test(err.code)) throw err
+  }
+  let buf: Buffer
+  try {
+    buf = await fsp.readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  const scan = scanBuffer(limit < buf.length ? buf.subarray(0, limit) : buf)
+  holes.push(...scan.holes)
+  for (const b of scan.batches) if (b.batch.seq >= nextSeq) yield { batch: b.batch, payload: b.payload }
+}
+
+async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<JournalEntry> {
   let fh: fsp.FileHandle
   try {
     fh = await fsp.open(path, 'r')

@@ -24,6 +24,16 @@ export async function lockStateDir (dir: string): Promise<StateLock> {
   throw replError('JOURNAL_LOCKED', `cannot lock state directory ${dir}`)
 }
 
+/** Refuses, without writing anything, a state directory a live process
+ *  holds: checked before a start writes its files (group.json, role,
+ *  secret), so a refused start leaves a running daemon's files alone. */
+export async function checkUnlocked (dir: string): Promise<void> {
+  const pid = Number((await fsp.readFile(join(dir, 'lock'), 'utf8').catch(() => '')).trim())
+  if (pid > 0 && pid !== process.pid && alive(pid)) {
+    throw replError('JOURNAL_LOCKED', `state directory ${dir} is in use by process ${pid}`, 'stop that replfs first')
+  }
+}
+
 function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)

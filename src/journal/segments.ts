@@ -4,6 +4,7 @@
 import { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import { checkFrameAt } from './frame.js'
+import { frameHeaderBytes } from '../core/limits.js'
 import { decodeBatch } from './codec.js'
 import type { Batch } from '../core/records.js'
 
@@ -38,14 +39,24 @@ export interface ScannedBatch {
   offset: number // of the frame header in the file
 }
 
-export interface SegmentScan {
-  batches: ScannedBatch[]
-  goodBytes: number // length of the verified prefix
-  damage: null | { offset: number, reason: string } // first bad frame, if any
+export interface SegmentHole {
+  offset: number // of the first bad byte (a frame that fails)
+  reason: string
+  resumeAt: number | null // next valid frame after it; null: nothing valid follows
 }
 
-/** Reads and verifies a whole segment. Stops at the first short, oversize,
- *  CRC-failing or undecodable frame: what follows it is a torn tail. */
+export interface SegmentScan {
+  batches: ScannedBatch[] // every valid batch, also those after a hole
+  goodBytes: number // length of the verified prefix
+  damage: null | { offset: number, reason: string } // first bad frame, if any
+  holes: SegmentHole[] // every bad stretch; a last one with resumeAt null is a tail
+}
+
+/** Reads and verifies a whole segment. At a short, oversize, CRC-failing or
+ *  undecodable frame it looks for the next valid batch frame: if there is
+ *  one, the bad stretch is damage in the middle (a hole) and the scan goes
+ *  on from there; if not, what follows is a tail (torn, if the segment is
+ *  the newest). */
 export async function scanSegment (path: string): Promise<SegmentScan> {
   const buf = await fsp.readFile(path)
   return scanBuffer(buf)
@@ -53,18 +64,51 @@ export async function scanSegment (path: string): Promise<SegmentScan> {
 
 export function scanBuffer (buf: Buffer): SegmentScan {
   const batches: ScannedBatch[] = []
+  const holes: SegmentHole[] = []
+  let goodBytes = -1
   let off = 0
   while (off < buf.length) {
-    const f = checkFrameAt(buf, off)
-    if (!f.ok) return { batches, goodBytes: off, damage: { offset: off, reason: f.reason } }
-    let batch: Batch
-    try {
-      batch = decodeBatch(f.payload)
-    } catch (err) {
-      return { batches, goodBytes: off, damage: { offset: off, reason: `undecodable: ${(err as Error).message}` } }
+    const f = checkBatchAt(buf, off)
+    if (!f.ok) {
+      if (goodBytes < 0) goodBytes = off
+      const last = batches[batches.length - 1]
+      const next = findBatchFrame(buf, off + 1, last ? last.batch.seq + last.batch.records.length : 0)
+      holes.push({ offset: off, reason: f.reason, resumeAt: next })
+      if (next === null) break
+      off = next
+      continue
     }
-    batches.push({ batch, payload: f.payload, offset: off })
+    batches.push({ batch: f.batch, payload: f.payload, offset: off })
     off = f.end
   }
-  return { batches, goodBytes: off, damage: null }
+  const first = holes[0]
+  return { batches, goodBytes: goodBytes < 0 ? off : goodBytes, damage: first ? { offset: first.offset, reason: first.reason } : null, holes }
+}
+
+type BatchCheck = { ok: true, batch: Batch, payload: Buffer, end: number } | { ok: false, reason: string }
+
+function checkBatchAt (buf: Buffer, off: number): BatchCheck {
+  const f = checkFrameAt(buf, off)
+  if (!f.ok) return { ok: false, reason: f.reason }
+  try {
+    return { ok: true, batch: decodeBatch(f.payload), payload: f.payload, end: f.end }
+  } catch (err) {
+    return { ok: false, reason: `undecodable: ${(err as Error).message}` }
+  }
+}
+
+/** The first offset >= from where a valid batch frame starts whose
+ *  sequence is at least `minSeq` (a stale copy of an older frame is not a
+ *  resume point). Cheap tests first: a batch payload is a CBOR map, so its
+ *  first byte is 0xa0-0xbf; only then the CRC of the claimed length. */
+function findBatchFrame (buf: Buffer, from: number, minSeq: number): number | null {
+  for (let off = from; off + frameHeaderBytes < buf.length; off++) {
+    const lead = buf[off + frameHeaderBytes]
+    if (lead < 0xa0 || lead > 0xbf) continue
+    const len = buf.readUInt32BE(off)
+    if (len < 16 || off + frameHeaderBytes + len > buf.length) continue
+    const f = checkBatchAt(buf, off)
+    if (f.ok && f.batch.seq >= minSeq) return off
+  }
+  return null
 }

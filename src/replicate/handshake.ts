@@ -1,6 +1,8 @@
 // Connection set-up, identical at both ends: exchange hellos, check they
 // match (protocol, group, volumes), then prove knowledge of the shared
 // secret to each other. Any mismatch: a clear error to the peer, and here.
+// A secret is required on every connection, loopback included (a local user
+// is not a trusted peer): without one on either side, nothing moves.
 import type { Connection } from './transport.js'
 import { protocolVersion, type Message, type VolumeInfo } from './messages.js'
 import { authMac, checkMac, newNonce } from './auth.js'
@@ -11,7 +13,7 @@ export interface Identity {
   group: string
   node: string
   volumes: VolumeInfo[]
-  secret: Buffer | null
+  secret: Buffer
 }
 
 export type Hello = Extract<Message, { t: 'hello' }>
@@ -20,6 +22,11 @@ export type Hello = Extract<Message, { t: 'hello' }>
  *  connection is left paused: call conn.resume() after attaching listeners. */
 export function handshake (conn: Connection, me: Identity, timeoutMs: number): Promise<Hello> {
   const nonce = newNonce()
+  if (!me.secret?.length) { // JS callers (and the type's past) may hand null
+    const err = replError('AUTH_FAILED', 'this side has no shared secret', 'give --secret-file (a secret is required, loopback included)')
+    conn.fail(err)
+    return Promise.reject(err)
+  }
   return new Promise((resolve, reject) => {
     let peer: Hello | null = null
     const timer = setTimeout(() => fail(replError('TIMEOUT', `handshake with ${conn.remote} timed out`)), timeoutMs)
@@ -32,21 +39,21 @@ export function handshake (conn: Connection, me: Identity, timeoutMs: number): P
         const err = mismatch(me, m)
         if (err) return fail(err)
         peer = m
-        if (!me.secret) { cleanup(); conn.pause(); return resolve(m) }
         conn.send({ t: 'auth', mac: authMac(me.secret, me.role, me.group, nonce, m.nonce) })
         return
       }
       if (m.t !== 'auth') return fail(replError('BAD_MESSAGE', `expected auth, got ${m.t}`))
-      if (!checkMac(me.secret!, peer.role, me.group, peer.nonce, nonce, m.mac)) {
+      if (!checkMac(me.secret, peer.role, me.group, peer.nonce, nonce, m.mac)) {
         return fail(replError('AUTH_FAILED', `${conn.remote} failed authentication: the shared secrets differ`))
       }
       cleanup()
+      conn.authenticated() // full-size frames from here on
       conn.pause() // the caller resumes once it listens (see Connection.pause)
       resolve(peer)
     }
     conn.on('message', onMessage)
     conn.on('close', onClose)
-    conn.send({ t: 'hello', proto: protocolVersion, group: me.group, node: me.node, role: me.role, volumes: me.volumes, nonce, auth: me.secret !== null })
+    conn.send({ t: 'hello', proto: protocolVersion, group: me.group, node: me.node, role: me.role, volumes: me.volumes, nonce, auth: true })
   })
 }
 
@@ -56,9 +63,7 @@ function mismatch (me: Identity, peer: Hello): Error | null {
   }
   if (peer.group !== me.group) return replError('GROUP_MISMATCH', `peer serves group "${peer.group}", this side group "${me.group}"`)
   if (peer.role === me.role) return replError('SPLIT_BRAIN', `both sides are ${me.role}`, 'exactly one side must be primary')
-  if (peer.auth !== (me.secret !== null)) {
-    return replError('AUTH_FAILED', peer.auth ? 'peer requires a shared secret, this side has none (--secret-file)' : 'this side requires a shared secret, the peer has none')
-  }
+  if (!peer.auth) return replError('AUTH_FAILED', 'this side requires a shared secret, the peer has none', 'a secret is required on every connection: give both sides the same --secret-file')
   const show = (v: VolumeInfo[]) => v.map(x => `${x.name}:${x.kind}${x.kind === 'image' ? ':' + x.size : ''}`).join(',')
   if (show(peer.volumes) !== show(me.volumes)) {
     return replError('VOLUME_MISMATCH', `peer has volumes ${show(peer.volumes)}, this side ${show(me.volumes)}`, 'give both sides the same volume names, kinds and image sizes, in the same order')

@@ -6,6 +6,10 @@ import { replError } from '../core/errors.js'
 
 export const heartbeatMs = 2_000
 export const deadPeerMs = 10_000
+/** Status calls a link silent past this (a missed heartbeat and a half),
+ *  long before the dead-peer timeout drops it: status tells the truth
+ *  within a heartbeat. */
+export const silentPeerMs = heartbeatMs * 3 / 2
 
 export class Heartbeat {
   private timer: NodeJS.Timeout | null = null
@@ -15,6 +19,9 @@ export class Heartbeat {
     private readonly everyMs = heartbeatMs, private readonly deadMs = deadPeerMs) {
     conn.on('message', () => { this.last = Date.now() })
   }
+
+  /** Milliseconds since the peer was last heard from. */
+  get silentMs (): number { return Date.now() - this.last }
 
   start (): void {
     this.last = Date.now()

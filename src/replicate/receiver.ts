@@ -7,13 +7,13 @@
 import fs from 'node:fs'
 import { join } from 'node:path'
 import type { Record, Seq } from '../core/records.js'
-import { describe, replError } from '../core/errors.js'
-import { decodeBatch } from '../journal/codec.js'
-import type { Journal } from '../journal/journal.js'
+import { describe, isReplError, replError, type ReplError } from '../core/errors.js'
+import { chainHash, decodeBatch } from '../journal/codec.js'
+import { describeDamage, type Journal, type JournalDamage } from '../journal/journal.js'
 import type { Connection } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
-import { Heartbeat } from './heartbeat.js'
+import { Heartbeat, silentPeerMs } from './heartbeat.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -30,7 +30,8 @@ export interface SecondaryStatus {
   role: 'secondary'
   group: string
   peer: string | null
-  peerState: 'waiting' | 'connected'
+  peerState: 'waiting' | 'connected' | 'silent'
+  peerSilentSec: number
   appliedSeq: Seq
   consistent: boolean
   generation: string
@@ -38,12 +39,28 @@ export interface SecondaryStatus {
   bytesApplied: number
   lastError: string | null
   resyncUntil: Seq | null
+  /** An apply that cannot go on (full or failing copy): what, where, since when. */
+  applyError: ApplyBlock | null
+  damage: string[] // journal damage met since start (named: file, byte, sequences)
 }
+
+export interface ApplyBlock {
+  seq: Seq
+  vol: number
+  path: string
+  message: string
+  since: string // ISO time of the first failure
+  attempts: number
+}
+
+/** Retry delays of a blocked apply: the operator may free space any time. */
+const retryMs = [250, 500, 1000, 2000, 5000]
 
 const cursorFile = 'applied'
 
 export class Secondary {
   private conn: Connection | null = null
+  private hb: Heartbeat | null = null
   private connNode = ''
   private applied: Seq
   private consistent: boolean
@@ -56,6 +73,9 @@ export class Secondary {
   private lastError: string | null = null
   private pendingRebases = 0
   private deferredStores = 0
+  private blocked: ApplyBlock | null = null
+  private closing = false
+  private wakeRetry: (() => void) | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -66,21 +86,42 @@ export class Secondary {
     // A fresh secondary is "consistent" only in that it claims nothing yet.
     this.consistent = buf[8] !== 1
     this.generation = journal.checkpoint.generation
+    const onDamage = (d: JournalDamage) => { this.lastError = describeDamage(d); this.log(this.lastError) }
+    journal.damage.forEach(onDamage)
+    journal.damageListeners.push(onDamage)
+  }
+
+  /** At start: re-apply what the journal holds past the cursor, on the
+   *  apply queue (a blocked apply there must not keep `serve` from
+   *  listening and reporting it). */
+  startRecovery (): void {
+    this.enqueueLocal(async () => {
+      const n = await this.recover()
+      if (n > 0) this.log(`recovery: re-applied ${n} records from the journal past the applied cursor`)
+    })
   }
 
   /** After a crash: apply what the journal holds past the cursor. */
   async recover (): Promise<number> {
     let n = 0
     try {
-      for await (const { batch } of this.journal.read(this.applied + 1)) {
+      for await (const { batch, payload } of this.journal.read(this.applied + 1)) {
+        if (batch.seq > this.applied + 1) {
+          // A hole in this side's journal: what it held cannot be applied,
+          // and applying past it would skip history.
+          const d = this.journal.damage[this.journal.damage.length - 1]
+          throw replError('JOURNAL_DAMAGE', d ? describeDamage(d) : `journal has no sequences ${this.applied + 1}..${batch.seq - 1}`)
+        }
         for (let i = 0; i < batch.records.length; i++) {
           const seq = batch.seq + i
           if (seq <= this.applied) continue
           await this.applyOne(batch.records[i], seq)
           n++
         }
+        await this.trim(batch.seq + batch.records.length - 1, chainHash(payload))
       }
     } catch (err) {
+      if (isReplError(err, 'APPLY_BLOCKED')) return n // stopping while blocked: the journal keeps the batch
       // The copy stopped inside a batch it cannot finish: it is no longer a
       // prefix at a batch boundary. Say so; the primary resyncs it in full.
       this.markInconsistent(`recovery could not re-apply the journal past sequence ${this.applied}: ${describe(err)}`)
@@ -97,10 +138,14 @@ export class Secondary {
   }
 
   status (): SecondaryStatus {
+    const silentMs = this.conn && this.hb ? this.hb.silentMs : 0
+    const silent = silentMs > silentPeerMs
     return {
-      role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null, peerState: this.conn ? 'connected' : 'waiting',
-      appliedSeq: this.applied, consistent: this.consistent, generation: this.generation, batchesApplied: this.batches,
-      bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil
+      role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null,
+      peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
+      appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
+      bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
+      damage: this.journal.damage.map(d => describeDamage(d))
     }
   }
 
@@ -120,6 +165,12 @@ export class Secondary {
       } else if (this.conn === null) this.log(`primary ${conn.remote} disconnected`)
     })
     handshake(conn, this.me, 10_000).then(peer => {
+      if (this.blocked) {
+        // Nothing can be applied or acknowledged now: tell the primary why
+        // (its status shows it) rather than take batches it would wait on.
+        conn.fail(this.blockedError())
+        return
+      }
       const old = this.conn
       if (old && this.connNode !== peer.node) {
         conn.fail(replError('PEER_ERROR', `this secondary already serves a primary (${old.remote})`))
@@ -127,6 +178,7 @@ export class Secondary {
       }
       this.log(`primary ${peer.node} at ${conn.remote} authenticated`)
       this.conn = conn
+      this.hb = hb
       this.connNode = peer.node
       this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
       this.deferredStores = 0
@@ -171,7 +223,8 @@ export class Secondary {
         // Once one store waits in the queue, every later one waits too:
         // stores must keep arrival order.
         let before: ReturnType<Journal['mark']> | null = null
-        const store = () => { before = this.journal.mark(); this.journal.appendPayload(payload, batch) }
+        let hash: Buffer | null = null
+        const store = () => { before = this.journal.mark(); hash = this.journal.appendPayload(payload, batch).hash }
         const deferred = this.pendingRebases > 0 || this.deferredStores > 0
         if (deferred) this.deferredStores++
         else {
@@ -184,8 +237,13 @@ export class Secondary {
           }
           if (batch.sync) await this.journal.sync() // before the ack that releases a sync writer; shared by the batches stored meanwhile
           try {
-            for (let i = 0; i < batch.records.length; i++) await this.applyOne(batch.records[i], batch.seq + i)
+            for (let i = 0; i < batch.records.length; i++) {
+              if (batch.seq + i > this.applied) await this.applyOne(batch.records[i], batch.seq + i) // recovery may have applied it
+            }
           } catch (err) {
+            // Stopping while the copy's storage refuses it: the batch stays
+            // in the journal and is applied at the next start.
+            if (isReplError(err, 'APPLY_BLOCKED')) throw err
             // Refused halfway (what only the copy could tell, a symlink
             // leading out): the batch leaves the journal, so neither a
             // restart nor the chain keeps it; the copy is mid-batch.
@@ -197,6 +255,7 @@ export class Secondary {
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
           conn.send({ t: 'ack', applied: this.applied })
+          await this.trim(batch.seq + batch.records.length - 1, hash!)
         })
         return
       }
@@ -242,18 +301,95 @@ export class Secondary {
     })
   }
 
+  /** Work of no connection (start-up recovery, catching up after a blocked
+   *  apply): it runs whoever is connected. */
+  private enqueueLocal (job: () => Promise<void>): void {
+    this.queue = this.queue.then(job).catch(err => {
+      this.lastError = describe(err)
+      this.log(`apply: ${describe(err)}`)
+    })
+  }
+
   private async applyOne (r: Record, seq: Seq): Promise<void> {
-    try {
-      await this.target.apply(r)
-    } catch (err) {
-      // While a resync rebuilds the copy, an operation may meet a path the
-      // resync has not restated yet; the resync restates every path such
-      // operations touch, so it is skipped here, not an error.
-      if (this.consistent || !String((err as { code?: string }).code).startsWith('APPLY_FAILED')) throw err
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.target.apply(r)
+        if (r.kind === 'fsync') await this.target.flush()
+        break
+      } catch (err) {
+        // The copy's storage refuses (full, failing): never skipped, even
+        // during a resync. Wait and retry the same record.
+        if (isReplError(err, 'APPLY_BLOCKED')) {
+          await this.waitBlocked(r, seq, err, attempt)
+          continue
+        }
+        // While a resync rebuilds the copy, an operation may meet a path the
+        // resync has not restated yet; the resync restates every path such
+        // operations touch, so it is skipped here, not an error.
+        if (this.consistent || !isReplError(err, 'APPLY_FAILED')) throw err
+        break
+      }
     }
-    if (r.kind === 'fsync') await this.target.flush()
+    if (this.blocked) this.unblock(seq)
     this.applied = seq
     this.writeCursor()
+  }
+
+  /** Lets the journal go of segments wholly applied, once what they hold is
+   *  on disk in the copy (files fsynced, cursor and checkpoint written): a
+   *  crash then re-applies only from the journal that is left. Runs when
+   *  the oldest segment can go (about once per segment), at the end `end`
+   *  of a batch whose chain hash is `hash` (it keeps the chain across the
+   *  trim: only where the cursor is exactly there). */
+  private async trim (end: Seq, hash: Buffer): Promise<void> {
+    const below = this.journal.trimmableBelow
+    if (below === null || below > this.applied + 1 || this.blocked || this.applied !== end) return
+    try {
+      await this.target.flush()
+      fs.fsyncSync(this.cursorFd)
+      await this.journal.ack(this.applied, hash, { appliedSeq: this.applied })
+    } catch (err) {
+      this.log(`journal trim postponed: ${describe(err)}`) // the next batch end tries again
+    }
+  }
+
+  /** One failed attempt of a blocked apply: report it (first time, and when
+   *  the reason changes), drop the primary's connection with the reason,
+   *  sleep with backoff. Throws when the daemon stops meanwhile. */
+  private async waitBlocked (r: Record, seq: Seq, err: ReplError, attempt: number): Promise<void> {
+    const first = !this.blocked || this.blocked.seq !== seq
+    const changed = first || this.blocked!.message !== err.message
+    if (first) this.blocked = { seq, vol: r.vol, path: r.path, message: err.message, since: new Date().toISOString(), attempts: 0 }
+    const b = this.blocked!
+    b.attempts++
+    b.message = err.message
+    this.lastError = describe(err)
+    if (changed) {
+      this.log(`apply of sequence ${seq} blocked: ${describe(err)}; the batch is kept in the journal and retried, the copy is not consistent until it applies`)
+    }
+    if (first && this.conn) this.conn.fail(this.blockedError())
+    if (this.closing) throw err
+    await new Promise<void>(resolve => {
+      const t = setTimeout(() => { this.wakeRetry = null; resolve() }, retryMs[Math.min(attempt, retryMs.length - 1)])
+      this.wakeRetry = () => { clearTimeout(t); this.wakeRetry = null; resolve() }
+    })
+    if (this.closing) throw err
+  }
+
+  private blockedError (): ReplError {
+    const b = this.blocked!
+    return replError('APPLY_BLOCKED', `the secondary cannot apply sequence ${b.seq} (since ${b.since}, ${b.attempts} attempts): ${b.message}`,
+      'free space or fix the copy\'s storage on the secondary; it retries by itself')
+  }
+
+  private unblock (seq: Seq): void {
+    const b = this.blocked!
+    this.blocked = null
+    this.lastError = null
+    this.log(`apply of sequence ${seq} succeeded after ${b.attempts} failed attempts since ${b.since}; applying resumes`)
+    // Batches stored behind it belonged to the dropped connection: apply
+    // them now, not only when the primary is back.
+    this.enqueueLocal(async () => { await this.recover() })
   }
 
   private becomeConsistent (): void {
@@ -279,6 +415,8 @@ export class Secondary {
   }
 
   async close (): Promise<void> {
+    this.closing = true
+    this.wakeRetry?.()
     this.conn?.close()
     await this.queue
     await this.journal.setCheckpoint({ appliedSeq: this.applied })

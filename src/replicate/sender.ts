@@ -6,7 +6,7 @@
 // runs a resync when the secondary missed history.
 import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
-import type { Journal, Appended, JournalEntry } from '../journal/journal.js'
+import { describeDamage, type Journal, type Appended, type JournalDamage, type JournalEntry } from '../journal/journal.js'
 import { chainHash, zeroHash } from '../journal/codec.js'
 import type { CommitApi } from '../journal/group-commit.js'
 import type { CaptureApi } from '../capture/capture.js'
@@ -15,7 +15,7 @@ import type { VolumeSpec } from '../core/config.js'
 import { connect, type Connection, type TlsFiles } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
-import { Heartbeat } from './heartbeat.js'
+import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
@@ -54,6 +54,7 @@ interface Session {
   closed: boolean
   manifest: Manifest | null
   manifestDone: (() => void) | null
+  hb: Heartbeat | null
 }
 
 export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
@@ -69,11 +70,22 @@ export class Replicator {
   private resync: Resync | null = null
   private checkpointTimer: NodeJS.Timeout | null = null
   private pendingAck: { seq: Seq, hash: Buffer } | null = null
+  /** Sync writers are released up to here: what the secondary holds. */
+  private released: Seq
+  /** While a resync rebuilds the copy, an ack says the secondary applied a
+   *  sequence, not that it holds what came before (it skips operations on
+   *  paths not rebuilt yet): no sync writer is released until the copy is
+   *  consistent, at this sequence (Infinity: not known yet). */
+  private holdUntil: Seq | null = null
   readonly overflow: Overflow
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
+    this.released = this.acked
+    const onDamage = (d: JournalDamage) => this.noteError(`${describeDamage(d)}${d.toSeq > this.acked ? '; the secondary is resynced in full' : ' (already on the secondary)'}`)
+    journal.damage.forEach(onDamage)
+    journal.damageListeners.push(onDamage)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     commit.listeners.push(a => this.onAppended(a))
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
@@ -96,13 +108,19 @@ export class Replicator {
   status () {
     const unacked = this.session?.inflight ?? []
     const lag = this.recent.after(this.acked)
+    // A link that went quiet is not reported as streaming for the whole
+    // dead-peer timeout: past a missed heartbeat it is 'silent'.
+    const silentMs = this.session?.hb?.silentMs ?? 0
+    const silent = this.session !== null && silentMs > silentPeerMs
     return {
       role: 'primary' as const,
       mode: this.o.mode,
       syncFallback: this.capture.syncFellBack,
       peer: `${this.o.host}:${this.o.port}`,
-      peerState: this.peerState,
+      peerState: silent ? 'silent' : this.peerState,
+      peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       lastError: this.lastError,
+      journalError: this.commit.appendError ?? null,
       lastSeq: this.commit.lastAssigned,
       ackedSeq: this.acked,
       lagRecords: Math.max(0, this.commit.lastAssigned - this.acked),
@@ -113,6 +131,7 @@ export class Replicator {
       journalMaxBytes: this.o.journalMaxBytes,
       overflow: this.o.onOverflow,
       tracking: this.capture.mode === 'track',
+      damage: this.journal.damage.map(d => describeDamage(d)),
       resync: this.resync ? { ...this.resync.progress } : null
     }
   }
@@ -180,10 +199,10 @@ export class Replicator {
     const state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
-      closed: false, manifest: null, manifestDone: null
+      closed: false, manifest: null, manifestDone: null, hb: null
     }
     this.session = s
-    const hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
+    const hb = s.hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
     hb.start()
     conn.on('close', () => hb.stop())
     conn.on('message', m => this.onMessage(s, m))
@@ -192,6 +211,7 @@ export class Replicator {
 
     const plan = await this.plan(state)
     if (plan.kind === 'resume') {
+      this.holdUntil = null // a consistent copy at state.applied
       s.sentUpTo = state.applied
       this.peerState = 'streaming'
       if (state.applied > this.acked) await this.takeAck(state.applied)
@@ -206,7 +226,11 @@ export class Replicator {
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
     conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
-    await this.takeAck(seq - 1, prev) // what came before is covered by the resync
+    // The copy is inconsistent from here until the full resync completes,
+    // and the next session resyncs in full again if this one is cut short.
+    if (plan.kind === 'full' && this.journal.checkpoint.resyncFull) await this.journal.setCheckpoint({ resyncFull: false })
+    this.holdUntil = Infinity
+    await this.takeAck(seq - 1, prev) // what came before is covered by the resync (trim), but not on the copy yet (hold)
     this.o.log(`${plan.kind} resync of the secondary starts at sequence ${seq}`)
     void this.pump(s)
     void this.runResync(s, plan.kind)
@@ -216,6 +240,10 @@ export class Replicator {
   private async plan (st: Extract<Message, { t: 'state' }>): Promise<{ kind: 'resume' | 'full' | 'partial' } | { kind: 'refuse', error: Error }> {
     const mine = this.journal.checkpoint.generation
     if (st.generation !== mine) return { kind: 'full' } // a new or foreign copy
+    // Damage lost sequences the secondary may not have: which extents they
+    // changed is unknown, so everything is compared (block checksums: what
+    // the copy has is not sent again).
+    if (this.journal.checkpoint.resyncFull) return { kind: 'full' }
     // A resync was cut short. Before the dirty set: if the cut one was a
     // full resync (say the journal overflowed during an initial sync), the
     // dirty set holds only what it had journalled, not the blocks it never
@@ -231,6 +259,9 @@ export class Replicator {
     const hash = await this.journal.hashAt(st.applied)
     if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume' }
     if (hash === null) return { kind: 'full' } // trimmed past it: the journal cannot prove a common history
+    // The secondary cannot tell its own hash (its journal is damaged or was
+    // cut below what it applied): unknown, not a different history.
+    if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full' }
     if (!hash.equals(Buffer.from(st.hash))) {
       return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary's history differs from this primary's at sequence ${st.applied}`, 'both sides were written; pick the survivor and resync the other') }
     }
@@ -260,6 +291,8 @@ export class Replicator {
     await this.commit.idle()
     const until = this.commit.lastAssigned
     s.conn.send({ t: 'consistent', seq: until })
+    this.holdUntil = until
+    if (this.acked >= until) this.release(this.acked)
     this.o.log(`resync sent (${resync.progress.bytesSent} bytes of data, ${resync.progress.bytesDone} compared); consistent once sequence ${until} is applied`)
     await this.capture.dirty.save()
     this.resync = null
@@ -355,11 +388,17 @@ export class Replicator {
   private async takeAck (seq: Seq, hash?: Buffer): Promise<void> {
     if (seq <= this.acked) return
     this.acked = seq
-    this.capture.peerAcked(seq, this.commit.lastAssigned)
+    if (this.holdUntil === null || seq >= this.holdUntil) this.release(seq)
     // The checkpoint (an fsync) is written at most every 200 ms.
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
     if (!hash) this.pendingAck.hash = (await this.journal.hashAt(seq)) ?? this.pendingAck.hash
     if (!this.checkpointTimer) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 200)
+  }
+
+  private release (seq: Seq): void {
+    this.holdUntil = null
+    this.released = Math.max(this.released, seq)
+    this.capture.peerAcked(this.released, this.commit.lastAssigned)
   }
 
   private async flushAck (): Promise<void> {
@@ -368,7 +407,18 @@ export class Replicator {
     this.pendingAck = null
     // The extent map walks every file it holds: once per checkpoint, not per ack.
     this.capture.extents.ack(a.seq)
-    await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
+    try {
+      await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
+    } catch (err) {
+      // The checkpoint cannot be written (state directory full or failing):
+      // keep the ack, say so, try again; the daemon goes on (this ran from a
+      // timer: a throw here was an unhandled rejection that killed it).
+      this.noteError(`checkpoint write failed, retrying (nothing is trimmed meanwhile): ${describe(err)}`)
+      const newer = this.pendingAck as { seq: Seq, hash: Buffer } | null // an ack may have come meanwhile
+      if (!newer || newer.seq < a.seq) this.pendingAck = a
+      if (!this.checkpointTimer && !this.stopped) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 1000)
+      return
+    }
     this.overflow.check()
   }
 }

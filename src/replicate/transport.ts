@@ -5,6 +5,9 @@
 // - A frame that fails its CRC, exceeds the size bound or is not a valid
 //   message ends the connection with an error message to the peer first.
 // - 'close' fires once, with the reason (an Error) or null for a clean end.
+// - Until `authenticated()` (handshake.ts calls it), frames are bounded by
+//   preAuthFrameBytesMax; a listener also bounds how long a connection may
+//   stay unauthenticated and how many may at once (limits.ts).
 import { EventEmitter } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
@@ -12,6 +15,7 @@ import { readFileSync } from 'node:fs'
 import { FrameDecoder, encodeFrame, frameHeader, frameHeaderOf } from '../journal/frame.js'
 import { batchMessagePrefix, decodeMessage, encodeMessage, type Message } from './messages.js'
 import { describe, ReplError, replError } from '../core/errors.js'
+import { frameBytesMax, preAuthConnectionsMax, preAuthDeadlineMs, preAuthFrameBytesMax } from '../core/limits.js'
 
 export interface TlsFiles { cert: string, key: string, ca: string }
 
@@ -19,10 +23,12 @@ export interface Connection {
   on (ev: 'message', fn: (m: Message) => void): this
   on (ev: 'close', fn: (err: Error | null) => void): this
   on (ev: 'drain', fn: () => void): this
+  on (ev: 'authenticated', fn: () => void): this
 }
 
 export class Connection extends EventEmitter {
-  private readonly decoder = new FrameDecoder()
+  private readonly decoder = new FrameDecoder(preAuthFrameBytesMax)
+  private trusted = false
   private closed = false
   private held: Message[] | null = null
   readonly remote: string
@@ -59,6 +65,16 @@ export class Connection extends EventEmitter {
     return ok
   }
 
+  /** The peer proved it knows the secret: full-size frames from now on. */
+  authenticated (): void {
+    if (this.trusted) return
+    this.trusted = true
+    this.decoder.setMax(frameBytesMax)
+    this.emit('authenticated')
+  }
+
+  get isAuthenticated (): boolean { return this.trusted }
+
   /** Holds incoming messages until `resume`. A protocol step that resolves
    *  a promise (handshake done, state received) pauses first: the next
    *  messages may be in the same chunk, and the code awaiting the promise
@@ -84,6 +100,7 @@ export class Connection extends EventEmitter {
     const code = err instanceof ReplError ? err.code : 'PEER_ERROR'
     const message = err instanceof Error ? err.message : String(err)
     this.socket.end(encodeFrame(encodeMessage({ t: 'error', code, message: message.slice(0, 4000) })))
+    this.socket.pause() // read nothing more from a peer we are done with
     this.finish(err instanceof Error ? err : new Error(message))
     setTimeout(() => this.socket.destroy(), 1000).unref()
   }
@@ -156,6 +173,18 @@ export function connect (host: string, port: number, tlsFiles: TlsFiles | null, 
  *  certificate does not verify against --tls-ca gets an AUTH_FAILED error
  *  message naming the reason, and never reaches `onConnection`. */
 export function listen (host: string, port: number, tlsFiles: TlsFiles | null, onConnection: (c: Connection) => void, log: (l: string) => void): Promise<net.Server> {
+  const gate = new PreAuthGate(log)
+  const accept = (s: net.Socket): void => {
+    const c = new Connection(s)
+    const key = socketKey(s)
+    const slot = gate.slot(key)
+    // Strangers get a deadline; the slot frees once authenticated or closed.
+    const timer = setTimeout(() => c.fail(replError('TIMEOUT', `not authenticated within ${preAuthDeadlineMs} ms`)), preAuthDeadlineMs)
+    timer.unref()
+    c.once('authenticated', () => { clearTimeout(timer); gate.release(key, slot) })
+    c.once('close', () => clearTimeout(timer))
+    onConnection(c)
+  }
   const onTls = (s: tls.TLSSocket): void => {
     if (!s.authorized) {
       const why = replError('AUTH_FAILED', `the peer's TLS certificate is refused: ${String(s.authorizationError ?? 'none presented')}`,
@@ -164,16 +193,59 @@ export function listen (host: string, port: number, tlsFiles: TlsFiles | null, o
       new Connection(s).fail(why)
       return
     }
-    onConnection(new Connection(s))
+    accept(s)
   }
   const server: net.Server = tlsFiles
-    ? tls.createServer({ ...tlsOptions(tlsFiles), requestCert: true, rejectUnauthorized: false }, onTls)
-    : net.createServer(s => onConnection(new Connection(s)))
+    ? tls.createServer({ ...tlsOptions(tlsFiles), requestCert: true, rejectUnauthorized: false, handshakeTimeout: preAuthDeadlineMs }, onTls)
+    : net.createServer()
+  // Raw TCP, before TLS: count it, or turn it away when the slots are full.
+  server.on('connection', (raw: net.Socket) => {
+    if (!gate.admit(raw)) return
+    if (!tlsFiles) accept(raw)
+  })
   server.on('tlsClientError', (err: Error) => log(`TLS handshake failed: ${describe(err)}`))
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.removeListener('error', reject); resolve(server) })
   })
+}
+
+const socketKey = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`
+
+/** The slots of connections not authenticated yet (preAuthConnectionsMax).
+ *  Keyed by remote address and port, which the raw socket and its TLS
+ *  wrapper share. */
+class PreAuthGate {
+  private readonly pending = new Map<string, object>()
+  private lastLogMs = 0
+  constructor (private readonly log: (l: string) => void) {}
+
+  admit (raw: net.Socket): boolean {
+    const key = socketKey(raw)
+    if (this.pending.size >= preAuthConnectionsMax) {
+      const why = replError('BUSY', `${preAuthConnectionsMax} connections are already waiting to authenticate; try again later`)
+      raw.on('error', () => {})
+      raw.pause()
+      raw.end(encodeFrame(encodeMessage({ t: 'error', code: why.code, message: why.message })))
+      setTimeout(() => raw.destroy(), 1000).unref()
+      // A flood must not flood the log too.
+      if (Date.now() - this.lastLogMs > 10_000) {
+        this.lastLogMs = Date.now()
+        this.log(`refusing connection from ${raw.remoteAddress}:${raw.remotePort}: ${describe(why)}`)
+      }
+      return false
+    }
+    const slot = {}
+    this.pending.set(key, slot)
+    raw.once('close', () => this.release(key, slot))
+    return true
+  }
+
+  slot (key: string): object | undefined { return this.pending.get(key) }
+
+  release (key: string, slot: object | undefined): void {
+    if (slot && this.pending.get(key) === slot) this.pending.delete(key)
+  }
 }
 
 /** "host:port" → parts; IPv6 as [addr]:port. */

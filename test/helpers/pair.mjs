@@ -39,13 +39,16 @@ export async function waitFor (fn, ms, what, every = 100) {
  * A pair layout in a fresh temp dir:
  *   vols:   { name: initial-content-fn | null } directory volumes
  *   image:  { name, size } an image volume (optional)
- * Returns paths: base, mnt, pstate, sstate, p[name], s[name] (backing dirs /
+ * Returns paths: base, mnt, pstate, sstate, secretFile (shared, 0600), p[name], s[name] (backing dirs /
  * image files of the primary and the secondary).
  */
 export function layout (prefix, { vols = ['one', 'two'], image = null } = {}) {
   const base = tempDir(prefix)
-  const L = { base, mnt: join(base, 'mnt'), pstate: join(base, 'pstate'), sstate: join(base, 'sstate'), p: {}, s: {}, vols, image }
+  const L = { base, mnt: join(base, 'mnt'), pstate: join(base, 'pstate'), sstate: join(base, 'sstate'), secretFile: join(base, 'secret'), p: {}, s: {}, vols, image }
   fs.mkdirSync(L.mnt)
+  // Both sides share one secret: one is required, loopback included.
+  fs.writeFileSync(L.secretFile, `pair-test-secret-${Math.random().toString(36).slice(2)}-0123456789\n`, { mode: 0o600 })
+  fs.chmodSync(L.secretFile, 0o600)
   for (const v of vols) {
     L.p[v] = join(base, 'p-' + v); L.s[v] = join(base, 's-' + v)
     fs.mkdirSync(L.p[v]); fs.mkdirSync(L.s[v])
@@ -54,6 +57,9 @@ export function layout (prefix, { vols = ['one', 'two'], image = null } = {}) {
   return L
 }
 
+/** --secret-file L.secretFile unless `extra` gives its own. */
+const secretArgs = (L, extra) => extra.includes('--secret-file') ? [] : ['--secret-file', L.secretFile]
+
 const volArgs = (L, side) => [
   ...L.vols.flatMap(v => ['--volume', `${v}=${L[side][v]}`]),
   ...(L.image ? ['--image', `${L.image.name}=${L[side][L.image.name]}:${L.image.size}`] : [])
@@ -61,12 +67,12 @@ const volArgs = (L, side) => [
 
 /** Starts the secondary; resolves once it printed "listening". */
 export function startSecondary (L, port, extra = []) {
-  return daemon(['serve', '--listen', `127.0.0.1:${port}`, '--state', L.sstate, '--group', 'g', ...volArgs(L, 's'), ...extra], { readyWord: 'listening' })
+  return daemon(['serve', '--listen', `127.0.0.1:${port}`, '--state', L.sstate, '--group', 'g', ...volArgs(L, 's'), ...secretArgs(L, extra), ...extra], { readyWord: 'listening' })
 }
 
 /** Starts the primary mount replicating to `port`; resolves once "ready". */
 export function startPrimary (L, port, { mode = 'async', extra = [] } = {}) {
-  return mount([L.mnt, '--group', 'g', '--state', L.pstate, ...volArgs(L, 'p'), '--peer', `127.0.0.1:${port}`, '--mode', mode, ...extra])
+  return mount([L.mnt, '--group', 'g', '--state', L.pstate, ...volArgs(L, 'p'), '--peer', `127.0.0.1:${port}`, '--mode', mode, ...secretArgs(L, extra), ...extra])
 }
 
 /** Waits until the primary has nothing unacknowledged and streams, and the

@@ -3,9 +3,11 @@
 // whose secret differs from the secondary's is refused: its log and `status
 // --json` lastError say AUTH_FAILED, and so does the serve log; nothing is
 // replicated, and with the right secret the same pair then replicates.
-// `serve` on a non-loopback address without --secret-file is refused with a
-// clear error unless --insecure is given; a secret file readable by others
-// or too short is refused too.
+// A secret is required everywhere: a side started without --secret-file
+// makes its own in its state directory (loopback) and says so, so it is
+// refused until both have the same; `serve` on a non-loopback address
+// without a secret is refused with a clear error (no --insecure any more);
+// a secret file readable by others or too short is refused too.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -61,7 +63,7 @@ test('a primary with another secret: AUTH_FAILED in its log, its status and the 
   }
 }))
 
-test('a primary without a secret against a serve with one, and the reverse: AUTH_FAILED at both ends', bounded(40_000, async () => {
+test('a primary without --secret-file against a serve with one, and the reverse: each makes its own secret (said in its log), AUTH_FAILED at both ends', bounded(40_000, async () => {
   const E = makeEnv('faults-nosecret')
   const port = 17221
   let serve, pri
@@ -70,44 +72,52 @@ test('a primary without a secret against a serve with one, and the reverse: AUTH
     pri = await daemon(['mount', E.mnt, '--group', 'g', '--state', E.pstate, '--volume', `data=${E.pdata}`, '--image', `disk=${E.pdisk}:${1 << 20}`, '--peer', `127.0.0.1:${port}`])
     await waitFor(async () => (await status(E.pstate)).lastError?.includes('AUTH_FAILED'), 15_000, 'AUTH_FAILED in the primary status')
     await waitFor(() => serve.err.includes('AUTH_FAILED'), 5000, 'AUTH_FAILED in the serve log')
+    assert.match(pri.err, /created a shared secret in .*pstate\/secret/)
+    assert.is(fs.statSync(join(E.pstate, 'secret')).mode & 0o777, 0o600)
     await pri.stop(); unstick(E.mnt); pri = null
     await serve.stop()
     // Serve without a secret on loopback, primary with one.
     serve = await daemon(['serve', '--listen', `127.0.0.1:${port}`, '--state', E.sstate, '--group', 'g', '--volume', `data=${E.sdata}`, '--image', `disk=${E.sdisk}:${1 << 20}`], { readyWord: 'listening' })
     pri = await startPrimary(E, port)
-    await waitFor(async () => (await status(E.pstate)).lastError?.includes('AUTH_FAILED'), 15_000, 'AUTH_FAILED (secondary has no secret)')
+    await waitFor(async () => (await status(E.pstate)).lastError?.includes('AUTH_FAILED'), 15_000, 'AUTH_FAILED (secondary has its own secret)')
     await waitFor(() => serve.err.includes('AUTH_FAILED'), 5000, 'AUTH_FAILED in the serve log')
+    assert.match(serve.err, /created a shared secret in .*sstate\/secret/)
+    assert.not.ok(fs.existsSync(join(E.sdata, 'secret')), 'nothing in the copy')
   } finally {
     await pri?.stop(); unstick(E.mnt)
     await serve?.stop()
   }
 }))
 
-test('serve on a non-loopback address without a secret is refused; with --insecure it starts', bounded(30_000, async () => {
+test('serve on a non-loopback address without a secret is refused, --insecure is gone; a secret given or in the state directory starts it', bounded(30_000, async () => {
   const E = makeEnv('faults-listen')
   const base = ['--state', E.sstate, '--group', 'g', '--volume', `data=${E.sdata}`]
   for (const addr of ['0.0.0.0:17230', '[::]:17230']) {
     const r = await cli(['serve', '--listen', addr, ...base], { timeoutMs: 15_000 })
     assert.is.not(r.code, 0, `${addr}: exit code`)
-    assert.match(r.err, /refusing to listen on .* without --secret-file/, r.err)
-    assert.match(r.err, /--insecure/, 'the error says how to proceed')
+    assert.match(r.err, /refusing to listen on .* without a shared secret/, r.err)
+    assert.match(r.err, /pair init/, 'the error says how to proceed')
     assert.is(r.err.trim().split('\n').length, 1, `one clear line: ${r.err}`)
     assert.not.match(r.out, /listening/)
   }
   // Nothing of the state was created by the refused starts.
   assert.not.ok(fs.existsSync(E.sstate), 'a refused serve created its state directory')
-  const ins = await daemon(['serve', '--listen', '0.0.0.0:17231', '--insecure', ...base], { readyWord: 'listening' })
-  try {
-    assert.match(ins.out, /listening on 0\.0\.0\.0:17231/)
-  } finally {
-    await ins.stop()
-  }
+  const ins = await cli(['serve', '--listen', '0.0.0.0:17231', '--insecure', ...base], { timeoutMs: 15_000 })
+  assert.is.not(ins.code, 0, 'no way around the secret')
+  assert.not.ok(fs.existsSync(E.sstate))
   // With a secret no --insecure is needed.
   const withSecret = await daemon(['serve', '--listen', '0.0.0.0:17232', '--secret-file', E.secretFile, ...base], { readyWord: 'listening' })
   await withSecret.stop()
-  // Loopback needs neither.
+  // Loopback makes one in the state directory, and says so.
+  fs.rmSync(E.sstate, { recursive: true })
   const lo = await daemon(['serve', '--listen', '127.0.0.1:17233', ...base], { readyWord: 'listening' })
   await lo.stop()
+  assert.match(lo.err, /created a shared secret/)
+  assert.is(fs.statSync(join(E.sstate, 'secret')).mode & 0o777, 0o600)
+  // Then off loopback too, that one is used (as `pair join` leaves it).
+  const again = await daemon(['serve', '--listen', '0.0.0.0:17233', ...base], { readyWord: 'listening' })
+  await again.stop()
+  assert.not.match(again.err, /created a shared secret/)
 }))
 
 test('secret files: readable by others, too short, missing: refused with a clear error', bounded(30_000, async () => {

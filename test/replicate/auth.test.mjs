@@ -99,9 +99,12 @@ test('matching sides authenticate and see each other\'s hello', async () => {
   assert.is(s.hello.proto, protocolVersion)
 })
 
-test('no secret on either side: the handshake completes without auth', async () => {
-  const { p, s } = await run(id('primary', { secret: null }), id('secondary', { secret: null }))
-  assert.ok(p.ok && s.ok)
+test('no secret on either side: refused, AUTH_FAILED (a secret is required, loopback included)', async () => {
+  bothKnow(await run(id('primary', { secret: null }), id('secondary', { secret: null })), 'AUTH_FAILED')
+})
+
+test('a hello without auth is refused even by a side with a secret', async () => {
+  bothKnow(await run(id('primary'), id('secondary', { secret: Buffer.alloc(0) })), 'AUTH_FAILED')
 })
 
 test('different secrets: AUTH_FAILED at both ends', async () => {
