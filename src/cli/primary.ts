@@ -100,7 +100,8 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   try {
     handle = core.openCapture({
       stateDir: state, group: spec.group, nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
-      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs: repl?.syncTimeoutMs ?? 10_000
+      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs: repl?.syncTimeoutMs ?? 10_000,
+      ...(p.journal.tail ? { verifyFrom: p.journal.tail } : {})
     }, () => capture?.wake())
   } catch (err) {
     await p.journal.close()

@@ -79,6 +79,9 @@ export class Journal {
   private syncing: Promise<void> | null = null
   private lock: StateLock | null = null
   private readonly segmentBytes: number
+  /** Where the last batch of the journal starts (segment and byte), when
+   *  known: the native core verifies the end it is handed there. */
+  tail: { segment: Seq, offset: number } | null = null
   /** Set while the native core appends to this journal (then this object
    *  only follows it: see tail.ts); its rebase runs under the core's lock. */
   private external: ExternalAppender | null = null
@@ -153,6 +156,7 @@ export class Journal {
       if (last) {
         this.nextSeq = last.batch.seq + last.batch.records.length
         this.lastHash = chainHash(last.payload)
+        this.tail = { segment: seg.first, offset: last.offset }
         break
       }
       this.nextSeq = Math.max(this.nextSeq, seg.first)
@@ -212,6 +216,7 @@ export class Journal {
       if (written > 0) fs.ftruncateSync(this.fd, cur.bytes)
       throw err
     }
+    this.tail = { segment: cur.first, offset: cur.bytes }
     cur.bytes += frameBytes
     const hash = chainHash(payload)
     this.nextSeq = batch.seq + batch.records.length
@@ -363,6 +368,7 @@ export class Journal {
     if (this.external) {
       await this.external.rebase(seq, prev) // drops the segment files under the core's lock
       this.segments = []
+      this.tail = null
       this.nextSeq = seq
       this.lastHash = prev
       this.durableSeq = seq - 1
@@ -373,6 +379,7 @@ export class Journal {
     if (this.fd >= 0) fs.closeSync(this.fd)
     this.fd = -1
     for (const s of this.segments.splice(0)) await fsp.unlink(s.path).catch(() => {})
+    this.tail = null
     this.nextSeq = seq
     this.lastHash = prev
     this.durableSeq = seq - 1 // nothing past the base is stored

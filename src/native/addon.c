@@ -184,6 +184,12 @@ static napi_value open_capture(napi_env env, napi_callback_info info) {
   cfg.next_seq = (uint64_t)get_number(env, argv[0], "nextSeq", 1);
   cfg.segment_bytes = (uint64_t)get_number(env, argv[0], "segmentBytes", 64 << 20);
   cfg.sync_mode = get_bool(env, argv[0], "syncMode", 0);
+  napi_value vf;
+  if (get_prop(env, argv[0], "verifyFrom", &vf) == 0) {
+    cfg.verify_at = 1;
+    cfg.verify_first = (uint64_t)get_number(env, vf, "segment", 0);
+    cfg.verify_offset = (uint64_t)get_number(env, vf, "offset", 0);
+  }
   cfg.sync_timeout_ms = (uint32_t)get_number(env, argv[0], "syncTimeoutMs", 10000);
   napi_value hv;
   if (get_prop(env, argv[0], "lastHash", &hv) == 0) {

@@ -21,6 +21,8 @@ export interface CaptureOptions {
   segmentBytes: number
   syncMode: boolean
   syncTimeoutMs: number
+  /** Where the journal's last batch starts: only it is verified (else the newest segments whole) */
+  verifyFrom?: { segment: number, offset: number }
 }
 
 /** What the core reports when polled. */

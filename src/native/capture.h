@@ -99,6 +99,11 @@ struct capture_config {
   uint64_t next_seq;           /* where history continues (the TS Journal's nextSeq) */
   uint8_t last_hash[16];       /* chain hash of the batch before next_seq */
   uint64_t segment_bytes;      /* rotate at this size (0: 64 MiB) */
+  /* The journal's last batch, when the TS side knows where it is: only it is
+   * verified (damage the TS side named and kept earlier is not the core's
+   * business). verify_at 0: the newest segments are scanned whole. */
+  int verify_at;
+  uint64_t verify_first, verify_offset;
   int sync_mode;               /* start with sync mode active */
   uint32_t sync_timeout_ms;    /* a sync waiter older than this falls back to async (0: 10 s) */
   /* Any thread, when something changed (batches appended, a sync fallback,

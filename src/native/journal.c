@@ -155,7 +155,9 @@ static void *retire_main(void *arg) {
 int journal_scan_newest(const char *dir, uint64_t *first, uint64_t *bytes);   /* journal_scan.c */
 
 int journal_open(const struct journal_config *cfg, struct journal **out, char *err, size_t errlen) {
-  int rc = journal_verify(cfg->dir, cfg->group, cfg->next_seq, cfg->last_hash, err, errlen);
+  int rc = cfg->verify_at
+    ? journal_verify_at(cfg->dir, cfg->group, cfg->verify_first, cfg->verify_offset, cfg->next_seq, cfg->last_hash, err, errlen)
+    : journal_verify(cfg->dir, cfg->group, cfg->next_seq, cfg->last_hash, err, errlen);
   if (rc < 0) return rc;
   struct journal *j = calloc(1, sizeof *j);
   if (!j) return fail(err, errlen, -ENOMEM, "out of memory");

@@ -78,6 +78,8 @@ struct journal_config {
   uint64_t next_seq;
   uint8_t last_hash[J_HASH_BYTES];
   uint64_t segment_bytes;
+  int verify_at;                        /* verify only the batch at verify_first's verify_offset */
+  uint64_t verify_first, verify_offset;
   /* Any thread: an error the journal met outside a call that returns it
    * (the background retire thread's fdatasync). */
   void (*on_error)(void *ctx, int err, const char *msg);
@@ -116,6 +118,9 @@ void journal_status(struct journal *j, struct journal_status *out);
  * sequence continuity inside it; then compares where it ends with
  * next_seq/last_hash. No segment (or only empty ones): fine. 0, or -EINVAL
  * with a message naming the file and the byte offset; -errno on I/O errors. */
+/* Verifies only the batch at byte `offset` of segment `first` (and that it ends the journal). */
+int  journal_verify_at(const char *dir, const char *group, uint64_t first, uint64_t offset, uint64_t next_seq,
+                       const uint8_t last_hash[J_HASH_BYTES], char *err, size_t errlen);
 int  journal_verify(const char *dir, const char *group, uint64_t next_seq, const uint8_t last_hash[J_HASH_BYTES],
                     char *err, size_t errlen);
 

@@ -155,7 +155,7 @@ static int hash_of(const uint8_t *p, size_t len, uint8_t out[J_HASH_BYTES]) {
 }
 
 /* Scans one segment. 1: it holds batches (*last filled); 0: empty. */
-static int scan_segment(const char *path, const char *group, uint64_t name_seq, struct batch_info *last,
+static int scan_segment(const char *path, const char *group, uint64_t name_seq, uint64_t start, struct batch_info *last,
                         uint8_t last_hash[J_HASH_BYTES], uint64_t *last_off, char *err, size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
@@ -166,12 +166,15 @@ static int scan_segment(const char *path, const char *group, uint64_t name_seq, 
     return fail(err, errlen, rc, "cannot stat %s: %s", path, strerror(-rc));
   }
   size_t size = (size_t)st.st_size;
-  if (size == 0) { close(fd); return 0; }
+  if (size == 0 || start >= size) {
+    close(fd);
+    return start ? fail(err, errlen, -EINVAL, "%s: no batch at byte %" PRIu64 " (the file has %zu bytes)", path, start, size) : 0;
+  }
   const uint8_t *buf = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (buf == MAP_FAILED) return fail(err, errlen, -errno, "cannot map %s: %s", path, strerror(errno));
   int rc = 0, any = 0;
-  size_t off = 0;
+  size_t off = (size_t)start;
   while (off < size) {
     if (size - off < J_FRAME_HEADER_BYTES) { rc = fail(err, errlen, -EINVAL, "%s at byte %zu: a frame header cut short (a torn tail not cut?)", path, off); break; }
     const uint8_t *h = buf + off;
@@ -185,7 +188,7 @@ static int scan_segment(const char *path, const char *group, uint64_t name_seq, 
     struct batch_info b;
     const char *why = decode_batch(payload, len, group, &b);
     if (why) { rc = fail(err, errlen, -EINVAL, "%s at byte %zu: %s", path, off, why); break; }
-    if (!any && b.seq != name_seq) {
+    if (!any && start == 0 && b.seq != name_seq) {
       rc = fail(err, errlen, -EINVAL, "%s at byte %zu: the first batch starts at sequence %" PRIu64 ", not as the segment's name says", path, off, b.seq);
       break;
     }
@@ -207,6 +210,31 @@ static int scan_segment(const char *path, const char *group, uint64_t name_seq, 
   return rc < 0 ? rc : any;
 }
 
+/* The journal's end as the core was told it: next sequence and hash. */
+static int check_end(const char *path, uint64_t off, const struct batch_info *last, const uint8_t hash[J_HASH_BYTES],
+                     uint64_t next_seq, const uint8_t want_hash[J_HASH_BYTES], char *err, size_t errlen) {
+  if (last->seq + last->count == next_seq && memcmp(hash, want_hash, J_HASH_BYTES) == 0) return 0;
+  char h1[2 * J_HASH_BYTES + 1], h2[2 * J_HASH_BYTES + 1];
+  hex(hash, h1);
+  hex(want_hash, h2);
+  return fail(err, errlen, -EINVAL,
+              "%s: the journal ends with the batch at byte %" PRIu64 " (next sequence %" PRIu64 ", hash %s), "
+              "but the core was told next sequence %" PRIu64 ", hash %s",
+              path, off, last->seq + last->count, h1, next_seq, h2);
+}
+
+int journal_verify_at(const char *dir, const char *group, uint64_t first, uint64_t offset, uint64_t next_seq,
+                      const uint8_t want_hash[J_HASH_BYTES], char *err, size_t errlen) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%020" PRIu64 ".seg", dir, first);
+  struct batch_info last = { 0 };
+  uint8_t hash[J_HASH_BYTES] = { 0 };
+  uint64_t off = 0;
+  int rc = scan_segment(path, group, first, offset, &last, hash, &off, err, errlen);
+  if (rc < 0) return rc;
+  return check_end(path, off, &last, hash, next_seq, want_hash, err, errlen);
+}
+
 int journal_verify(const char *dir, const char *group, uint64_t next_seq, const uint8_t want_hash[J_HASH_BYTES],
                    char *err, size_t errlen) {
   uint64_t *segs;
@@ -219,19 +247,10 @@ int journal_verify(const char *dir, const char *group, uint64_t next_seq, const 
     struct batch_info last = { 0 };
     uint8_t hash[J_HASH_BYTES] = { 0 };
     uint64_t off = 0;
-    rc = scan_segment(path, group, segs[i], &last, hash, &off, err, errlen);
+    rc = scan_segment(path, group, segs[i], 0, &last, hash, &off, err, errlen);
     if (rc < 0) break;
     if (rc == 0) continue;   /* an empty segment: history ends in an older one */
-    rc = 0;
-    if (last.seq + last.count != next_seq || memcmp(hash, want_hash, J_HASH_BYTES) != 0) {
-      char h1[2 * J_HASH_BYTES + 1], h2[2 * J_HASH_BYTES + 1];
-      hex(hash, h1);
-      hex(want_hash, h2);
-      rc = fail(err, errlen, -EINVAL,
-                "%s: the journal ends with the batch at byte %" PRIu64 " (next sequence %" PRIu64 ", hash %s), "
-                "but the core was told next sequence %" PRIu64 ", hash %s",
-                path, off, last.seq + last.count, h1, next_seq, h2);
-    }
+    rc = check_end(path, off, &last, hash, next_seq, want_hash, err, errlen);
     break;
   }
   free(segs);
