@@ -264,8 +264,12 @@ void op_release(struct req *r) {
   reply_err(r, 0);
 }
 
+/* With a journal, an fsync waits for the journal only: it is the redo log,
+ * the backing files are synced in the background and brought up to date
+ * from it after a power loss (capture/backing-sync.ts, apply/redo.ts).
+ * What cannot be journalled (no name) is fsynced on the backing store. */
 void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
-  int rc = 0;
+  int rc = 0, journalled = 0;
   if (!r->s->cfg.read_only && r->s->cfg.capture) {
     struct mut m;
     pathbuf p;
@@ -275,10 +279,11 @@ void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
     if (pl >= 0 && mut_text(&m, p, pl)) pl = -ENOENT;   /* not journallable: the fsync alone */
     struct rec rec = { .kind = REC_FSYNC, .vol = i->vol, .path = p, .path_len = pl > 0 ? (size_t)pl : 0 };
     if (!rc) rc = mut_commit(&m, 1, &rec, pl >= 0 ? 1 : 0);
+    journalled = !rc && pl >= 0;
     int erc = mut_end_sync(&m);        /* unlock, journal on disk, durable */
     if (!rc) rc = erc;
   }
-  if (!rc && (datasync ? fdatasync(fd) : fsync(fd)) < 0) rc = -errno;
+  if (!rc && !journalled && (datasync ? fdatasync(fd) : fsync(fd)) < 0) rc = -errno;
   reply_err(r, -rc);
 }
 
