@@ -1,0 +1,80 @@
+/* addon_posix.c: calls Node's fs lacks, for the apply side and the backing
+ * sync. The secondary makes its copy exact with them: nanosecond times on
+ * the entry itself (Node's lutimes takes a double of seconds, ~µs), mknod
+ * of sockets and devices (Node has none); the primary's backing sync needs
+ * syncfs. Paths come confined by the volume code.
+ * Threads: the JS thread; syncfs runs on the pool. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addon.h"
+
+/* Throws an Error shaped like Node's fs errors: code (ENOENT...) and a negative errno. */
+static napi_value throw_sys(napi_env env, const char *what, const char *path) {
+  int e = errno;
+  char msg[4200];
+  snprintf(msg, sizeof msg, "%s, %s '%s'", strerror(e), what, path);
+  napi_value m, err;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &err);
+  const char *name = strerrorname_np(e);
+  set_string(env, err, "code", name ? name : "EIO");
+  set_number(env, err, "errno", -e);
+  napi_throw(env, err);
+  return NULL;
+}
+
+/* utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): the entry itself (no follow). */
+napi_value js_utimens(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 5);
+  char path[4097];
+  if (argc < 5 || path_arg(env, argv[0], path, sizeof path) < 0) return NULL;
+  int64_t t[4];
+  for (int k = 0; k < 4; k++) napi_get_value_int64(env, argv[k + 1], &t[k]);
+  struct timespec ts[2] = { { .tv_sec = t[0], .tv_nsec = t[1] }, { .tv_sec = t[2], .tv_nsec = t[3] } };
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) return throw_sys(env, "utimensat", path);
+  return undefined_value(env);
+}
+
+/* mknod(path, mode, rdev): fifos, sockets, character and block devices. */
+napi_value js_mknod(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 3);
+  char path[4097];
+  if (argc < 3 || path_arg(env, argv[0], path, sizeof path) < 0) return NULL;
+  uint32_t mode = 0, rdev = 0;
+  napi_get_value_uint32(env, argv[1], &mode);
+  napi_get_value_uint32(env, argv[2], &rdev);
+  if (mknodat(AT_FDCWD, path, mode, rdev) < 0) return throw_sys(env, "mknod", path);
+  return undefined_value(env);
+}
+
+struct syncfs_job {
+  struct pool_job job;
+  char path[4097];
+};
+
+static void syncfs_run(struct pool_job *j) { /* pool thread */
+  struct syncfs_job *s = (struct syncfs_job *)j;
+  int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 || syncfs(fd) < 0) {
+    j->err = errno;
+    snprintf(j->msg, sizeof j->msg, "syncfs %.600s: %s", s->path, strerror(errno));
+  }
+  if (fd >= 0) close(fd);
+}
+
+/* syncfs(path) -> Promise: every dirty page of the filesystem holding path reaches the disk. */
+napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 1);
+  struct syncfs_job *s = calloc(1, sizeof *s);
+  if (!s) return throw_errno(env, NULL, ENOMEM, "syncfs");
+  if (argc < 1 || path_arg(env, argv[0], s->path, sizeof s->path) < 0) { free(s); return NULL; }
+  s->job.run = syncfs_run;
+  return queue_job(env, &s->job, "replfs-syncfs");
+}
