@@ -13,6 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "errmsg.h"
 #include "journal.h"
 
 #include <dirent.h>
@@ -61,16 +62,6 @@ struct journal {
   pthread_t retire_tid;
   int retire_started;
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
 
 static void segment_path(const struct journal *j, uint64_t first, char *out, size_t n) {
   snprintf(out, n, "%s/%020" PRIu64 ".seg", j->dir, first);
