@@ -56,16 +56,16 @@ export class NativeCapture implements CaptureApi {
     if (this.status.syncFallbacks > this.fallbacksSeen) {
       this.fallbacksSeen = this.status.syncFallbacks
       this.syncFellBack = true
-      this.log(`sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (${this.status.syncWaiting} writes released)`)
+      this.log('sync mode: no acknowledgement from the secondary in time; the waiting writes are released, async until it catches up')
     }
     if (this.status.error) {
       // The core reports an error once; the FUSE op that met it got its errno.
       this.log(`journal: ${this.status.error}`)
       this.commit.appendError = { message: this.status.error, since: new Date().toISOString() }
+      this.batchesAtError = this.status.batches
     } else if (this.commit.appendError && this.status.batches > this.batchesAtError) {
       this.commit.appendError = null // appends go through again
     }
-    if (this.status.error) this.batchesAtError = this.status.batches
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
     return this.status
   }
