@@ -23,6 +23,8 @@
 #   BENCH_ROUNDS=N         rounds, targets interleaved (order rotated each round); medians shown
 #                          (default 3, BENCH_QUICK 1)
 #   BENCH_SEQ_SIZE, BENCH_RAND_SIZE, BENCH_RAND_RUNTIME, BENCH_SQLITE_TX, BENCH_RSS_SIZE
+#   BENCH_BOUND=S          time bound of a workload (default 30, BENCH_QUICK 15): the rate of a
+#                          workload stopped there is over the work done (marked "bounded")
 #   BENCH_PORTS=LO-HI      ports for the secondaries (default 17400-17499)
 #   BENCH_KEEP=1           keep the data and state dirs of the run
 # Machines are noisy: compare the ratios within one run, not absolute figures across runs.
@@ -53,6 +55,11 @@ fi
 THREADS_SWEEP=${BENCH_THREADS:-1 2 4}
 export REPLFS_CORE=${REPLFS_CORE:-native}
 WL_TIMEOUT=${BENCH_WORKLOAD_TIMEOUT:-900}   # hard bound per workload command (s)
+# Time bound of one workload (s): a workload still running then is stopped and its rate is
+# taken over the work done (seq: fio --runtime; tar, SQLite: the files and rows there at the
+# bound). The slow modes (sync replication) would otherwise take most of the run.
+BOUND=${BENCH_BOUND:-$([ "$QUICK" = 1 ] && echo 15 || echo 30)}
+LAG_LIMIT=${BENCH_LAG_LIMIT:-$([ "$QUICK" = 1 ] && echo 60 || echo 120)}  # give up waiting for an identical replica (s)
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-60}    # wait for `ready` / `listening` (s)
 
 # --- preconditions -------------------------------------------------------------------
@@ -66,6 +73,8 @@ case "$WORK" in /?*) ;; *) die "BENCH_DIR must be an absolute path" ;; esac
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # Interrupted: the table of what was measured so far.
+  if [ "${REPORTED:-1}" = 0 ]; then report "interrupted, partial" || true; fi
   for p in "${PIDS[@]}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do
     [ -n "$p" ] || continue
@@ -148,7 +157,7 @@ log "targets: ${selected[*]}"
 # After target_start: TDIR = where workloads write; TSRC = backing dir of TDIR;
 # TPID = the FUSE server's pid (replfs mount or bindfs; empty for direct);
 # TREPLICA = secondary's copy of TSRC (or empty); SPID = the secondary's pid.
-TDIR=; TSRC=; TPID=; TREPLICA=; SPID=
+TDIR=; TSRC=; TPID=; TREPLICA=; SPID=; SECRET_ARGS=()
 
 start_replfs() { # NAME BASE EXTRA_ARGS...
   local name=$1 base=$2; shift 2
@@ -170,7 +179,13 @@ start_secondary() { # NAME BASE -> PORT in SECONDARY_ADDR
   mkdir -p "$base/replica" "$base/state2"
   port=$(free_port) || return 1
   local logf=$RUN/logs/$name-serve.log
-  node "$CLI" serve --listen "127.0.0.1:$port" --state "$base/state2" --volume "data=$base/replica" >> "$logf" 2>&1 &
+  # One shared secret for both sides (the CLI requires one, loopback included).
+  SECRET_ARGS=()
+  if node "$CLI" serve --help 2>/dev/null | grep -q -- --secret-file; then
+    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$base/secret"; echo >> "$base/secret")
+    SECRET_ARGS=(--secret-file "$base/secret")
+  fi
+  node "$CLI" serve --listen "127.0.0.1:$port" --state "$base/state2" --volume "data=$base/replica" "${SECRET_ARGS[@]}" >> "$logf" 2>&1 &
   SPID=$!; PIDS+=("$SPID")
   if ! wait_for_line "$logf" 'listening' "$SPID" "$READY_TIMEOUT"; then
     sed 's/^/    | /' "$logf" >&2; return 1
@@ -204,7 +219,7 @@ target_start() {
     replfs-t*) REPLFS_THREADS=${t#replfs-t} start_replfs "$t" "$base" ;;
     replfs-async|replfs-sync)
       start_secondary "$t" "$base" || return 1
-      start_replfs "$t" "$base" --peer "$SECONDARY_ADDR" --mode "${t#replfs-}" ;;
+      start_replfs "$t" "$base" --peer "$SECONDARY_ADDR" --mode "${t#replfs-}" "${SECRET_ARGS[@]}" ;;
   esac
 }
 
@@ -245,7 +260,7 @@ fio_run() { # TARGET NAME fio-args...
 # same-tree.mjs --wait) and METRIC_upper (to the end of the full comparison that confirmed it).
 lag_until_identical() {
   local t=$1 sub=$2 t_end=$3 metric=$4 out
-  out=$(node "$ROOT/scripts/bench/same-tree.mjs" "$TSRC/$sub" "$TREPLICA/$sub" --wait "$t_end" --limit 300 --verbose 2>"$RUN/logs/lag-$t-$sub.log") || {
+  out=$(node "$ROOT/scripts/bench/same-tree.mjs" "$TSRC/$sub" "$TREPLICA/$sub" --wait "$t_end" --limit "$LAG_LIMIT" --verbose 2>"$RUN/logs/lag-$t-$sub.log") || {
     tail -n 1 "$RUN/logs/lag-$t-$sub.log" >&2; record "$t" "$metric" timeout; return 1; }
   record "$t" "$metric" "${out% *}"
   record "$t" "${metric}_upper" "${out#* }"
@@ -277,19 +292,21 @@ cpu_record() {
 }
 
 wl_seq() { # one writer, 1 MiB writes, final fsync; replica lag; CPU per GiB
-  local t=$1 t0 t1 secs extra cpu0
+  local t=$1 t0 t1 secs extra cpu0 written
   mkdir -p "$TDIR/seq"
   cpu0=$(cpu_mark)
   t0=$(now)
-  fio_run "$t" seq --filename="$TDIR/seq/seq.dat" --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1 || return 1
+  fio_run "$t" seq --filename="$TDIR/seq/seq.dat" --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1 --runtime="$BOUND" || return 1
   t1=$(now); secs=$(elapsed "$t0" "$t1")
   record "$t" seq_mibs "$(fio_get "$RUN/out/fio-seq-$t.json" bw)"
+  written=$(fio_get "$RUN/out/fio-seq-$t.json" bytes)
+  [ "$written" -ge "$(size_bytes "$SEQ_SIZE")" ] || record "$t" seq_bounded "$((written / 1048576))/$(( $(size_bytes "$SEQ_SIZE") / 1048576 ))MiB"
   if [ -n "$TREPLICA" ]; then
     extra=$(lag_until_identical "$t" seq "$t1" lag_seq_s) && record "$t" ident_seq_s "$(calc "$secs + $extra")"
   elif [ "$t" = direct ]; then
     extra=$(rsync_copy "$t" seq rsync_seq_s) && record "$t" ident_seq_s "$(calc "$secs + $extra")"
   fi
-  cpu_record "$t" cpu_seq_s_gib "$cpu0" "$(size_bytes "$SEQ_SIZE")"
+  cpu_record "$t" cpu_seq_s_gib "$cpu0" "$written"
   rm -rf "$TDIR/seq"
 }
 
@@ -298,25 +315,37 @@ wl_seq4() { # 4 writers, one file each, 1 MiB writes, final fsync each; SEQ_SIZE
   mkdir -p "$TDIR/seq4"
   per=$(( $(size_bytes "$SEQ_SIZE") / 4 ))
   fio_run "$t" seq4 --directory="$TDIR/seq4" --rw=write --bs=1M --numjobs=4 --group_reporting \
-    --size="$per" --end_fsync=1 || return 1
+    --size="$per" --end_fsync=1 --runtime="$BOUND" || return 1
   record "$t" seq4_mibs "$(fio_get "$RUN/out/fio-seq4-$t.json" bw)"
+  local w4; w4=$(fio_get "$RUN/out/fio-seq4-$t.json" bytes)
+  [ "$w4" -ge $((per * 4)) ] || record "$t" seq4_bounded "$((w4 / 1048576))/$((per * 4 / 1048576))MiB"
   rm -rf "$TDIR/seq4"
+}
+
+# layout TARGET NAME FILE... : writes the files in full with 1 MiB writes (untimed), so the
+# random-write runs overwrite allocated blocks and fio does not lay them out with 4 KiB writes.
+layout() {
+  local t=$1 n=$2 f; shift 2
+  for f in "$@"; do
+    fio_run "$t" "$n-layout" --filename="$f" --rw=write --bs=1M --size="$LAYOUT_SIZE" || return 1
+  done
 }
 
 wl_rand() {
   local t=$1
   mkdir -p "$TDIR/rand"
-  # --overwrite=1: fio lays the file out first (not timed), so the run overwrites allocated blocks.
+  LAYOUT_SIZE=$RAND_SIZE layout "$t" rand "$TDIR/rand/rand.dat" || return 1
   fio_run "$t" rand --filename="$TDIR/rand/rand.dat" --rw=randwrite --bs=4k --iodepth=1 --size="$RAND_SIZE" \
     --overwrite=1 --time_based --runtime="$RAND_RUNTIME" || return 1
   record "$t" rand_iops "$(fio_get "$RUN/out/fio-rand-$t.json" iops)"
   rm -rf "$TDIR/rand"
 }
 
-wl_rand4() {
+wl_rand4() { # 4 writers, one file each (fio names them rand4.J.0)
   local t=$1 per
   mkdir -p "$TDIR/rand4"
   per=$(( $(size_bytes "$RAND_SIZE") / 4 ))
+  LAYOUT_SIZE=$per layout "$t" rand4 "$TDIR"/rand4/rand4.{0,1,2,3}.0 || return 1
   fio_run "$t" rand4 --directory="$TDIR/rand4" --rw=randwrite --bs=4k --iodepth=1 --numjobs=4 --group_reporting \
     --size="$per" --overwrite=1 --time_based --runtime="$RAND_RUNTIME" || return 1
   record "$t" rand4_iops "$(fio_get "$RUN/out/fio-rand4-$t.json" iops)"
@@ -326,12 +355,17 @@ wl_rand4() {
 wl_small() {
   local t=$1 t0 t1 secs extra
   mkdir -p "$TDIR/small"
+  local rc=0 done=$TAR_ENTRIES
   t0=$(now)
-  timeout -k 10 "$WL_TIMEOUT" tar -xf "$TARBALL" -C "$TDIR/small" || { log "tar -x on $t failed"; return 1; }
+  timeout -k 10 "$BOUND" tar -xf "$TARBALL" -C "$TDIR/small" || rc=$?
   sync
   t1=$(now); secs=$(elapsed "$t0" "$t1")
-  record "$t" small_s "$secs"
-  record "$t" small_fps "$(rate "$TAR_ENTRIES" "$secs")"
+  if [ $rc = 124 ]; then   # stopped at the bound: the rate over the entries there
+    done=$(( $(find "$TDIR/small" -mindepth 1 | wc -l) ))
+    record "$t" small_bounded "$done/$TAR_ENTRIES"
+  elif [ $rc != 0 ]; then log "tar -x on $t failed ($rc)"; return 1
+  else record "$t" small_s "$secs"; fi
+  record "$t" small_fps "$(rate "$done" "$secs")"
   if [ -n "$TREPLICA" ]; then
     extra=$(lag_until_identical "$t" small "$t1" lag_small_s) && record "$t" ident_small_s "$(calc "$secs + $extra")"
   elif [ "$t" = direct ]; then
@@ -345,13 +379,15 @@ wl_sqlite() { # TARGET NORMAL|FULL
   mkdir -p "$d"
   sqlite3 "$d/bench.db" 'PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL);' > /dev/null \
     || { log "sqlite3 setup on $t failed"; return 1; }
+  local rc=0
   t0=$(now)
-  timeout -k 10 "$WL_TIMEOUT" sqlite3 "$d/bench.db" < "$RUN/out/sqlite-$mode.sql" > /dev/null \
-    || { log "sqlite3 $mode on $t failed"; return 1; }
+  timeout -k 10 "$BOUND" sqlite3 "$d/bench.db" < "$RUN/out/sqlite-$mode.sql" > /dev/null || rc=$?
   t1=$(now)
+  [ $rc = 0 ] || [ $rc = 124 ] || { log "sqlite3 $mode on $t failed ($rc)"; return 1; }
   n=$(sqlite3 "$d/bench.db" 'SELECT count(*) FROM t;')
-  [ "$n" = "$SQLITE_TX" ] || { log "sqlite3 on $t: $n rows, expected $SQLITE_TX"; return 1; }
-  record "$t" "sqlite_${mode,,}_tps" "$(rate "$SQLITE_TX" "$(elapsed "$t0" "$t1")")"
+  if [ $rc = 124 ]; then record "$t" "sqlite_${mode,,}_bounded" "$n/$SQLITE_TX"
+  elif [ "$n" != "$SQLITE_TX" ]; then log "sqlite3 on $t: $n rows, expected $SQLITE_TX"; return 1; fi
+  record "$t" "sqlite_${mode,,}_tps" "$(rate "$n" "$(elapsed "$t0" "$t1")")"
   rm -rf "$d"
 }
 
@@ -379,8 +415,30 @@ run_wl() { # TARGET WORKLOAD [ARGS] : runs one workload, records ERR on failure
   return 0
 }
 
+# --- report (also on an interrupted run: what was measured so far) ---------------------
+report() { # [NOTE]
+  REPORTED=1
+  [ -s "$RESULTS_TSV" ] || return 0
+  local stamp; stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  {
+    echo "replfs benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -r), $(nproc) cores, quick=$QUICK${1:+ ($1)}"
+    echo "sizes: seq $SEQ_SIZE, rand $RAND_SIZE for ${RAND_RUNTIME}s, sqlite $SQLITE_TX tx, rss write $RSS_SIZE, tarball /usr/$TAR_SRC ($TAR_ENTRIES entries, $TAR_MB MiB); time bound ${BOUND}s"
+    echo "targets run: ${selected[*]}; rounds: $ROUNDS, interleaved (figures are medians across rounds); total time $(elapsed "$t_start" "$(now)") s"
+    echo "REPLFS_CORE=$REPLFS_CORE REPLFS_THREADS=${REPLFS_THREADS:-(core default)}; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    node "$ROOT/scripts/bench/table.mjs" "$RESULTS_TSV" $([ "$QUICK" = 1 ] && echo --quick)
+  } > "$RUN/results.txt"
+  cp "$RUN/results.txt" "$WORK/results-$stamp.txt"
+  cp "$RUN/results.txt" "$WORK/results.txt"
+  echo
+  cat "$RUN/results.txt"
+  echo
+  log "results written to $WORK/results.txt (and results-$stamp.txt); raw figures in $RESULTS_TSV"
+}
+
 # --- main ------------------------------------------------------------------------------
 t_start=$(now)
+REPORTED=0
 run_target() { # TARGET ROUND
   local t=$1 round=$2 ok=1 w workloads
   log "=== target $t (round $round of $ROUNDS)"
@@ -417,18 +475,4 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # --- report ----------------------------------------------------------------------------
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-{
-  echo "replfs benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -r), $(nproc) cores, quick=$QUICK"
-  echo "sizes: seq $SEQ_SIZE, rand $RAND_SIZE for ${RAND_RUNTIME}s, sqlite $SQLITE_TX tx, rss write $RSS_SIZE, tarball /usr/$TAR_SRC ($TAR_ENTRIES entries, $TAR_MB MiB)"
-  echo "targets run: ${selected[*]}; rounds: $ROUNDS, interleaved (figures are medians across rounds); total time $(elapsed "$t_start" "$(now)") s"
-  echo "REPLFS_CORE=$REPLFS_CORE REPLFS_THREADS=${REPLFS_THREADS:-(core default)}; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo
-  node "$ROOT/scripts/bench/table.mjs" "$RESULTS_TSV" $([ "$QUICK" = 1 ] && echo --quick)
-} > "$RUN/results.txt"
-cp "$RUN/results.txt" "$WORK/results-$stamp.txt"
-cp "$RUN/results.txt" "$WORK/results.txt"
-echo
-cat "$RUN/results.txt"
-echo
-log "results written to $WORK/results.txt (and results-$stamp.txt); raw figures in $RESULTS_TSV"
+report

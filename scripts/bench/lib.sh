@@ -104,13 +104,15 @@ cpu_s() {
   awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# fio_get JSON_FILE bw|iops -> aggregate write bandwidth (MiB/s) or IOPS of the first job
+# fio_get JSON_FILE bw|iops|bytes -> write bandwidth (MiB/s), IOPS or bytes written of the first job
+# (the aggregate with --group_reporting)
 fio_get() {
   node -e '
     const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const w = j.jobs[0].write;
-    const v = process.argv[2] === "bw" ? w.bw_bytes / 1048576 : w.iops;
-    process.stdout.write(v.toFixed(process.argv[2] === "bw" ? 1 : 0));
+    const k = process.argv[2];
+    const v = k === "bw" ? w.bw_bytes / 1048576 : k === "bytes" ? w.io_bytes : w.iops;
+    process.stdout.write(v.toFixed(k === "bw" ? 1 : 0));
   ' "$1" "$2"
 }
 

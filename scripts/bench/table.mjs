@@ -161,7 +161,14 @@ if (cpuR !== null) {
     (cpuB ? ` (${fmtRatio(cpuR / cpuB)})` : '') + (extra ? `; ${extra}` : ''));
 }
 const known = new Set(METRICS.map((m) => m[0]));
-const errors = rows.filter(([, m, v]) => !known.has(m) && !Number.isFinite(Number(v)));
+const bounded = rows.filter(([, m]) => m.endsWith('_bounded'));
+if (bounded.length) {
+  out.push('', 'stopped at the time bound (BENCH_BOUND), rate over the work done (done/all, per round):');
+  const by = new Map();
+  for (const [t, m, v] of bounded) { const k = `${t}: ${m.replace(/_bounded$/, '')}`; by.set(k, [...(by.get(k) ?? []), v]); }
+  for (const [k, vs] of by) out.push(`  ${k} ${vs.join(', ')}`);
+}
+const errors = rows.filter(([, m, v]) => !known.has(m) && !m.endsWith('_bounded') && !Number.isFinite(Number(v)));
 const bad = rows.filter(([, m, v]) => known.has(m) && !Number.isFinite(Number(v)));
 if (errors.length || bad.length) {
   out.push('');
