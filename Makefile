@@ -1,7 +1,7 @@
 # replfs — two commands do everything on a fresh Debian 12 machine, as root:
 #   make demo    install what is needed, build, run the embedded demo
 #   make test    install what is needed, build, run the whole suite (ends "N passed, N failed")
-# Other targets: make setup | build | native | test-asan | bench | clean
+# Other targets: make setup | build | native | test-asan | bench | faults | clean
 #   make test TESTS="journal frame"   runs only test files whose path contains a word
 #   BENCH_QUICK=1 make bench          shortened benchmark run (smaller sizes)
 
@@ -14,7 +14,7 @@ NODE_GYP   := $(NODE) $(dir $(shell readlink -f $$(command -v npm)))../node_modu
 GYP_FLAGS  := --nodedir=/usr --directory=$(NATIVE_DIR)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all setup build native native-asan test test-asan demo bench clean install
+.PHONY: all setup build native native-asan test test-asan demo bench clean install faults
 
 all: build
 
@@ -53,6 +53,10 @@ test-asan: build native-asan
 	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(NODE) scripts/run-tests.mjs fs/ native
+
+# The seeded fault campaign (scripts/faults.mjs): FAULT_SEED=S reproduces, FAULT_RUNS=N, SOAK=1.
+faults: build
+	$(NODE) scripts/faults.mjs
 
 demo: build
 	$(NODE) dist/cli.js demo

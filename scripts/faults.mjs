@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+// `make faults`: a seeded, reproducible fault campaign against a replicating pair.
+//   FAULT_SEED=S     the campaign's seed (printed; the same seed gives the same workload
+//                    choices and the same faults at the same points of the schedule)
+//   FAULT_RUNS=N     number of runs (default 6; SOAK=1: 100)
+//   FAULT_RUN_MS=MS  faulted time per run (default 15000; SOAK=1: 60000)
+//   FAULT_ONLY=K     only run K of the seed's campaign (to reproduce one failing run)
+//   FAULT_PORT=P     first of 40 ports (17500-17599 only; default 17550)
+// Each run: a secondary (`serve`) behind a TCP proxy (scripts/faults/proxy.mjs) and a primary
+// mount (`--mode sync`, every third run `async`) over 2 directory volumes and 1 image volume;
+// an application (scripts/faults/workload.cjs) writes; faults are injected at seeded random
+// points (kill -9 of either daemon, then restart; connection cut/reset/stall/delay through
+// the proxy; SIGSTOP/SIGCONT of either side). Checked (Jepsen's properties, not only "equal at
+// the end"):
+//  1. acknowledged writes: in sync mode (no fallback) every write+fsync that returned is on
+//     the secondary at every snapshot; in both modes it is there once converged;
+//  2. prefix: at every snapshot of the secondary (proxy blocked, the copy quiet and reporting
+//     consistent; and after each kill -9 + restart of the secondary, before the primary is let
+//     back in) the dependent writes one/ctr=i then two/ctr=i hold two <= one <= two + 1;
+//  3. convergence: once the faults stop, the pair is in sync within a bound and the primary's
+//     backing store equals the copy (differences()); the worst time is reported;
+//  4. damage: any damage the daemons name is counted and shown.
+import fs from 'node:fs'
+import { join, dirname } from 'node:path'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { unstick } from '../test/helpers/mount.mjs'
+import { layout, startSecondary, startPrimary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../test/helpers/pair.mjs'
+import { Proxy } from './faults/proxy.mjs'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const WORKLOAD = join(HERE, 'faults', 'workload.cjs')
+const IMG = 4 << 20
+export const FAULTS = ['kill9-primary', 'kill9-secondary', 'stop-primary', 'stop-secondary', 'cut', 'reset', 'stall', 'delay']
+
+export function rng (seed) {
+  let s = seed >>> 0
+  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
+}
+const runSeed = (seed, k) => (Math.imul(seed ^ 0x9e3779b9, 2654435761) + Math.imul(k + 1, 40503)) >>> 0
+
+const rec = i => Buffer.from(`ack ${String(i).padStart(27)}\n`)
+const readCtr = f => { try { const s = fs.readFileSync(f, 'utf8').trim(); return s === '' ? -1 : Number(s) } catch { return -1 } }
+const readAcks = f => { try { return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map(Number) } catch { return [] } }
+/** The acked ids missing from the copy (image and one/acks). */
+function missingAcks (L, ids, side = 's') {
+  const out = []
+  const fi = fs.openSync(L[side].disk, 'r'); let fa = null
+  try { fa = fs.openSync(join(L[side].one, 'acks'), 'r') } catch {}
+  const buf = Buffer.alloc(32); const want = i => rec(i)
+  try {
+    for (const i of ids) {
+      let ok = fs.readSync(fi, buf, 0, 32, i * 32) === 32 && buf.equals(want(i))
+      ok = ok && fa !== null && fs.readSync(fa, buf, 0, 32, i * 32) === 32 && buf.equals(want(i))
+      if (!ok) out.push(i)
+    }
+  } finally { fs.closeSync(fi); if (fa !== null) fs.closeSync(fa) }
+  return out
+}
+
+export function newTotals () {
+  return {
+    runs: 0, faults: Object.fromEntries(FAULTS.map(f => [f, 0])), snapshots: 0, snapshotsSkipped: 0,
+    acked: 0, ackedLost: 0, tornSnapshots: 0, divergences: 0, silentDivergences: 0, hangs: 0,
+    fallbacks: 0, damage: [], worstConvergeMs: 0, failures: []
+  }
+}
+
+async function oneRun (k, seed, mode, runMs, ports, T, log) {
+  const r = rng(seed)
+  const L = layout(`faults-${k}`, { vols: ['one', 'two'], image: { name: 'disk', size: IMG } })
+  for (const v of ['one', 'two']) fs.writeFileSync(join(L.p[v], 'ctr'), '0'.padStart(19) + '\n')
+  fs.writeFileSync(join(L.p.one, 'acks'), '')
+  const ackLog = join(L.base, 'acked'); const stopFile = join(L.base, 'stop')
+  const fail = what => { T.failures.push({ run: k, seed, mode, what }); log(`  FAIL run ${k} (seed ${seed}, ${mode}): ${what}`) }
+  const proxy = new Proxy(ports.proxy, ports.sec)
+  const pextra = mode === 'sync' ? ['--sync-timeout', '3600'] : []
+  let pri, sec, w, wOut = ''
+  let wExit = Promise.resolve()
+  const runFaults = {}
+  const startP = async () => {
+    for (let t = 0; ; t++) {
+      try { return await startPrimary(L, ports.proxy, { mode, extra: pextra }) } catch (err) {
+        if (t >= 2) throw new Error(`the primary does not restart: ${err.message.slice(0, 400)}`)
+        unstick(L.mnt); await sleep(500)
+      }
+    }
+  }
+  // The copy, quiet and consistent: prefix and (sync) acknowledged writes.
+  const checkCopy = async (acked, when) => {
+    let st = null
+    try {
+      st = await waitFor(async () => {
+        const a = await status(L.sstate); await sleep(250); const b = await status(L.sstate)
+        return a.appliedSeq === b.appliedSeq && b.appliedSeq === a.appliedSeq && b
+      }, 8000, 'the secondary quiet')
+    } catch {}
+    if (!st || !st.consistent || st.applyError) { T.snapshotsSkipped++; return } // a resync in progress: not a crash-consistent copy yet
+    T.snapshots++
+    const a = readCtr(join(L.s.one, 'ctr')); const b = readCtr(join(L.s.two, 'ctr'))
+    if (!(b <= a && a <= b + 1)) { T.tornSnapshots++; fail(`${when}: not a prefix: one/ctr ${a}, two/ctr ${b}`) }
+    if (mode === 'sync' && !fellBack()) {
+      const lost = missingAcks(L, acked)
+      if (lost.length) { T.ackedLost += lost.length; fail(`${when}: ${lost.length} acknowledged writes not on the secondary (first ${lost.slice(0, 5)}; ${acked.length} acked)`) }
+    }
+  }
+  const fellBack = () => /falling back to async/.test(pri?.err ?? '')
+  const snapshot = async () => {
+    const acked = readAcks(ackLog)
+    proxy.block()
+    try { await checkCopy(acked, 'snapshot') } finally { proxy.unblock() }
+  }
+  try {
+    await proxy.start()
+    sec = await startSecondary(L, ports.sec)
+    pri = await startP()
+    await waitSynced(L, 60_000)
+    w = spawn(process.execPath, [WORKLOAD, L.mnt, ackLog, stopFile, String(seed), 'disk', String(IMG)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    w.stdout.on('data', d => { wOut += d }); w.stderr.on('data', d => { wOut += d })
+    wExit = new Promise(resolve => w.on('exit', resolve))
+    const t0 = Date.now()
+    while (Date.now() - t0 < runMs) {
+      await sleep(200 + r() * 1500)
+      const kind = FAULTS[Math.floor(r() * FAULTS.length)]
+      const hold = 300 + r() * 2700
+      T.faults[kind]++; runFaults[kind] = (runFaults[kind] ?? 0) + 1
+      switch (kind) {
+        case 'kill9-primary':
+          await pri.kill9(); unstick(L.mnt); await sleep(r() * 500)
+          pri = await startP()
+          break
+        case 'kill9-secondary': {
+          const acked = readAcks(ackLog)
+          proxy.block() // the primary stays out until the restarted copy is checked
+          try {
+            await sec.kill9(); await sleep(r() * 500)
+            sec = await startSecondary(L, ports.sec)
+            await checkCopy(acked, 'after kill -9 of the secondary and restart')
+          } finally { proxy.unblock() }
+          break
+        }
+        case 'stop-primary': pri.proc.kill('SIGSTOP'); await sleep(hold); pri.proc.kill('SIGCONT'); break
+        case 'stop-secondary': sec.proc.kill('SIGSTOP'); await sleep(hold); sec.proc.kill('SIGCONT'); break
+        case 'cut': proxy.cut(); break
+        case 'reset': proxy.reset(); break
+        case 'stall': proxy.stall(); await sleep(hold); proxy.resume(); break
+        case 'delay': proxy.delayMs = Math.round(5 + r() * 150); await sleep(hold * 2); proxy.delayMs = 0; break
+      }
+      if (r() < 0.5) await snapshot()
+    }
+    // Heal, stop the application, converge.
+    proxy.heal(); pri.proc.kill('SIGCONT'); sec.proc.kill('SIGCONT')
+    fs.writeFileSync(stopFile, '')
+    if (await within(wExit.then(() => true), 90_000, false) === false) { T.hangs++; fail(`the application did not finish within 90 s after the faults stopped (primary: ${JSON.stringify(await status(L.pstate).catch(e => e.message))})`) }
+    const tc = Date.now()
+    let converged = true
+    try { await waitSynced(L, 120_000) } catch (err) { converged = false; T.hangs++; fail(`no convergence within 120 s: ${err.message.slice(0, 400)}`) }
+    const ms = Date.now() - tc
+    if (converged) T.worstConvergeMs = Math.max(T.worstConvergeMs, ms)
+    const ps = await status(L.pstate).catch(() => null); const ss = await status(L.sstate).catch(() => null)
+    for (const d of [...(ps?.damage ?? []), ...(ss?.damage ?? [])]) T.damage.push(`run ${k}: ${typeof d === 'string' ? d : JSON.stringify(d)}`)
+    const diff = differences(L)
+    if (diff) {
+      const silent = ps && ss && ps.lagRecords === 0 && ss.consistent && ss.appliedSeq === ps.lastSeq
+      if (silent) { T.silentDivergences++; fail(`SILENT divergence (both sides consistent, lag 0):\n${diff}`) } else { T.divergences++; fail(`divergence:\n${diff}`) }
+    }
+    const acked = readAcks(ackLog)
+    T.acked += acked.length
+    const lostP = missingAcks(L, acked, 'p'); const lostS = missingAcks(L, acked, 's')
+    if (lostP.length || lostS.length) { T.ackedLost += Math.max(lostP.length, lostS.length); fail(`acknowledged writes lost at the end: primary ${lostP.length} (${lostP.slice(0, 5)}), secondary ${lostS.length} (${lostS.slice(0, 5)})`) }
+    if (fellBack()) T.fallbacks++
+    const wc = (() => { try { return JSON.parse(wOut.trim().split('\n').pop()) } catch { return { raw: wOut.slice(-300) } } })()
+    log(`run ${k} seed ${seed} ${mode}: ${acked.length} acked, ${wc.iterations ?? '?'} iterations, app errors ${wc.errors ?? '?'}, faults ${JSON.stringify(runFaults)}, converged ${converged ? ms + ' ms' : 'NO'}${diff ? ', DIVERGED' : ''}`)
+    const wErr = wOut.split('\n').filter(l => l.startsWith('workload:'))
+    if (wErr.length) log(`  application errors (first): ${wErr.slice(0, 3).join(' | ')}`)
+  } catch (err) {
+    T.hangs++; fail(`run aborted: ${err.stack?.slice(0, 600)}`)
+  } finally {
+    fs.writeFileSync(stopFile, '')
+    try { pri?.proc.kill('SIGCONT'); sec?.proc.kill('SIGCONT') } catch {}
+    proxy.heal()
+    if (w && await within(wExit.then(() => true), 5000, false) === false) w.kill('SIGKILL')
+    await stopAll(L, pri, sec)
+    unstick(L.mnt)
+    await proxy.close()
+    if (process.env.FAULT_DEBUG) log(`--- primary log\n${pri?.err}\n--- secondary log\n${sec?.err}`)
+    if (!T.failures.some(f => f.run === k)) fs.rmSync(L.base, { recursive: true, force: true })
+    else log(`  kept ${L.base}`)
+  }
+  T.runs++
+}
+
+export async function campaign ({ seed, runs, runMs, basePort = 17550, only = null, budgetMs = Infinity, log = console.log }) {
+  if (basePort < 17500 || basePort + 40 > 17600) throw new Error('ports 17500-17599 only')
+  const T = newTotals()
+  log(`fault campaign: FAULT_SEED=${seed} FAULT_RUNS=${runs} FAULT_RUN_MS=${runMs}`)
+  const started = Date.now()
+  for (let k = 0; k < runs; k++) {
+    if (only !== null && k !== only) continue
+    if (Date.now() - started > budgetMs) { log(`time budget spent: runs ${k}..${runs - 1} not started`); break }
+    const mode = k % 3 === 2 ? 'async' : 'sync'
+    const ports = { sec: basePort + 2 * (k % 20), proxy: basePort + 2 * (k % 20) + 1 }
+    await oneRun(k, runSeed(seed, k), mode, runMs, ports, T, log)
+  }
+  T.elapsedMs = Date.now() - started
+  log(summary(T, seed))
+  return T
+}
+
+export function summary (T, seed) {
+  const faults = Object.entries(T.faults).map(([k, v]) => `${k} ${v}`).join(', ')
+  return [
+    `---- fault campaign FAULT_SEED=${seed}: ${T.runs} runs in ${Math.round(T.elapsedMs / 1000)} s`,
+    `faults: ${Object.values(T.faults).reduce((a, b) => a + b, 0)} (${faults})`,
+    `snapshots checked: ${T.snapshots} (skipped while not consistent: ${T.snapshotsSkipped}); torn (non-prefix) snapshots: ${T.tornSnapshots}`,
+    `acknowledged writes: ${T.acked}; lost: ${T.ackedLost}`,
+    `divergences: ${T.divergences}; silent divergences: ${T.silentDivergences}; hangs/aborted: ${T.hangs}; sync fallbacks: ${T.fallbacks}`,
+    `damage reported: ${T.damage.length}${T.damage.length ? '\n  ' + T.damage.join('\n  ') : ''}`,
+    `worst time to converge: ${T.worstConvergeMs} ms`,
+    T.failures.length ? `FAILURES (reproduce: FAULT_SEED=${seed} FAULT_ONLY=<run> make faults):\n` + T.failures.map(f => `  run ${f.run} (${f.mode}): ${f.what}`).join('\n') : 'no failures'
+  ].join('\n')
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
+  const soak = !!process.env.SOAK
+  const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
+  const runs = Number(process.env.FAULT_RUNS ?? (soak ? 100 : 6))
+  const runMs = Number(process.env.FAULT_RUN_MS ?? (soak ? 60_000 : 15_000))
+  const only = process.env.FAULT_ONLY !== undefined ? Number(process.env.FAULT_ONLY) : null
+  const T = await campaign({ seed, runs, runMs, only, basePort: Number(process.env.FAULT_PORT ?? 17550) })
+  process.exit(T.failures.length ? 1 : 0)
+}

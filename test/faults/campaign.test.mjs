@@ -1,0 +1,24 @@
+// timeout: 290
+// The fault campaign's CI profile (scripts/faults.mjs; `make faults` for longer runs): a
+// seeded campaign of runs against a replicating pair behind a controlled TCP proxy, with
+// kill -9, SIGSTOP/SIGCONT of either daemon and connection cuts, resets, stalls and delays.
+// Asserts Jepsen's properties: no acknowledged write lost, no torn (non-prefix) snapshot of
+// the secondary, the pair converges, and no divergence, silent or not. FAULT_SEED=S
+// reproduces a run of this test. Ports 17500-17539.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { campaign } from '../../scripts/faults.mjs'
+
+test('fault campaign (CI profile): nothing acknowledged lost, prefixes only, convergence', async () => {
+  const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
+  const T = await campaign({ seed, runs: Number(process.env.FAULT_RUNS ?? 6), runMs: 12_000, basePort: 17500, budgetMs: 170_000 })
+  assert.ok(T.runs >= 3, `runs completed: ${T.runs}`)
+  assert.ok(Object.values(T.faults).reduce((a, b) => a + b, 0) >= 10, 'faults injected')
+  assert.is(T.ackedLost, 0, `acknowledged writes lost (FAULT_SEED=${seed})`)
+  assert.is(T.tornSnapshots, 0, `torn snapshots (FAULT_SEED=${seed})`)
+  assert.is(T.divergences, 0, `divergences (FAULT_SEED=${seed})`)
+  assert.is(T.silentDivergences, 0, `silent divergences (FAULT_SEED=${seed})`)
+  assert.is(T.hangs, 0, `hangs / aborted runs (FAULT_SEED=${seed})`)
+})
+
+test.run()
