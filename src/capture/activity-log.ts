@@ -24,7 +24,7 @@ import { activityRegionBytes } from '../core/limits.js'
 export type HotKind = 'path' | 'meta' | 'region'
 export interface HotMark { vol: number, path: string, kind: HotKind, region: number }
 
-const fileName = 'activity.log'
+export const activityFileName = 'activity.log'
 const idleMarksMax = 1024
 
 interface Entry { mark: HotMark, inflight: number }
@@ -50,7 +50,7 @@ export class ActivityLog {
 
   /** Opens the log; returns it and the marks a previous run left behind. */
   static async open (stateDir: string): Promise<{ log: ActivityLog, leftover: HotMark[] }> {
-    const log = new ActivityLog(join(stateDir, fileName))
+    const log = new ActivityLog(join(stateDir, activityFileName))
     const leftover = await readMarks(log.path)
     log.fd = fs.openSync(log.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600)
     return { log, leftover }
@@ -111,7 +111,8 @@ function encodeMark (m: HotMark): Buffer {
   return encodeFrame(encodeValue([m.vol, m.kind, m.region, m.path]))
 }
 
-async function readMarks (path: string): Promise<HotMark[]> {
+/** The marks in an activity log file (a torn last frame ends it). */
+export async function readMarks (path: string): Promise<HotMark[]> {
   let buf: Buffer
   try {
     buf = await fsp.readFile(path)

@@ -33,6 +33,9 @@ export class NativeCapture implements CaptureApi {
   private fallbacksSeen = 0
   private batchesAtError = 0
   private trackTokens: number[] = []
+  private restateTimer: NodeJS.Timeout | null = null
+  /** Re-journals what the activity log marks hot (set by the wiring). */
+  restateHot: () => Promise<number> = async () => 0
   private status: CaptureStatus
 
   constructor (private readonly core: NativeCore, readonly handle: CaptureHandle, readonly journal: Journal,
@@ -63,6 +66,7 @@ export class NativeCapture implements CaptureApi {
       this.log(`journal: ${this.status.error}`)
       this.commit.appendError = { message: this.status.error, since: new Date().toISOString() }
       this.batchesAtError = this.status.batches
+      this.scheduleRestate()
     } else if (this.commit.appendError && this.status.batches > this.batchesAtError) {
       this.commit.appendError = null // appends go through again
     }
@@ -141,7 +145,26 @@ export class NativeCapture implements CaptureApi {
   }
 
   close (): void {
+    if (this.restateTimer) clearTimeout(this.restateTimer)
     this.tail.close()
+  }
+
+  /** A journal append failed after its backing op had happened (a full or
+   *  failing state directory): the core kept that op's parts hot. Until they
+   *  are re-journalled the copy would silently lack them, so once appends go
+   *  through again, everything the activity log marks is restated. */
+  private scheduleRestate (): void {
+    if (this.restateTimer) return
+    this.restateTimer = setTimeout(() => {
+      this.restateTimer = null
+      this.restateHot().then(n => {
+        this.log(`journal: appends work again; the parts a failed append left hot are re-journalled (${n} records)`)
+      }, err => {
+        this.log(`journal: still failing (${describe(err)}); retrying`)
+        this.scheduleRestate()
+      })
+    }, 1000)
+    this.restateTimer.unref()
   }
 
   private flushPending (): void {

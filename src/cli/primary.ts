@@ -10,7 +10,7 @@ import { segmentBytesDefault } from '../core/limits.js'
 import { describe } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
 import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
-import { ActivityLog } from '../capture/activity-log.js'
+import { ActivityLog, activityFileName, readMarks } from '../capture/activity-log.js'
 import { Capture, type CaptureApi } from '../capture/capture.js'
 import { NativeCapture } from '../capture/native-capture.js'
 import { BackingSync } from '../capture/backing-sync.js'
@@ -110,6 +110,12 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
   if (!p.dirty.empty) capture.mode = 'track'
   const nc = capture
+  nc.restateHot = async () => {
+    const marks = await readMarks(join(state, activityFileName))
+    let n = 0
+    await nc.exclusive(() => { for (const step of restateSteps(marks, p.source, r => { n++; nc.record(r, [], () => {}) })) step() })
+    return n
+  }
   const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
   p.journal.trimFloor = () => backing.synced
   backing.start()
