@@ -1,10 +1,12 @@
 // timeout: 1500
 // POSIX conformance with pjdfstest (vendored in ../shared/conformance, run
 // by ../shared/tools/pjdfstest-run): at most as many failing subtests as a C
-// passthrough (bindfs -o big_writes fails 55 of 8,798 here), on a plain
-// capturing mount and on the primary of a replicating pair, whose replica
-// must then equal the primary's backing store exactly (names, types, modes,
-// owners, sizes, contents, link targets, xattrs, hard-link groups).
+// passthrough (bindfs -o big_writes fails 55 of 8,798 here), on the primary
+// of a replicating pair (the capturing mount plus replication), whose
+// replica must then equal the primary's backing store exactly (names, types,
+// modes, owners, sizes, contents, link targets, xattrs, hard-link groups).
+// A run takes 6-15 minutes on this 2-core machine, so the suite runs it once;
+// PJDFSTEST_PLAIN=1 adds a run on a plain mount without a peer.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -21,7 +23,7 @@ const maxFailed = 55
 function pjdfstest (dir) {
   let out
   try {
-    out = execFileSync(tool, [dir], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] })
+    out = execFileSync(tool, [dir], { encoding: 'utf8', timeout: 1_300_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PJD_TIMEOUT: process.env.PJD_TIMEOUT ?? '600' } })
   } catch (err) {
     out = `${err.stdout ?? ''}${err.stderr ?? ''}`
   }
@@ -35,7 +37,7 @@ test.before(() => {
   if (!fs.existsSync(tool)) throw new Error(`pjdfstest-run not found at ${tool} (../shared beside the repository)`)
 })
 
-test('pjdfstest on a plain capturing mount', bounded(700_000, async () => {
+if (process.env.PJDFSTEST_PLAIN) test('pjdfstest on a plain capturing mount', bounded(1_400_000, async () => {
   const base = tempDir('pjd')
   const src = join(base, 'src'); const mnt = join(base, 'mnt')
   fs.mkdirSync(src); fs.mkdirSync(mnt)
@@ -53,7 +55,7 @@ test('pjdfstest on a plain capturing mount', bounded(700_000, async () => {
   assert.ok(r.failed <= maxFailed, `${r.failed} failed subtests (a C passthrough fails ${maxFailed})`)
 }))
 
-test('pjdfstest on a replicating primary; the replica is exact', bounded(760_000, async () => {
+test('pjdfstest on a replicating primary; the replica is exact', bounded(1_450_000, async () => {
   const L = layout('pjd-pair', { vols: ['v'] })
   const { sec, pri } = await startPair(L, 17190)
   let r
