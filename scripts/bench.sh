@@ -23,7 +23,7 @@
 #   BENCH_ROUNDS=N         rounds, targets interleaved (order rotated each round); medians shown
 #                          (default 3, BENCH_QUICK 1)
 #   BENCH_SEQ_SIZE, BENCH_RAND_SIZE, BENCH_RAND_RUNTIME, BENCH_SQLITE_TX, BENCH_RSS_SIZE
-#   BENCH_BOUND=S          time bound of a workload (default 30, BENCH_QUICK 15): the rate of a
+#   BENCH_BOUND=S          time bound of a workload (default 20, BENCH_QUICK 15): the rate of a
 #                          workload stopped there is over the work done (marked "bounded")
 #   BENCH_PORTS=LO-HI      ports for the secondaries (default 17400-17499)
 #   BENCH_KEEP=1           keep the data and state dirs of the run
@@ -58,8 +58,8 @@ WL_TIMEOUT=${BENCH_WORKLOAD_TIMEOUT:-900}   # hard bound per workload command (s
 # Time bound of one workload (s): a workload still running then is stopped and its rate is
 # taken over the work done (seq: fio --runtime; tar, SQLite: the files and rows there at the
 # bound). The slow modes (sync replication) would otherwise take most of the run.
-BOUND=${BENCH_BOUND:-$([ "$QUICK" = 1 ] && echo 15 || echo 30)}
-LAG_LIMIT=${BENCH_LAG_LIMIT:-$([ "$QUICK" = 1 ] && echo 60 || echo 120)}  # give up waiting for an identical replica (s)
+BOUND=${BENCH_BOUND:-$([ "$QUICK" = 1 ] && echo 15 || echo 20)}
+LAG_LIMIT=${BENCH_LAG_LIMIT:-60}  # give up waiting for an identical replica (s)
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-60}    # wait for `ready` / `listening` (s)
 
 # --- preconditions -------------------------------------------------------------------
@@ -157,12 +157,13 @@ log "targets: ${selected[*]}"
 # After target_start: TDIR = where workloads write; TSRC = backing dir of TDIR;
 # TPID = the FUSE server's pid (replfs mount or bindfs; empty for direct);
 # TREPLICA = secondary's copy of TSRC (or empty); SPID = the secondary's pid.
-TDIR=; TSRC=; TPID=; TREPLICA=; SPID=; SECRET_ARGS=()
+TDIR=; TSRC=; TPID=; TREPLICA=; SPID=; SECRET_ARGS=(); START_N=0
 
 start_replfs() { # NAME BASE EXTRA_ARGS...
   local name=$1 base=$2; shift 2
   mkdir -p "$base/data" "$base/mnt" "$base/state"
-  local logf=$RUN/logs/$name-mount.log
+  START_N=$((START_N + 1))
+  local logf=$RUN/logs/$name-mount-$START_N.log   # one per start: `ready` must be this start's
   node "$CLI" mount "$base/data" "$base/mnt" --state "$base/state" "$@" >> "$logf" 2>&1 &
   TPID=$!; PIDS+=("$TPID")
   if ! wait_for_line "$logf" 'ready' "$TPID" "$READY_TIMEOUT"; then
@@ -178,7 +179,8 @@ start_secondary() { # NAME BASE -> PORT in SECONDARY_ADDR
   local name=$1 base=$2 port
   mkdir -p "$base/replica" "$base/state2"
   port=$(free_port) || return 1
-  local logf=$RUN/logs/$name-serve.log
+  START_N=$((START_N + 1))
+  local logf=$RUN/logs/$name-serve-$START_N.log
   # One shared secret for both sides (the CLI requires one, loopback included).
   SECRET_ARGS=()
   if node "$CLI" serve --help 2>/dev/null | grep -q -- --secret-file; then
