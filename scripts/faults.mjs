@@ -16,7 +16,9 @@
 //     the secondary at every snapshot; in both modes it is there once converged;
 //  2. prefix: at every snapshot of the secondary (proxy blocked, the copy quiet and reporting
 //     consistent; and after each kill -9 + restart of the secondary, before the primary is let
-//     back in) the dependent writes one/ctr=i then two/ctr=i hold two <= one <= two + 1;
+//     back in) the dependent writes one/ctr=i then two/ctr=i hold two <= one <= two + 1, and
+//     the acked records (image i, then one/acks i, then image i+1) are gap-free prefixes
+//     1..m with the image at most one ahead (across an image and a directory volume);
 //  3. convergence: once the faults stop, the pair is in sync within a bound and the primary's
 //     backing store equals the copy (differences()); the worst time is reported;
 //  4. damage: any damage the daemons name is counted and shown.
@@ -56,6 +58,21 @@ function missingAcks (L, ids, side = 's') {
     }
   } finally { fs.closeSync(fi); if (fa !== null) fs.closeSync(fa) }
   return out
+}
+
+/** The acked records on a side, as a prefix: the highest id m with 1..m all present, and
+ *  any id present beyond a gap (a torn history: record i+1 is only written after i returned). */
+function ackPrefix (file) {
+  let buf
+  try { buf = fs.readFileSync(file) } catch { return { m: 0, beyond: [] } }
+  const n = Math.floor(Math.min(buf.length, IMG / 2) / 32)
+  let m = 0; const beyond = []
+  for (let i = 1; i < n; i++) {
+    const ok = buf.subarray(i * 32, i * 32 + 32).equals(rec(i))
+    if (ok && m === i - 1) m = i
+    else if (ok) beyond.push(i)
+  }
+  return { m, beyond }
 }
 
 export function newTotals () {
@@ -99,6 +116,12 @@ async function oneRun (k, seed, mode, runMs, ports, T, log) {
     T.snapshots++
     const a = readCtr(join(L.s.one, 'ctr')); const b = readCtr(join(L.s.two, 'ctr'))
     if (!(b <= a && a <= b + 1)) { T.tornSnapshots++; fail(`${when}: not a prefix: one/ctr ${a}, two/ctr ${b}`) }
+    // The acked records: record i goes to the image, then to one/acks, then i+1 to the image.
+    const img = ackPrefix(L.s.disk); const fa = ackPrefix(join(L.s.one, 'acks'))
+    if (img.beyond.length || fa.beyond.length || !(fa.m <= img.m && img.m <= fa.m + 1)) {
+      T.tornSnapshots++
+      fail(`${when}: acked records not a prefix: image 1..${img.m} (+${img.beyond.slice(0, 5)}), one/acks 1..${fa.m} (+${fa.beyond.slice(0, 5)})`)
+    }
     if (mode === 'sync' && !fellBack()) {
       const lost = missingAcks(L, acked)
       if (lost.length) { T.ackedLost += lost.length; fail(`${when}: ${lost.length} acknowledged writes not on the secondary (first ${lost.slice(0, 5)}; ${acked.length} acked)`) }
