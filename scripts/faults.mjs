@@ -5,6 +5,7 @@
 //   FAULT_RUNS=N     number of runs (default 6; SOAK=1: 100)
 //   FAULT_RUN_MS=MS  faulted time per run (default 15000; SOAK=1: 60000)
 //   FAULT_ONLY=K     only run K of the seed's campaign (to reproduce one failing run)
+//   FAULT_KINDS=a,b  only these fault kinds (or none), same schedule
 //   FAULT_PORT=P     first of 40 ports (17500-17599 only; default 17550)
 // Each run: a secondary (`serve`) behind a TCP proxy (scripts/faults/proxy.mjs) and a primary
 // mount (`--mode sync`, every third run `async`) over 2 directory volumes and 1 image volume;
@@ -39,6 +40,8 @@ export function rng (seed) {
   let s = seed >>> 0
   return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
 }
+// FAULT_KINDS=cut,reset (or none): only these kinds are injected; the schedule stays the seed's.
+const KINDS = process.env.FAULT_KINDS ? process.env.FAULT_KINDS.split(',') : null
 const runSeed = (seed, k) => (Math.imul(seed ^ 0x9e3779b9, 2654435761) + Math.imul(k + 1, 40503)) >>> 0
 
 const rec = i => Buffer.from(`ack ${String(i).padStart(27)}\n`)
@@ -146,6 +149,7 @@ async function oneRun (k, seed, mode, runMs, ports, T, log) {
       await sleep(200 + r() * 1500)
       const kind = FAULTS[Math.floor(r() * FAULTS.length)]
       const hold = 300 + r() * 2700
+      if (KINDS && !KINDS.includes(kind)) { await sleep(hold); continue }
       T.faults[kind]++; runFaults[kind] = (runFaults[kind] ?? 0) + 1
       switch (kind) {
         case 'kill9-primary':
@@ -176,6 +180,7 @@ async function oneRun (k, seed, mode, runMs, ports, T, log) {
     fs.writeFileSync(stopFile, '')
     if (await within(wExit.then(() => true), 90_000, false) === false) { T.hangs++; fail(`the application did not finish within 90 s after the faults stopped (primary: ${JSON.stringify(await status(L.pstate).catch(e => e.message))})`) }
     const tc = Date.now()
+    const lagAtStop = await status(L.pstate).then(p => `${p.lagRecords} records, ${p.lagBytes} bytes, ${p.peerState}${p.resync ? ' resync' : ''}`).catch(e => e.message)
     let converged = true
     try { await waitSynced(L, 120_000) } catch (err) { converged = false; T.hangs++; fail(`no convergence within 120 s: ${err.message.slice(0, 400)}`) }
     const ms = Date.now() - tc
@@ -193,7 +198,7 @@ async function oneRun (k, seed, mode, runMs, ports, T, log) {
     if (lostP.length || lostS.length) { T.ackedLost += Math.max(lostP.length, lostS.length); fail(`acknowledged writes lost at the end: primary ${lostP.length} (${lostP.slice(0, 5)}), secondary ${lostS.length} (${lostS.slice(0, 5)})`) }
     if (fellBack()) T.fallbacks++
     const wc = (() => { try { return JSON.parse(wOut.trim().split('\n').pop()) } catch { return { raw: wOut.slice(-300) } } })()
-    log(`run ${k} seed ${seed} ${mode}: ${acked.length} acked, ${wc.iterations ?? '?'} iterations, app errors ${wc.errors ?? '?'}, faults ${JSON.stringify(runFaults)}, converged ${converged ? ms + ' ms' : 'NO'}${diff ? ', DIVERGED' : ''}`)
+    log(`run ${k} seed ${seed} ${mode}: ${acked.length} acked, ${wc.iterations ?? '?'} iterations, app errors ${wc.errors ?? '?'}, faults ${JSON.stringify(runFaults)}, converged ${converged ? ms + ' ms' : 'NO'} (lag when the application stopped: ${lagAtStop})${diff ? ', DIVERGED' : ''}`)
     const wErr = wOut.split('\n').filter(l => l.startsWith('workload:'))
     if (wErr.length) log(`  application errors (first): ${wErr.slice(0, 3).join(' | ')}`)
   } catch (err) {
