@@ -327,7 +327,14 @@ export class Replicator {
         s.sentUpTo = next.seq + next.count - 1
         s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, hash: next.hash, ts: next.ts })
         s.inflightBytes += next.payload.length
-        if (!s.conn.sendBatch(next.payload)) await new Promise<void>(resolve => { s.conn.once('drain', resolve); s.conn.once('close', resolve) })
+        if (!s.conn.sendBatch(next.payload)) {
+          // Whichever comes first; the other listener goes too (one left per wait piled up
+          // on a long-lived connection: MaxListenersExceededWarning, unbounded growth).
+          await new Promise<void>(resolve => {
+            const done = (): void => { s.conn.off('drain', done); s.conn.off('close', done); resolve() }
+            s.conn.once('drain', done); s.conn.once('close', done)
+          })
+        }
       }
     } catch (err) {
       s.conn.fail(err)
