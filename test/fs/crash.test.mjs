@@ -36,7 +36,10 @@ test('kill -9 mid-write: recovery cuts the torn tail, keeps every returned write
   let d = await mount([src, mnt, '--state', state])
   try {
     const w = spawn(process.execPath, ['-e', writer, mnt, log], { stdio: 'ignore' })
-    await new Promise(r => setTimeout(r, 1500))
+    // Kill once the writer is well under way (not after a fixed time: a
+    // loaded machine, or an ASan build, starts it slowly).
+    const returnedSoFar = () => { try { return fs.readFileSync(log, 'utf8').split('\n').length - 1 } catch { return 0 } }
+    for (const until = Date.now() + 60_000; returnedSoFar() < 200 && Date.now() < until;) await new Promise(r => setTimeout(r, 50))
     await d.kill9()
     unstick(mnt)
     await new Promise(r => w.exited ? r() : w.on('exit', r))
