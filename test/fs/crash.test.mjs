@@ -42,7 +42,11 @@ test('kill -9 mid-write: recovery cuts the torn tail, keeps every returned write
     for (const until = Date.now() + 60_000; returnedSoFar() < 200 && Date.now() < until;) await new Promise(r => setTimeout(r, 50))
     await d.kill9()
     unstick(mnt)
-    await new Promise(r => w.exited ? r() : w.on('exit', r))
+    // Its next write fails on the dead mount; should it have started late
+    // and opened the bare mountpoint instead, it is stopped here.
+    const stop = setTimeout(() => w.kill('SIGKILL'), 5000)
+    await new Promise(r => w.exitCode !== null || w.signalCode !== null ? r() : w.on('exit', r))
+    clearTimeout(stop)
   } finally {
     unstick(mnt)
   }
