@@ -59,7 +59,7 @@ export class NativeCapture implements CaptureApi {
     if (this.status.syncFallbacks > this.fallbacksSeen) {
       this.fallbacksSeen = this.status.syncFallbacks
       this.syncFellBack = true
-      this.log('sync mode: no acknowledgement from the secondary in time; the waiting writes are released, async until it catches up')
+      this.log('sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (the waiting writes are released)')
     }
     if (this.status.error) {
       // The core reports an error once; the FUSE op that met it got its errno.
