@@ -57,7 +57,7 @@ if (process.env.PJDFSTEST_PLAIN) test('pjdfstest on a plain capturing mount', bo
 
 test('pjdfstest on a replicating primary; the replica is exact', bounded(1_450_000, async () => {
   const L = layout('pjd-pair', { vols: ['v'] })
-  const { sec, pri } = await startPair(L, 17190)
+  const { sec, pri } = await startPair(L, 17191)
   let r
   try {
     r = pjdfstest(join(L.mnt, 'v'))
