@@ -14,7 +14,7 @@ NODE_GYP   := $(NODE) $(dir $(shell readlink -f $$(command -v npm)))../node_modu
 GYP_FLAGS  := --nodedir=/usr --directory=$(NATIVE_DIR)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all setup build native native-asan test test-asan demo bench clean install faults
+.PHONY: all setup build native native-asan test test-asan conformance demo bench clean install faults
 
 all: build
 
@@ -57,6 +57,10 @@ test-asan: build native-asan
 # The seeded fault campaign (scripts/faults.mjs): FAULT_SEED=S reproduces, FAULT_RUNS=N, SOAK=1.
 faults: build
 	$(NODE) scripts/faults.mjs
+
+# All of pjdfstest on a plain mount and on a replicating primary (the suite runs a part of it).
+conformance: build
+	PJDFSTEST_FULL=1 PJDFSTEST_PLAIN=1 $(NODE) scripts/run-tests.mjs --timeout 7200 conformance
 
 demo: build
 	$(NODE) dist/cli.js demo

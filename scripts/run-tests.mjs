@@ -5,8 +5,8 @@
 //
 // - Files: test/**/*.test.mjs (or under --root / $REPLFS_TEST_ROOT), sorted by path;
 //   FILTERs keep files whose relative path contains any of them.
-// - Timeout per file: 300 s (--timeout / $REPLFS_TEST_TIMEOUT), overridden by a comment
-//   `// timeout: N` (seconds) in the first 5 lines of the file.
+// - Timeout per file: 300 s ($REPLFS_TEST_TIMEOUT), overridden by a comment
+//   `// timeout: N` (seconds) in the first 5 lines of the file; --timeout S overrides both.
 // - Each child runs detached, in its own process group; on timeout the whole group gets
 //   SIGKILL. After a file exits, what it left in its group gets SIGTERM, then SIGKILL.
 // - Children get REPLFS_TEST_TMP: the directory under which they put their temp dirs and
@@ -37,13 +37,14 @@ function usage(msg) {
 }
 let testRoot = process.env.REPLFS_TEST_ROOT ? path.resolve(process.env.REPLFS_TEST_ROOT) : path.join(repo, 'test');
 let defaultTimeoutS = Number(process.env.REPLFS_TEST_TIMEOUT || 300);
+let timeoutForced = false; // --timeout on the command line wins over a file's own
 let bail = false;
 const filters = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--root') { if (!argv[i + 1]) usage('--root needs a directory'); testRoot = path.resolve(argv[++i]); }
-  else if (a === '--timeout') { defaultTimeoutS = Number(argv[++i]); }
+  else if (a === '--timeout') { defaultTimeoutS = Number(argv[++i]); timeoutForced = true; }
   else if (a === '--bail') bail = true;
   else if (a === '-h' || a === '--help') usage();
   else if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -78,7 +79,7 @@ function timeoutFor(file) {
     head = buf.subarray(0, n).toString('utf8').split('\n').slice(0, 5).join('\n');
   } catch { /* unreadable: the child will say so */ }
   const m = /\/\/\s*timeout:\s*(\d+(?:\.\d+)?)/.exec(head);
-  return m ? Number(m[1]) : defaultTimeoutS;
+  return m && !timeoutForced ? Number(m[1]) : defaultTimeoutS;
 }
 
 // ---- output parsing -----------------------------------------------------------------
