@@ -60,7 +60,7 @@ faults: build
 
 # All of pjdfstest on a plain mount and on a replicating primary (the suite runs a part of it).
 conformance: build
-	PJDFSTEST_FULL=1 PJDFSTEST_PLAIN=1 $(NODE) scripts/run-tests.mjs --timeout 7200 conformance
+	PJDFSTEST_FULL=1 PJDFSTEST_PAIR=1 $(NODE) scripts/run-tests.mjs --timeout 7200 conformance
 
 demo: build
 	$(NODE) dist/cli.js demo
