@@ -163,6 +163,19 @@ int mut_text(struct mut *m, const char *s, int len) {
   return capture_text_ok(s, (size_t)len);
 }
 
+int mut_begin_child(struct req *r, struct mut *m, struct inode *parent, const char *name, char *p, int *pl) {
+  int rc = mut_begin(r, m);
+  *pl = -ENOENT;
+  if (!rc && parent->kind == INODE_SYNTH) rc = -EPERM;
+  if (!rc && parent->type != S_IFDIR) rc = -ENOTDIR;
+  if (!rc) {
+    *pl = inode_child_path(r->s->it, parent, name, p, sizeof(pathbuf));
+    if (*pl == -ENAMETOOLONG) rc = *pl;
+  }
+  if (!rc) rc = mut_text(m, p, *pl);
+  return rc;
+}
+
 int mut_hot(struct mut *m) {
   if (!m->c || !m->nmarks) return 0;
   int rc = capture_mark(m->c, m->marks, m->nmarks);

@@ -42,6 +42,10 @@ void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, c
  * (capture_text_ok: UTF-8, no NUL), else -EILSEQ/-EINVAL. No-op without
  * capture or without a path (len < 0). */
 int mut_text(struct mut *m, const char *s, int len);
+/* mut_begin for a new or removed entry `name` of `parent`: refused in the
+ * synthetic root (the volumes stay) and in a non-directory; *pl is the
+ * entry's path length in p (or -ENOENT when it has none: not journalled). */
+int mut_begin_child(struct req *r, struct mut *m, struct inode *parent, const char *name, char *p, int *pl);
 /* Before the backing op: publish the marks. */
 int mut_hot(struct mut *m);
 /* After the backing op: append recs (ok) or release the marks (failed). Returns 0 or -errno. */

@@ -80,16 +80,9 @@ static int new_node_recs(struct rec *recs, enum rec_kind kind, uint32_t vol, con
 static void new_node(struct req *r, struct inode *parent, const char *name, enum rec_kind kind,
                      uint32_t mode, uint32_t rdev, const char *target) {
   struct mut m;
-  int rc = mut_begin(r, &m);
   pathbuf p;
-  int pl = -ENOENT;
-  if (!rc && parent->kind == INODE_SYNTH) rc = -EPERM;
-  if (!rc && parent->type != S_IFDIR) rc = -ENOTDIR;
-  if (!rc) {
-    pl = inode_child_path(r->s->it, parent, name, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  int pl;
+  int rc = mut_begin_child(r, &m, parent, name, p, &pl);
   if (!rc && target) rc = mut_text(&m, target, (int)strlen(target));
   if (!rc) { mut_mark(&m, parent->vol, HOT_PATH, -1, p, pl); rc = mut_hot(&m); }
   if (!rc) {
@@ -175,16 +168,9 @@ static void remove_name(struct req *r, int is_dir) {
   struct inode *parent = req_inode(r);
   if (!parent) return;
   struct mut m;
-  int rc = mut_begin(r, &m);
   pathbuf p;
-  int pl = -ENOENT;
-  if (!rc && parent->kind == INODE_SYNTH) rc = -EPERM;          /* volumes stay */
-  if (!rc && parent->type != S_IFDIR) rc = -ENOTDIR;
-  if (!rc) {
-    pl = inode_child_path(r->s->it, parent, name, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  int pl;
+  int rc = mut_begin_child(r, &m, parent, name, p, &pl);
   if (!rc) { mut_mark(&m, parent->vol, HOT_PATH, -1, p, pl); rc = mut_hot(&m); }
   struct stat st;
   int have = 0;

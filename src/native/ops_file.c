@@ -104,16 +104,9 @@ void create_file(struct req *r, struct inode *parent, const char *name, uint32_t
                  uint32_t mode, uint32_t open_flags, int want_open) {
   (void)open_flags;
   struct mut m;
-  int rc = mut_begin(r, &m);
   pathbuf p;
-  int pl = -ENOENT;
-  if (!rc && parent->kind == INODE_SYNTH) rc = -EPERM;
-  if (!rc && parent->type != S_IFDIR) rc = -ENOTDIR;
-  if (!rc) {
-    pl = inode_child_path(r->s->it, parent, name, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  int pl;
+  int rc = mut_begin_child(r, &m, parent, name, p, &pl);
   if (!rc) { mut_mark(&m, parent->vol, HOT_PATH, -1, p, pl); rc = mut_hot(&m); }
   int of = ((int)flags & ~(O_APPEND | O_DIRECT | O_NOCTTY)) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
   int fd = -1, created = 0;
