@@ -66,7 +66,10 @@ export interface ExternalAppender {
 
 export class Journal {
   nextSeq: Seq = 1
-  lastHash: Buffer = zeroHash
+  /** The chain hash of the newest batch (a followed batch's is taken when asked). */
+  get lastHash (): Buffer { return this.lastOf() }
+  set lastHash (h: Buffer) { this.lastOf = () => h }
+  private lastOf: () => Buffer = () => zeroHash
   checkpoint: Checkpoint = { acked: 0, generation: '', appliedSeq: 0 }
   recovery: Recovery | null = null
   /** Damage met (at open or while reading): never cut, always named. */
@@ -267,7 +270,7 @@ export class Journal {
     }
     cur.bytes += a.frameBytes
     this.nextSeq = a.seq + a.count
-    this.lastHash = a.hash
+    this.lastOf = () => a.hash
     this.durableSeq = Math.min(this.durableSeq, a.seq - 1)
   }
 
