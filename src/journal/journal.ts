@@ -442,7 +442,7 @@ export class Journal {
         if (expect >= 0 && seq !== expect) {
           // A hole: name it and go on with the valid batches after it.
           // Readers that need every sequence see the jump (sender: JOURNAL_GAP).
-          const hole = holes.find(h => h.resumeAt !== null)
+          const hole = [...holes].reverse().find(h => h.resumeAt !== null) // the one just before this batch
           await this.noteDamage({
             file: segs[i].path, offset: hole?.offset ?? null, reason: hole?.reason ?? 'sequences missing before this segment (one deleted or cut short)',
             fromSeq: expect, toSeq: seq - 1
@@ -507,7 +507,14 @@ async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<
       const want = Math.min(readChunkBytes, limit - pos)
       const buf = Buffer.allocUnsafe(want)
       const { bytesRead } = await fh.read(buf, 0, want, null)
-      if (bytesRead === 0) return // a partial frame at the end is a batch still being written
+      if (bytesRead === 0) {
+        // A partial frame at the end: a batch still being written (the
+        // core appends while we read), or a damaged length that claims
+        // more than is there. Let the caller's scan tell them apart: it
+        // resumes at the next valid frame, or finds none and stops.
+        if (dec.pending > 0) throw replError('FRAME_SHORT', `${path}: a frame at byte ${pos - dec.pending} runs past the end of the segment`)
+        return
+      }
       pos += bytesRead
       for (const payload of dec.push(buf.subarray(0, bytesRead))) {
         yield { batch: decodeBatch(payload), payload }

@@ -109,7 +109,7 @@ export class Secondary {
         if (batch.seq > this.applied + 1) {
           // A hole in this side's journal: what it held cannot be applied,
           // and applying past it would skip history.
-          const d = this.journal.damage[this.journal.damage.length - 1]
+          const d = [...this.journal.damage].reverse().find(x => x.fromSeq <= this.applied + 1 && this.applied + 1 <= x.toSeq)
           throw replError('JOURNAL_DAMAGE', d ? describeDamage(d) : `journal has no sequences ${this.applied + 1}..${batch.seq - 1}`)
         }
         for (let i = 0; i < batch.records.length; i++) {
