@@ -22,6 +22,7 @@ import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
+import { VerifyService } from './verify-service.js'
 import { reportResync } from './progress.js'
 
 export type Log = (line: string) => void
@@ -142,7 +143,9 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     await closeCapture()
     throw err
   }
-  const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced }))
+  const verify = new VerifyService(capture, replicator, spec.volumes, p.source, log)
+  const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced, verify: verify.status() }),
+    { verify: verify.command })
   let stopping: Promise<void> | null = null
   return {
     journal: p.journal, commit: capture.commit, capture,

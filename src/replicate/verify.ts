@@ -1,0 +1,421 @@
+// Online verify: compare every volume of the group with the secondary's
+// copy while applications keep writing, and optionally repair what differs.
+//
+// Why no false divergence: each request is read on both sides at one and
+// the same sequence. The primary reads its backing store holding the group
+// lock (no FUSE mutation in between), notes the last sequence `at`, and
+// sends the request before letting the lock go, so the request is on the
+// wire ahead of every batch past `at`. The secondary answers exactly when
+// it has applied `at` and before it applies `at + 1` (receiver.ts). Both
+// answers then describe the same instant of history; a block changed during
+// the pass is simply read again, by a later request, at a later sequence.
+//
+// The walk: per directory volume its tree from the root (entry, names,
+// then each child; each file's blocks), per image volume its blocks; then
+// the hard-link groups of the primary, each read whole in one request.
+// Repair restates exactly what differs through the journal (capture/
+// restate.ts, under the group lock: ordered with everything else) and
+// verifies those parts again.
+import fs from 'node:fs'
+import { join } from 'node:path'
+import type { Record, Seq } from '../core/records.js'
+import type { VolumeSpec } from '../core/config.js'
+import { replError } from '../core/errors.js'
+import { recordDataBytesMax } from '../core/limits.js'
+import { emitState, pathSteps, restateBytes, type RestateSource, type Step } from '../capture/restate.js'
+import type { HotMark } from '../capture/activity-log.js'
+import type { Message, VerifyAnswer, VerifyItem } from './messages.js'
+import { verifyItemsMax } from './messages.js'
+import { VolumeReader } from './verify-read.js'
+import { compareEntries, coalesce, differingRanges, linkPartition, type Mismatch } from './verify-compare.js'
+
+/** What verify needs of the capture (NativeCapture): the group lock, and
+ *  records made by JS (repairs). */
+export interface VerifyCapture {
+  exclusive<T> (fn: () => T): Promise<T>
+  record (r: Record, marks: HotMark[], reply: () => void): Seq
+  readonly commit: { readonly lastAssigned: Seq }
+}
+
+/** The replication session the requests go over (Replicator.verifyLink). */
+export interface VerifyLink {
+  send (m: Message): void
+  ended: Promise<void>
+}
+
+export interface VerifyOptions {
+  blockBytes: number
+  repair: boolean
+  /** Bytes read per second on each side (0: as fast as it goes). */
+  rateBytesPerSec: number
+  /** Each mismatch as found (data ranges come merged, in the report). */
+  onMismatch?: (m: Mismatch) => void
+}
+
+export interface VerifyProgress {
+  phase: 'compare' | 'links' | 'repair' | 'recheck' | 'done'
+  bytesDone: number
+  bytesTotal: number
+  entriesDone: number
+  mismatches: number
+  startedMs: number
+  rateBytesPerSec: number
+}
+
+export interface VerifyReport {
+  clean: boolean // nothing differs (after repair, with --repair)
+  found: Mismatch[] // the pass's mismatches
+  remaining: Mismatch[] // after repair (the same as found without it)
+  repaired: boolean
+  bytesCompared: number
+  entriesCompared: number
+  seconds: number
+  fromSeq: Seq
+  toSeq: Seq
+  blockBytes: number
+}
+
+type Task =
+  | { kind: 'entry', vol: number, path: string, deep: boolean }
+  | { kind: 'blocks', vol: number, path: string, off: number, len: number }
+  | { kind: 'links', vol: number, paths: string[] }
+
+/** Requests in flight, and the data one request reads on each side. */
+const windowRequests = 4
+const requestBytes = 4 * 1024 * 1024
+const requestItems = 64
+const missedMax = 1000
+
+export class Verifier {
+  readonly progress: VerifyProgress
+  private readonly reader: VolumeReader
+  private readonly waiting = new Map<number, (m: Extract<Message, { t: 'verified' }>) => void>()
+  private nextId = 1
+  private stopped: Error | null = null
+  private missed = 0
+  private fromSeq: Seq = 0
+  private toSeq: Seq = 0
+  private readonly chunkBytes: number
+
+  constructor (private readonly capture: VerifyCapture, private readonly volumes: VolumeSpec[], private readonly src: RestateSource,
+    private readonly link: VerifyLink, private readonly o: VerifyOptions) {
+    this.reader = new VolumeReader(volumes)
+    this.chunkBytes = Math.max(1, Math.floor(1024 * 1024 / o.blockBytes)) * o.blockBytes
+    this.progress = { phase: 'compare', bytesDone: 0, bytesTotal: 0, entriesDone: 0, mismatches: 0, startedMs: Date.now(), rateBytesPerSec: 0 }
+    link.ended.then(() => this.stop(replError('PEER_ERROR', 'the connection to the secondary ended during the verify')), () => {})
+  }
+
+  /** The secondary's answer (Replicator.verifyListeners). */
+  readonly onAnswer = (m: Extract<Message, { t: 'verified' }>): void => {
+    const w = this.waiting.get(m.id)
+    if (!w) return
+    this.waiting.delete(m.id)
+    w(m)
+  }
+
+  stop (why: Error): void {
+    this.stopped ??= why
+    for (const w of this.waiting.values()) w({ t: 'verified', id: 0, at: 0, missed: true, consistent: true, answers: [] })
+    this.waiting.clear()
+  }
+
+  async run (): Promise<VerifyReport> {
+    const started = Date.now()
+    this.fromSeq = this.capture.commit.lastAssigned
+    this.progress.bytesTotal = this.volumes.reduce((n, v) => n + (v.kind === 'image' ? v.size : treeBytes(v.path)), 0)
+    const roots: Task[] = this.volumes.map(v => v.kind === 'image'
+      ? { kind: 'blocks', vol: v.num, path: '', off: 0, len: v.size }
+      : { kind: 'entry', vol: v.num, path: '', deep: true })
+    const groups = new Map<string, { vol: number, paths: string[] }>()
+    const found = await this.pass(roots, groups)
+    this.progress.phase = 'links'
+    const linkTasks: Task[] = [...groups.values()].filter(g => g.paths.length > 1).map(g => ({ kind: 'links', vol: g.vol, paths: g.paths.slice(0, verifyItemsMax) }))
+    found.push(...await this.pass(linkTasks, null))
+    let remaining = found
+    if (this.o.repair && found.length > 0) {
+      this.progress.phase = 'repair'
+      const recheck = await this.repair(found, groups)
+      this.progress.phase = 'recheck'
+      remaining = await this.pass(recheck, null)
+    }
+    this.progress.phase = 'done'
+    return {
+      clean: remaining.length === 0, found, remaining, repaired: this.o.repair && found.length > 0,
+      bytesCompared: this.progress.bytesDone, entriesCompared: this.progress.entriesDone,
+      seconds: (Date.now() - started) / 1000, fromSeq: this.fromSeq, toSeq: this.toSeq, blockBytes: this.o.blockBytes
+    }
+  }
+
+  // ---- one pass over a set of tasks ---------------------------------------
+
+  /** Runs `tasks` and what they lead to (a directory's children, a file's
+   *  blocks); returns the mismatches. `groups` collects the primary's
+   *  hard-link groups (by device:inode). */
+  private async pass (tasks: Task[], groups: Map<string, { vol: number, paths: string[] }> | null): Promise<Mismatch[]> {
+    const stack = [...tasks].reverse() // depth first: memory follows the tree's depth, not its width
+    const out: Mismatch[] = []
+    const data = new Map<string, Mismatch>() // data ranges per file, merged
+    const pending = new Set<Promise<void>>()
+    const noteData = (vol: number, path: string, ranges: Array<[number, number]>) => {
+      const key = `${vol}\0${path}`
+      let m = data.get(key)
+      if (!m) {
+        data.set(key, m = { vol, volume: this.volumes[vol].name, path, kind: 'data', detail: '', ranges: [] })
+        out.push(m)
+        this.progress.mismatches++
+      }
+      m.ranges = coalesce([...m.ranges!, ...ranges])
+    }
+    while (stack.length > 0 || pending.size > 0) {
+      if (this.stopped) throw this.stopped
+      if (stack.length > 0 && pending.size < windowRequests) {
+        const batch = this.take(stack)
+        await this.pace()
+        const p: Promise<void> = this.request(batch).then(a => {
+          if (this.stopped) return
+          if (!a.consistent) throw replError('PEER_ERROR', 'the secondary\'s copy is not consistent (a resync is running or was cut short): nothing to verify against')
+          if (a.missed) {
+            if (++this.missed > missedMax) throw replError('PEER_ERROR', `the secondary answered ${missedMax} requests past their sequence`)
+            stack.push(...[...batch.tasks].reverse())
+            return
+          }
+          this.absorb(batch, a, stack, out, noteData, groups)
+        }).catch(err => this.stop(err)).finally(() => pending.delete(p))
+        pending.add(p)
+        continue
+      }
+      await Promise.race(pending)
+    }
+    if (this.stopped) throw this.stopped
+    for (const m of out) if (m.kind === 'data') m.detail = `${m.ranges!.reduce((n, [a, b]) => n + b - a, 0)} bytes in ${m.ranges!.length} ranges`
+    return out
+  }
+
+  /** The next request's tasks: up to requestItems items and requestBytes of data. */
+  private take (stack: Task[]): { tasks: Task[], items: VerifyItem[] } {
+    const tasks: Task[] = []
+    const items: VerifyItem[] = []
+    let bytes = 0
+    const block = this.o.blockBytes
+    while (stack.length > 0 && items.length < requestItems && bytes < requestBytes) {
+      const t = stack[stack.length - 1]
+      if (t.kind === 'links') {
+        if (items.length > 0) break // alone: its answer's link indexes cover just its paths
+        stack.pop()
+        tasks.push(t)
+        for (const path of t.paths) items.push({ vol: t.vol, path, entry: true, list: false, off: 0, len: 0, block })
+        break
+      }
+      stack.pop()
+      if (t.kind === 'blocks' && t.len > this.chunkBytes) {
+        // Split: the rest stays on the stack, the first chunk goes now.
+        stack.push({ ...t, off: t.off + this.chunkBytes, len: t.len - this.chunkBytes })
+        const first = { ...t, len: this.chunkBytes }
+        tasks.push(first)
+        items.push({ vol: t.vol, path: t.path, entry: false, list: false, off: first.off, len: first.len, block })
+        bytes += first.len
+        continue
+      }
+      tasks.push(t)
+      if (t.kind === 'entry') items.push({ vol: t.vol, path: t.path, entry: true, list: t.deep, off: 0, len: 0, block })
+      else { items.push({ vol: t.vol, path: t.path, entry: false, list: false, off: t.off, len: t.len, block }); bytes += t.len }
+    }
+    return { tasks, items }
+  }
+
+  /** Reads this side and sends the request, both under the group lock. */
+  private async request (b: { tasks: Task[], items: VerifyItem[], mine?: VerifyAnswer[], inodes?: Array<string | null> }): Promise<Extract<Message, { t: 'verified' }>> {
+    const id = this.nextId++
+    const answered = new Promise<Extract<Message, { t: 'verified' }>>(resolve => this.waiting.set(id, resolve))
+    if (this.stopped) throw this.stopped
+    const inodes: Array<string | null> = []
+    const { at, mine } = await this.capture.exclusive(() => {
+      const at = this.capture.commit.lastAssigned
+      const mine = this.reader.read(b.items, inodes)
+      this.link.send({ t: 'verify', id, at, items: b.items })
+      return { at, mine }
+    })
+    b.mine = mine
+    b.inodes = inodes
+    this.toSeq = Math.max(this.toSeq, at)
+    return answered
+  }
+
+  private absorb (b: { tasks: Task[], items: VerifyItem[], mine?: VerifyAnswer[], inodes?: Array<string | null> }, a: Extract<Message, { t: 'verified' }>,
+    stack: Task[], out: Mismatch[], noteData: (vol: number, path: string, r: Array<[number, number]>) => void,
+    groups: Map<string, { vol: number, paths: string[] }> | null): void {
+    const mine = b.mine!
+    if (a.answers.length !== b.items.length) throw replError('BAD_MESSAGE', `the secondary answered ${a.answers.length} of ${b.items.length} verify items`)
+    const report = (m: Mismatch) => { out.push(m); this.progress.mismatches++; this.o.onMismatch?.(m) }
+    let i = 0
+    for (const t of b.tasks) {
+      if (t.kind === 'links') {
+        const n = t.paths.length
+        const ours = linkPartition(mine.slice(i, i + n).map(x => x.entry))
+        const theirs = linkPartition(a.answers.slice(i, i + n).map(x => x.entry))
+        if (ours !== theirs) {
+          report({ vol: t.vol, volume: this.volumes[t.vol].name, path: t.paths[0], kind: 'links', paths: t.paths, detail: `hard links of ${t.paths.map(p => JSON.stringify(p)).join(', ')}: primary groups [${ours}], secondary [${theirs}] (by position)` })
+        }
+        i += n
+        continue
+      }
+      const m = mine[i]
+      const th = a.answers[i]
+      const key = b.inodes?.[i] ?? null
+      i++
+      if (t.kind === 'blocks') {
+        this.progress.bytesDone += t.len
+        const ranges = differingRanges(t.off, t.len, this.o.blockBytes, m.sums, th.sums)
+        if (ranges.length > 0) noteData(t.vol, t.path, ranges)
+        continue
+      }
+      this.progress.entriesDone++
+      const mineE = m.entry!
+      const theirsE = th.entry!
+      const diffs = compareEntries(mineE, theirsE)
+      for (const d of diffs) report({ vol: t.vol, volume: this.volumes[t.vol].name, path: t.path, ...d })
+      if (groups && key && mineE.nlink > 1) {
+        const g = groups.get(key)
+        if (g) g.paths.push(t.path)
+        else groups.set(key, { vol: t.vol, paths: [t.path] })
+      }
+      if (!t.deep || diffs.some(d => d.kind === 'missing' || d.kind === 'extra' || d.kind === 'type')) continue
+      if (mineE.type === 'dir') {
+        const names = [...new Set([...(m.names ?? []), ...(th.names ?? [])])].sort()
+        const prefix = t.path === '' ? '' : t.path + '/'
+        for (let k = names.length - 1; k >= 0; k--) stack.push({ kind: 'entry', vol: t.vol, path: prefix + names[k], deep: true })
+      } else if (mineE.type === 'file' && mineE.size > 0) {
+        stack.push({ kind: 'blocks', vol: t.vol, path: t.path, off: 0, len: mineE.size })
+      }
+    }
+  }
+
+  /** --verify-rate: no faster than the rate, over the whole pass. */
+  private async pace (): Promise<void> {
+    const p = this.progress
+    const secs = (Date.now() - p.startedMs) / 1000
+    p.rateBytesPerSec = secs > 0 ? Math.round(p.bytesDone / secs) : 0
+    if (this.o.rateBytesPerSec <= 0) return
+    const ahead = p.bytesDone / this.o.rateBytesPerSec - secs
+    if (ahead > 0) await new Promise(resolve => setTimeout(resolve, Math.min(ahead * 1000, 1000)))
+  }
+
+  // ---- repair -------------------------------------------------------------
+
+  /** Restates exactly what differs, through the journal; returns the tasks
+   *  that verify those parts again. */
+  private async repair (found: Mismatch[], groups: Map<string, { vol: number, paths: string[] }>): Promise<Task[]> {
+    const recheck: Task[] = []
+    const emit = (r: Record) => { this.capture.record(r, [], () => {}) }
+    const src = this.src
+    const relinked = new Set<string>()
+    const groupOf = (vol: number, path: string): string[] => {
+      for (const g of groups.values()) if (g.vol === vol && g.paths.includes(path)) return g.paths
+      return [path]
+    }
+    const steps = function * (this: Verifier): Generator<Step> {
+      for (const m of found) {
+        const abs = src.backing(m.vol, m.path)
+        if (abs === null) continue
+        switch (m.kind) {
+          case 'data':
+            for (const [start, end] of m.ranges ?? []) {
+              for (let off = start; off < end; off += recordDataBytesMax) {
+                const s = off
+                yield () => restateBytes(m.vol, m.path, abs, s, Math.min(end, s + recordDataBytesMax), emit)
+              }
+              recheck.push({ kind: 'blocks', vol: m.vol, path: m.path, off: start, len: end - start })
+            }
+            break
+          case 'missing': case 'type':
+            yield * pathSteps(m.vol, m.path, abs, true, src, emit)
+            recheck.push({ kind: 'entry', vol: m.vol, path: m.path, deep: true })
+            break
+          case 'extra':
+            yield () => { emit({ kind: 'state', vol: m.vol, path: m.path, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false }); return 0 }
+            recheck.push({ kind: 'entry', vol: m.vol, path: m.path, deep: false })
+            break
+          case 'mode': case 'owner': case 'size': case 'target': case 'xattr':
+            yield () => {
+              emitState(m.vol, m.path, abs, lstatOrNull(abs), false, src, emit)
+              const mine = new Set(src.xattrs(abs).map(([n]) => n))
+              for (const name of m.extraXattrs ?? []) if (!mine.has(name)) emit({ kind: 'removexattr', vol: m.vol, path: m.path, name })
+              return 0
+            }
+            recheck.push({ kind: 'entry', vol: m.vol, path: m.path, deep: false })
+            break
+          case 'links': {
+            const paths = m.paths ?? groupOf(m.vol, m.path)
+            const key = `${m.vol}\0${paths.join('\0')}`
+            if (relinked.has(key)) break // the group is done already
+            relinked.add(key)
+            yield () => relink(m.vol, paths, src, emit)
+            if (paths.length > 1) recheck.push({ kind: 'links', vol: m.vol, paths })
+            for (const p of paths) recheck.push({ kind: 'entry', vol: m.vol, path: p, deep: false })
+            break
+          }
+        }
+      }
+    }.call(this)
+    // A handful of steps per lock, as resync does: mounts keep serving.
+    const it = steps[Symbol.iterator]()
+    for (;;) {
+      if (this.stopped) throw this.stopped
+      const done = await this.capture.exclusive(() => {
+        let bytes = 0
+        for (let n = 0; n < 16 && bytes < recordDataBytesMax; n++) {
+          const next = it.next()
+          if (next.done) return true
+          bytes += next.value()
+        }
+        return false
+      })
+      if (done) break
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    return recheck
+  }
+}
+
+/** Makes the copy's hard links of `paths` what the primary's are: every
+ *  path removed on the copy, then per inode the first path restated whole
+ *  and the others linked to it. One step: one read of the primary. */
+function relink (vol: number, paths: string[], src: RestateSource, emit: (r: Record) => void): number {
+  const byInode = new Map<string, string[]>()
+  for (const p of paths) {
+    emit({ kind: 'state', vol, path: p, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false })
+    const abs = src.backing(vol, p)
+    let st: fs.BigIntStats | null = null
+    try { st = abs ? fs.lstatSync(abs, { bigint: true }) : null } catch {}
+    if (!st) continue
+    const key = st.isDirectory() ? `dir:${p}` : `${st.dev}:${st.ino}`
+    const g = byInode.get(key)
+    if (g) g.push(p)
+    else byInode.set(key, [p])
+  }
+  let bytes = 0
+  for (const [first, ...others] of byInode.values()) {
+    for (const step of pathSteps(vol, first, src.backing(vol, first)!, true, src, emit)) bytes += step()
+    for (const to of others) emit({ kind: 'link', vol, path: first, to })
+  }
+  return bytes
+}
+
+function lstatOrNull (abs: string): fs.Stats | null {
+  try { return fs.lstatSync(abs) } catch { return null }
+}
+
+/** Bytes of regular files under a directory (the progress total). */
+function treeBytes (root: string): number {
+  let n = 0
+  const walk = (d: string) => {
+    let entries: fs.Dirent[]
+    try { entries = fs.readdirSync(d, { withFileTypes: true }) } catch { return }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(join(d, e.name))
+      else if (e.isFile()) n += lstatOrNull(join(d, e.name))?.size ?? 0
+    }
+  }
+  walk(root)
+  return n
+}
