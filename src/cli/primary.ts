@@ -91,7 +91,8 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
 
 /** The native core serves the mount and journals on its own threads; JS
  *  recovers the journal first, then follows it (replication, status). */
-export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
+export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null,
+  verifyEvery: { intervalMs: number, rateBytesPerSec: number } | null = null): Promise<Primary> {
   // Recovery journalled through JS; from here the core is the one writer.
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
   const core = nativeCore()
@@ -146,11 +147,13 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   const verify = new VerifyService(capture, replicator, spec.volumes, p.source, log)
   const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced, verify: verify.status() }),
     { verify: verify.command })
+  if (verifyEvery) verify.startPeriodic(verifyEvery.intervalMs, verifyEvery.rateBytesPerSec)
   let stopping: Promise<void> | null = null
   return {
     journal: p.journal, commit: capture.commit, capture,
     replicator,
     stop: () => (stopping ??= (async () => {
+      verify.stop()
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
       stopProgress()
       await replicator?.stop()

@@ -15,20 +15,62 @@ export const verifyBlockBytesDefault = 64 * 1024
 export interface VerifyRun { blockBytes: number, repair: boolean, rateBytesPerSec: number }
 
 export class VerifyService {
-  private running: Verifier | null = null
+  private running: { v: Verifier, periodic: boolean, done: Promise<unknown> } | null = null
   private last: { at: string, summary: string, clean: boolean, mismatches: number, error: string | null } | null = null
+  private periodic: { intervalMs: number, rateBytesPerSec: number, timer: NodeJS.Timeout | null, nextAt: number } | null = null
+  private stopping = false
 
   constructor (private readonly capture: VerifyCapture, private readonly replicator: Replicator | null, private readonly volumes: VolumeSpec[],
     private readonly src: RestateSource, private readonly log: (l: string) => void) {}
 
-  status (): { running: VerifyProgress | null, last: VerifyService['last'] } {
-    return { running: this.running ? { ...this.running.progress } : null, last: this.last && { ...this.last } }
+  status () {
+    const p = this.periodic
+    return {
+      running: this.running ? { ...this.running.v.progress, periodic: this.running.periodic } : null,
+      last: this.last && { ...this.last },
+      intervalSec: p ? p.intervalMs / 1000 : null,
+      rateBytesPerSec: p ? p.rateBytesPerSec : null,
+      nextAt: p && p.timer ? new Date(p.nextAt).toISOString() : null
+    }
+  }
+
+  /** `mount --verify-interval`: a pass at a bounded rate, `intervalMs`
+   *  after the end of the last one (skipped while the peer is not streaming). */
+  startPeriodic (intervalMs: number, rateBytesPerSec: number): void {
+    this.periodic = { intervalMs, rateBytesPerSec, timer: null, nextAt: 0 }
+    this.schedule()
+  }
+
+  stop (): void {
+    this.stopping = true
+    if (this.periodic?.timer) clearTimeout(this.periodic.timer)
+    this.running?.v.stop(replError('USAGE', 'the daemon is stopping'))
+  }
+
+  private schedule (): void {
+    const p = this.periodic
+    if (!p || this.stopping) return
+    p.nextAt = Date.now() + p.intervalMs
+    p.timer = setTimeout(() => {
+      p.timer = null
+      if (this.running || !this.replicator?.verifyLink()) { this.schedule(); return } // busy or no streaming peer: next time
+      this.run({ blockBytes: verifyBlockBytesDefault, repair: false, rateBytesPerSec: p.rateBytesPerSec }, undefined, undefined, true)
+        .then(r => { if (!r.clean) this.log('periodic verify: the secondary DIVERGES from this primary; run `replfs verify --repair` to resend what differs') },
+          () => {})
+        .finally(() => this.schedule())
+    }, p.intervalMs)
+    p.timer.unref()
   }
 
   /** One pass; throws (could not run) when there is no streaming peer, a
    *  pass is running, or the link goes away. */
-  async run (o: VerifyRun, onEvent: (e: unknown) => void = () => {}, gone: Promise<void> = new Promise(() => {})): Promise<VerifyReport> {
+  async run (o: VerifyRun, onEvent: (e: unknown) => void = () => {}, gone: Promise<void> = new Promise(() => {}), periodic = false): Promise<VerifyReport> {
     if (!this.replicator) throw replError('USAGE', 'this mount replicates to no secondary (no --peer): there is nothing to verify against')
+    if (this.running?.periodic && !periodic) {
+      // An operator's verify goes first; the periodic pass runs again later.
+      this.running.v.stop(replError('BUSY', 'stopped for a verify asked by the operator'))
+      await this.running.done.catch(() => {})
+    }
     if (this.running) throw replError('BUSY', 'a verify is already running on this primary')
     const link = this.replicator.verifyLink()
     if (!link) {
@@ -36,12 +78,13 @@ export class VerifyService {
         'wait for `replfs status` to show the peer streaming, with no resync')
     }
     const v = new Verifier(this.capture, this.volumes, this.src, link, { ...o, onMismatch: m => onEvent({ event: 'mismatch', mismatch: m }) })
-    this.running = v
     this.replicator.verifyListeners.add(v.onAnswer)
+    const done = v.run()
+    this.running = { v, periodic, done }
     const timer = setInterval(() => onEvent({ event: 'progress', progress: v.progress }), 1000)
     void gone.then(() => v.stop(replError('USAGE', 'the verify was cancelled: its client went away')))
     try {
-      const report = await v.run()
+      const report = await done
       const summary = summaryLine(report)
       this.log(summary)
       this.last = { at: new Date().toISOString(), summary, clean: report.clean, mismatches: report.found.length, error: null }
