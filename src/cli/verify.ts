@@ -87,6 +87,7 @@ function humanReport (r: VerifyReport): string {
       list(r.remaining)
     } else lines.push('repaired: every mismatch was resent through the journal and verified again')
   }
+  for (const s of r.skipped ?? []) lines.push(`not compared: ${s}`)
   lines.push(summaryLine(r))
   return lines.join('\n')
 }

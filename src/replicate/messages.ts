@@ -43,10 +43,12 @@ export interface VerifyEntry {
   xattrs: Array<{ name: string, sum: Uint8Array }> // sorted by name; value checksums
 }
 
-export interface VerifyAnswer { entry: VerifyEntry | null, names: string[] | null, sums: Uint8Array[] }
+/** `names` holds at most verifyNamesMax names; `more` says a directory has more. */
+export interface VerifyAnswer { entry: VerifyEntry | null, names: string[] | null, more: boolean, sums: Uint8Array[] }
 
 export const verifyItemsMax = 256
-export const verifyNamesMax = 100_000
+export const verifyNamesMax = 16_384 // 4 MiB of names at most (a request lists at most 2 directories)
+export const verifyXattrsMax = 4096
 export const verifyBlockBytesMin = 512
 export const verifyBlockBytesMax = 16 * 1024 * 1024
 export const verifyReadBytesMax = 64 * 1024 * 1024 // per request
@@ -208,7 +210,7 @@ export function decodeMessage (payload: Uint8Array): Message {
           if (!(s instanceof Uint8Array) || s.length !== 16) bad(`verify sum ${i} is not 16 bytes`)
           return s
         })
-        return { entry: ao.entry === null ? null : verifyEntry(obj(ao.entry, 'verify entry')), names, sums }
+        return { entry: ao.entry === null ? null : verifyEntry(obj(ao.entry, 'verify entry')), names, more: bool(ao, 'more'), sums }
       })
       return { t, id: uint(o, 'id'), at: uint(o, 'at'), missed: bool(o, 'missed'), consistent: bool(o, 'consistent'), answers }
     }
@@ -217,7 +219,7 @@ export function decodeMessage (payload: Uint8Array): Message {
 }
 
 function verifyEntry (eo: Obj): VerifyEntry {
-  const xattrs = list(eo, 'xattrs', 4096).map(x => {
+  const xattrs = list(eo, 'xattrs', verifyXattrsMax).map(x => {
     const xo = obj(x, 'verify xattr')
     return { name: str(xo, 'name', 255), sum: bytes(xo, 'sum', 16, 16) }
   })

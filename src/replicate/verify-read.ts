@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto'
 import type { VolumeSpec } from '../core/config.js'
 import { checkRelPath, isInside, splitRelPath } from '../volume/confine.js'
 import { allXattrsSync } from '../volume/xattr.js'
-import type { VerifyAnswer, VerifyEntry, VerifyItem } from './messages.js'
+import { verifyNamesMax, verifyXattrsMax, type VerifyAnswer, type VerifyEntry, type VerifyItem } from './messages.js'
 
 /** Checksum of one block or one xattr value: SHA-256 truncated to 128 bits
  *  (the same function as resync's blockSum). */
@@ -50,10 +50,17 @@ export class VolumeReader {
         }
         entry = describeEntry(abs, st, link)
       }
-      const names = it.list && abs !== null && st?.isDirectory() ? listNames(abs) : (it.list ? [] : null)
+      const all = it.list && abs !== null && st?.isDirectory() ? listNames(abs) : (it.list ? [] : null)
+      const names = all && all.length > verifyNamesMax ? all.slice(0, verifyNamesMax) : all
       const sums = it.len > 0 && abs !== null && st?.isFile() ? blockSums(abs, it.off, it.len, it.block, buf) : []
-      return { entry, names, sums }
+      return { entry, names, more: all !== null && all.length > verifyNamesMax, sums }
     })
+  }
+
+  /** Every name of a directory (the primary's side of a large one). */
+  names (vol: number, path: string): string[] {
+    const abs = this.resolve(vol, path)
+    return abs === null ? [] : listNames(abs)
   }
 
   /** Absolute path of a volume path, or null when nothing can be there (an
@@ -78,7 +85,7 @@ function describeEntry (abs: string | null, st: fs.BigIntStats | null, link: num
   const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other'
   let target = ''
   if (type === 'symlink') { try { target = fs.readlinkSync(abs) } catch {} }
-  const xattrs = allXattrsSync(abs).map(([name, value]) => ({ name, sum: verifySum(value) })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  const xattrs = allXattrsSync(abs).slice(0, verifyXattrsMax).map(([name, value]) => ({ name, sum: verifySum(value) })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   return {
     type, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: type === 'file' ? Number(st.size) : 0,
     nlink: type === 'dir' ? 0 : Number(st.nlink), link, target, xattrs

@@ -4,7 +4,7 @@
 // sequence names each kind of difference; ranges and hard-link partitions.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { decodeMessage, encodeMessage, verifyItemsMax, verifyReadBytesMax } from '../../dist/replicate/messages.js'
+import { decodeMessage, encodeMessage, verifyItemsMax, verifyNamesMax, verifyReadBytesMax } from '../../dist/replicate/messages.js'
 import { encodeValue } from '../../dist/journal/codec.js'
 import { compareEntries, differingRanges, coalesce, linkPartition, summaryLine, describeMismatch } from '../../dist/replicate/verify-compare.js'
 
@@ -13,7 +13,7 @@ const item = { vol: 1, path: 'a/b', entry: true, list: false, off: 0, len: 65536
 const entry = { type: 'file', mode: 0o100644, uid: 0, gid: 0, size: 5, nlink: 1, link: 0, target: '', xattrs: [{ name: 'user.k', sum: b(16) }] }
 const good = {
   verify: { t: 'verify', id: 3, at: 99, items: [item] },
-  verified: { t: 'verified', id: 3, at: 99, missed: false, consistent: true, answers: [{ entry, names: ['x', 'y'], sums: [b(16)] }, { entry: null, names: null, sums: [] }] }
+  verified: { t: 'verified', id: 3, at: 99, missed: false, consistent: true, answers: [{ entry, names: ['x', 'y'], more: false, sums: [b(16)] }, { entry: null, names: null, more: true, sums: [] }] }
 }
 const plain = v => v instanceof Uint8Array ? Buffer.from(v).toString('hex')
   : Array.isArray(v) ? v.map(plain)
@@ -44,10 +44,14 @@ test('verify messages: missing fields, wrong types, bounds', () => {
   rejects({ ...good.verify, items: [{ ...item, path: '/etc'.repeat(2000) }] }, 'path too long')
   rejects({ ...good.verify, items: Array.from({ length: verifyItemsMax + 1 }, () => item) }, 'too many items')
   rejects({ ...good.verify, items: [{ ...item, len: verifyReadBytesMax + 1 }] }, 'reads too much')
-  rejects({ ...good.verified, answers: [{ entry, names: null, sums: [b(15)] }] }, 'short sum')
-  rejects({ ...good.verified, answers: [{ entry: { ...entry, type: 'fifo' }, names: null, sums: [] }] }, 'entry type')
-  rejects({ ...good.verified, answers: [{ entry: { ...entry, xattrs: [{ name: 'user.k' }] }, names: null, sums: [] }] }, 'xattr without sum')
-  rejects({ ...good.verified, answers: [{ entry, names: [1], sums: [] }] }, 'name not a string')
+  const answer = { entry, names: null, more: false, sums: [] }
+  rejects({ ...good.verified, answers: [{ ...answer, sums: [b(15)] }] }, 'short sum')
+  rejects({ ...good.verified, answers: [{ ...answer, entry: { ...entry, type: 'fifo' } }] }, 'entry type')
+  rejects({ ...good.verified, answers: [{ ...answer, entry: { ...entry, xattrs: [{ name: 'user.k' }] } }] }, 'xattr without sum')
+  rejects({ ...good.verified, answers: [{ ...answer, names: [1] }] }, 'name not a string')
+  rejects({ ...good.verified, answers: [{ ...answer, names: Array.from({ length: verifyNamesMax + 1 }, (_, i) => `n${i}`) }] }, 'too many names')
+  const { more, ...noMore } = answer
+  rejects({ ...good.verified, answers: [noMore] }, 'answer without more')
 })
 
 test('compareEntries names each difference', () => {
