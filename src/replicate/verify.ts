@@ -86,6 +86,7 @@ const windowRequests = 4
 const requestBytes = 4 * 1024 * 1024
 const requestItems = 64
 const missedMax = 1000
+const repairRoundsMax = 3
 
 export class Verifier {
   readonly progress: VerifyProgress
@@ -128,19 +129,23 @@ export class Verifier {
     const roots: Task[] = this.volumes.map(v => v.kind === 'image'
       ? { kind: 'blocks', vol: v.num, path: '', off: 0, len: v.size }
       : { kind: 'entry', vol: v.num, path: '', deep: true })
-    const groups = new Map<string, { vol: number, paths: string[] }>()
-    const found = await this.pass(roots, groups)
-    this.progress.phase = 'links'
-    const linkTasks: Task[] = [...groups.values()].filter(g => g.paths.length > 1).map(g => ({ kind: 'links', vol: g.vol, paths: g.paths.slice(0, verifyItemsMax) }))
-    found.push(...await this.pass(linkTasks, null))
+    let groups = new Map<string, { vol: number, paths: string[] }>()
+    const found = await this.passWithLinks(roots, groups)
     let remaining = found
-    if (this.o.repair && found.length > 0) {
+    // A repair can uncover more to repair: a directory restated whole
+    // brings back its files, not their hard links to names elsewhere, which
+    // the next round's check of the link groups finds.
+    for (let round = 0; this.o.repair && remaining.length > 0 && round < repairRoundsMax; round++) {
       this.progress.phase = 'repair'
-      const recheck = await this.repair(found, groups)
+      const recheck = await this.repair(remaining, groups)
       this.progress.phase = 'recheck'
-      remaining = await this.pass(recheck, null)
+      groups = new Map()
+      remaining = await this.passWithLinks(recheck, groups)
     }
     this.progress.phase = 'done'
+    const order = (a: Mismatch, b: Mismatch) => a.vol - b.vol || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0)
+    found.sort(order)
+    remaining.sort(order)
     return {
       clean: remaining.length === 0, found, remaining, repaired: this.o.repair && found.length > 0,
       bytesCompared: this.progress.bytesDone, entriesCompared: this.progress.entriesDone,
@@ -149,6 +154,17 @@ export class Verifier {
   }
 
   // ---- one pass over a set of tasks ---------------------------------------
+
+  /** A pass, then a check of the hard-link groups it met. */
+  private async passWithLinks (tasks: Task[], groups: Map<string, { vol: number, paths: string[] }>): Promise<Mismatch[]> {
+    const found = await this.pass(tasks, groups)
+    const phase = this.progress.phase
+    if (phase === 'compare') this.progress.phase = 'links'
+    const linkTasks: Task[] = [...groups.values()].filter(g => g.paths.length > 1).map(g => ({ kind: 'links', vol: g.vol, paths: g.paths.slice(0, verifyItemsMax) }))
+    found.push(...await this.pass(linkTasks, null))
+    this.progress.phase = phase
+    return found
+  }
 
   /** Runs `tasks` and what they lead to (a directory's children, a file's
    *  blocks); returns the mismatches. `groups` collects the primary's

@@ -49,6 +49,12 @@ test('verify finds corruption of the copy; --repair fixes it; verify again is cl
     let r = await verify(L)
     assert.equal(r.code, 0, `a synced pair verifies clean: ${r.out}${r.err}`)
     assert.equal(report(r).found.length, 0)
+    r = await cli(['verify', '--state', L.sstate])
+    assert.equal(r.code, 2)
+    assert.match(r.err, /the daemon of .* is not a primary: run verify with the primary's state directory/)
+    r = await cli(['verify', '--state', L.pstate, '--block-size', '100'])
+    assert.equal(r.code, 2)
+    assert.match(r.err, /--block-size must be a whole number of bytes in 512\.\.16777216/)
 
     // Behind the secondary's back.
     const s = n => join(L.s.one, n)
@@ -94,6 +100,53 @@ test('verify finds corruption of the copy; --repair fixes it; verify again is cl
     await waitSynced(L)
     assert.equal(differences(L), null)
     assert.equal(fs.statSync(s('linked')).ino, fs.statSync(s('dir/linked2')).ino, 'the hard link is back')
+  } finally {
+    await stopAll(L, pri, sec)
+  }
+}))
+
+test('entries: type, owner, symlink target, extra tree, hard links lost in a directory restated whole; repair in rounds; no peer: exit 2', bounded(100_000, async () => {
+  const L = layout('verify-entries', { vols: ['one'] })
+  let pri, sec
+  try {
+    ({ pri, sec } = await startPair(L, port + 1))
+    const m = n => join(L.mnt, 'one', n)
+    fs.mkdirSync(m('dir'))
+    fs.writeFileSync(m('a'), 'aaaa')
+    fs.linkSync(m('a'), m('dir/a2'))
+    fs.writeFileSync(m('b'), 'bbbb')
+    fs.symlinkSync('a', m('s'))
+    await waitSynced(L)
+    const s = n => join(L.s.one, n)
+    fs.chownSync(s('b'), 1000, 1000)
+    fs.unlinkSync(s('s'))
+    fs.symlinkSync('elsewhere', s('s'))
+    fs.mkdirSync(s('extra/deep'), { recursive: true })
+    fs.rmSync(s('dir'), { recursive: true })
+    fs.writeFileSync(s('dir'), 'a file where the primary has a directory')
+
+    let r = await verify(L)
+    assert.equal(r.code, 1, r.out + r.err)
+    const kinds = report(r).found.map(f => `${f.path} ${f.kind}`)
+    assert.equal(kinds, ['a links', 'b owner', 'dir type', 'extra extra', 's target'])
+    assert.match(report(r).found[1].detail, /primary 0:0, secondary 1000:1000/)
+    assert.match(report(r).found[4].detail, /primary -> "a", secondary -> "elsewhere"/)
+
+    // Restating `dir` whole brings dir/a2 back as a file of its own; the
+    // next round's link check finds that and links it again.
+    r = await verify(L, '--repair')
+    assert.equal(r.code, 0, r.out + r.err)
+    r = await verify(L)
+    assert.equal(r.code, 0, r.out + r.err)
+    await waitSynced(L)
+    assert.equal(differences(L), null)
+    assert.equal(fs.statSync(s('a')).ino, fs.statSync(s('dir/a2')).ino)
+    assert.not.ok(fs.existsSync(s('extra')))
+
+    await sec.stop()
+    r = await cli(['verify', '--state', L.pstate])
+    assert.equal(r.code, 2, r.out + r.err)
+    assert.match(r.err, /verify could not run: PEER_ERROR: the secondary is not streaming/)
   } finally {
     await stopAll(L, pri, sec)
   }
