@@ -31,8 +31,11 @@ export class VolumeReader {
   }
 
   /** The answers to `items`, in order; `inodes` (the primary's) gets each
-   *  entry's device:inode, for the hard-link groups of a volume. */
-  read (items: VerifyItem[], inodes?: Array<string | null>): VerifyAnswer[] {
+   *  entry's device:inode, for the hard-link groups of a volume. With
+   *  `data`, the bytes read for an item's blocks go there instead of being
+   *  summed (the primary sums them after letting go of its group lock:
+   *  `sumBlocks`). */
+  read (items: VerifyItem[], inodes?: Array<string | null>, data?: Array<Buffer | null>): VerifyAnswer[] {
     const firsts = new Map<string, number>() // dev:ino -> first item index
     const buf = { b: Buffer.alloc(0) }
     return items.map((it, i) => {
@@ -52,7 +55,12 @@ export class VolumeReader {
       }
       const all = it.list && abs !== null && st?.isDirectory() ? listNames(abs) : (it.list ? [] : null)
       const names = all && all.length > verifyNamesMax ? all.slice(0, verifyNamesMax) : all
-      const sums = it.len > 0 && abs !== null && st?.isFile() ? blockSums(abs, it.off, it.len, it.block, buf) : []
+      let sums: Buffer[] = []
+      if (it.len > 0 && abs !== null && st?.isFile()) {
+        const bytes = readRange(abs, it.off, it.len, buf)
+        if (data) data[i] = Buffer.from(bytes)
+        else sums = sumBlocks(bytes, it.block)
+      }
       return { entry, names, more: all !== null && all.length > verifyNamesMax, sums }
     })
   }
@@ -96,10 +104,10 @@ function listNames (abs: string): string[] {
   try { return fs.readdirSync(abs).sort() } catch { return [] }
 }
 
-/** One checksum per `block` of [off, off+len), clipped to the file's end. */
-function blockSums (abs: string, off: number, len: number, block: number, buf: { b: Buffer }): Buffer[] {
+/** The bytes of [off, off+len), clipped to the file's end (a view of `buf`). */
+function readRange (abs: string, off: number, len: number, buf: { b: Buffer }): Buffer {
   let fd: number
-  try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK) } catch { return [] }
+  try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK) } catch { return Buffer.alloc(0) }
   try {
     if (buf.b.length < len) buf.b = Buffer.allocUnsafe(len)
     let n = 0
@@ -108,10 +116,15 @@ function blockSums (abs: string, off: number, len: number, block: number, buf: {
       if (r <= 0) break
       n += r
     }
-    const sums: Buffer[] = []
-    for (let at = 0; at < n; at += block) sums.push(verifySum(buf.b.subarray(at, Math.min(n, at + block))))
-    return sums
+    return buf.b.subarray(0, n)
   } finally {
     fs.closeSync(fd)
   }
+}
+
+/** One checksum per `block` of `bytes` (the last one shorter). */
+export function sumBlocks (bytes: Buffer, block: number): Buffer[] {
+  const sums: Buffer[] = []
+  for (let at = 0; at < bytes.length; at += block) sums.push(verifySum(bytes.subarray(at, Math.min(bytes.length, at + block))))
+  return sums
 }

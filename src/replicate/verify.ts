@@ -26,7 +26,7 @@ import { emitState, pathSteps, restateBytes, type RestateSource, type Step } fro
 import type { HotMark } from '../capture/activity-log.js'
 import type { Message, VerifyAnswer, VerifyItem } from './messages.js'
 import { verifyItemsMax, verifyNamesMax } from './messages.js'
-import { VolumeReader } from './verify-read.js'
+import { sumBlocks, VolumeReader } from './verify-read.js'
 import { compareEntries, coalesce, differingRanges, linkPartition, type Mismatch } from './verify-compare.js'
 
 /** What verify needs of the capture (NativeCapture): the group lock, and
@@ -249,12 +249,16 @@ export class Verifier {
     const answered = new Promise<Extract<Message, { t: 'verified' }>>(resolve => this.waiting.set(id, resolve))
     if (this.stopped) throw this.stopped
     const inodes: Array<string | null> = []
+    const data: Array<Buffer | null> = []
+    // Under the lock only the reads (copies from the page cache, mostly);
+    // the checksums after, so application writes wait as little as can be.
     const { at, mine } = await this.capture.exclusive(() => {
       const at = this.capture.commit.lastAssigned
-      const mine = this.reader.read(b.items, inodes)
+      const mine = this.reader.read(b.items, inodes, data)
       this.link.send({ t: 'verify', id, at, items: b.items })
       return { at, mine }
     })
+    data.forEach((bytes, i) => { if (bytes) mine[i].sums = sumBlocks(bytes, b.items[i].block) })
     b.mine = mine
     b.inodes = inodes
     this.toSeq = Math.max(this.toSeq, at)
