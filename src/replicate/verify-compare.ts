@@ -19,6 +19,17 @@ export interface Mismatch {
   paths?: string[]
 }
 
+/** The unit of work of a verify pass (verify.ts): an entry (with `deep`,
+ *  a directory's children and a file's blocks follow), a range of a
+ *  file's blocks, or a hard-link group read whole in one request. */
+export type VerifyTask =
+  | { kind: 'entry', vol: number, path: string, deep: boolean }
+  | { kind: 'blocks', vol: number, path: string, off: number, len: number }
+  | { kind: 'links', vol: number, paths: string[] }
+
+/** The primary's hard-link groups met in a pass, by device:inode. */
+export type LinkGroups = Map<string, { vol: number, paths: string[] }>
+
 export type Difference = Pick<Mismatch, 'kind' | 'detail' | 'extraXattrs'>
 
 const permBits = 0o7777

@@ -22,12 +22,13 @@ import type { Record, Seq } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import { recordDataBytesMax } from '../core/limits.js'
-import { emitState, pathSteps, restateBytes, type RestateSource, type Step } from '../capture/restate.js'
+import type { RestateSource } from '../capture/restate.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { Message, VerifyAnswer, VerifyItem } from './messages.js'
 import { verifyItemsMax, verifyNamesMax } from './messages.js'
 import { sumBlocks, VolumeReader } from './verify-read.js'
-import { compareEntries, coalesce, differingRanges, linkPartition, type Mismatch } from './verify-compare.js'
+import { compareEntries, coalesce, differingRanges, linkPartition, type LinkGroups, type Mismatch, type VerifyTask as Task } from './verify-compare.js'
+import { repairSteps } from './verify-repair.js'
 
 /** What verify needs of the capture (NativeCapture): the group lock, and
  *  records made by JS (repairs). */
@@ -76,10 +77,6 @@ export interface VerifyReport {
   skipped: string[] // what could not be compared, and why
 }
 
-type Task =
-  | { kind: 'entry', vol: number, path: string, deep: boolean }
-  | { kind: 'blocks', vol: number, path: string, off: number, len: number }
-  | { kind: 'links', vol: number, paths: string[] }
 
 /** Requests in flight, and the data one request reads on each side. */
 const windowRequests = 4
@@ -129,7 +126,7 @@ export class Verifier {
     const roots: Task[] = this.volumes.map(v => v.kind === 'image'
       ? { kind: 'blocks', vol: v.num, path: '', off: 0, len: v.size }
       : { kind: 'entry', vol: v.num, path: '', deep: true })
-    let groups = new Map<string, { vol: number, paths: string[] }>()
+    let groups: LinkGroups = new Map()
     const found = await this.passWithLinks(roots, groups)
     let remaining = found
     // A repair can uncover more to repair: a directory restated whole
@@ -156,7 +153,7 @@ export class Verifier {
   // ---- one pass over a set of tasks ---------------------------------------
 
   /** A pass, then a check of the hard-link groups it met. */
-  private async passWithLinks (tasks: Task[], groups: Map<string, { vol: number, paths: string[] }>): Promise<Mismatch[]> {
+  private async passWithLinks (tasks: Task[], groups: LinkGroups): Promise<Mismatch[]> {
     const found = await this.pass(tasks, groups)
     const phase = this.progress.phase
     if (phase === 'compare') this.progress.phase = 'links'
@@ -169,7 +166,7 @@ export class Verifier {
   /** Runs `tasks` and what they lead to (a directory's children, a file's
    *  blocks); returns the mismatches. `groups` collects the primary's
    *  hard-link groups (by device:inode). */
-  private async pass (tasks: Task[], groups: Map<string, { vol: number, paths: string[] }> | null): Promise<Mismatch[]> {
+  private async pass (tasks: Task[], groups: LinkGroups | null): Promise<Mismatch[]> {
     const stack = [...tasks].reverse() // depth first: memory follows the tree's depth, not its width
     const out: Mismatch[] = []
     const data = new Map<string, Mismatch>() // data ranges per file, merged
@@ -267,7 +264,7 @@ export class Verifier {
 
   private absorb (b: { tasks: Task[], items: VerifyItem[], mine?: VerifyAnswer[], inodes?: Array<string | null> }, a: Extract<Message, { t: 'verified' }>,
     stack: Task[], out: Mismatch[], noteData: (vol: number, path: string, r: Array<[number, number]>) => void,
-    groups: Map<string, { vol: number, paths: string[] }> | null): void {
+    groups: LinkGroups | null): void {
     const mine = b.mine!
     if (a.answers.length !== b.items.length) throw replError('BAD_MESSAGE', `the secondary answered ${a.answers.length} of ${b.items.length} verify items`)
     const report = (m: Mismatch) => { out.push(m); this.progress.mismatches++; this.o.onMismatch?.(m) }
@@ -332,63 +329,12 @@ export class Verifier {
 
   // ---- repair -------------------------------------------------------------
 
-  /** Restates exactly what differs, through the journal; returns the tasks
+  /** Restates exactly what differs, through the journal, a handful of
+   *  steps per lock as resync does (mounts keep serving); returns the tasks
    *  that verify those parts again. */
-  private async repair (found: Mismatch[], groups: Map<string, { vol: number, paths: string[] }>): Promise<Task[]> {
+  private async repair (found: Mismatch[], groups: LinkGroups): Promise<Task[]> {
     const recheck: Task[] = []
-    const emit = (r: Record) => { this.capture.record(r, [], () => {}) }
-    const src = this.src
-    const relinked = new Set<string>()
-    const groupOf = (vol: number, path: string): string[] => {
-      for (const g of groups.values()) if (g.vol === vol && g.paths.includes(path)) return g.paths
-      return [path]
-    }
-    const steps = function * (this: Verifier): Generator<Step> {
-      for (const m of found) {
-        const abs = src.backing(m.vol, m.path)
-        if (abs === null) continue
-        switch (m.kind) {
-          case 'data':
-            for (const [start, end] of m.ranges ?? []) {
-              for (let off = start; off < end; off += recordDataBytesMax) {
-                const s = off
-                yield () => restateBytes(m.vol, m.path, abs, s, Math.min(end, s + recordDataBytesMax), emit)
-              }
-              recheck.push({ kind: 'blocks', vol: m.vol, path: m.path, off: start, len: end - start })
-            }
-            break
-          case 'missing': case 'type':
-            yield * pathSteps(m.vol, m.path, abs, true, src, emit)
-            recheck.push({ kind: 'entry', vol: m.vol, path: m.path, deep: true })
-            break
-          case 'extra':
-            yield () => { emit({ kind: 'state', vol: m.vol, path: m.path, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false }); return 0 }
-            recheck.push({ kind: 'entry', vol: m.vol, path: m.path, deep: false })
-            break
-          case 'mode': case 'owner': case 'size': case 'target': case 'xattr':
-            yield () => {
-              emitState(m.vol, m.path, abs, lstatOrNull(abs), false, src, emit)
-              const mine = new Set(src.xattrs(abs).map(([n]) => n))
-              for (const name of m.extraXattrs ?? []) if (!mine.has(name)) emit({ kind: 'removexattr', vol: m.vol, path: m.path, name })
-              return 0
-            }
-            recheck.push({ kind: 'entry', vol: m.vol, path: m.path, deep: false })
-            break
-          case 'links': {
-            const paths = m.paths ?? groupOf(m.vol, m.path)
-            const key = `${m.vol}\0${paths.join('\0')}`
-            if (relinked.has(key)) break // the group is done already
-            relinked.add(key)
-            yield () => relink(m.vol, paths, src, emit)
-            if (paths.length > 1) recheck.push({ kind: 'links', vol: m.vol, paths })
-            for (const p of paths) recheck.push({ kind: 'entry', vol: m.vol, path: p, deep: false })
-            break
-          }
-        }
-      }
-    }.call(this)
-    // A handful of steps per lock, as resync does: mounts keep serving.
-    const it = steps[Symbol.iterator]()
+    const it = repairSteps(found, groups, this.src, r => { this.capture.record(r, [], () => {}) }, recheck)[Symbol.iterator]()
     for (;;) {
       if (this.stopped) throw this.stopped
       const done = await this.capture.exclusive(() => {
@@ -407,35 +353,11 @@ export class Verifier {
   }
 }
 
-/** Makes the copy's hard links of `paths` what the primary's are: every
- *  path removed on the copy, then per inode the first path restated whole
- *  and the others linked to it. One step: one read of the primary. */
-function relink (vol: number, paths: string[], src: RestateSource, emit: (r: Record) => void): number {
-  const byInode = new Map<string, string[]>()
-  for (const p of paths) {
-    emit({ kind: 'state', vol, path: p, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false })
-    const abs = src.backing(vol, p)
-    let st: fs.BigIntStats | null = null
-    try { st = abs ? fs.lstatSync(abs, { bigint: true }) : null } catch {}
-    if (!st) continue
-    const key = st.isDirectory() ? `dir:${p}` : `${st.dev}:${st.ino}`
-    const g = byInode.get(key)
-    if (g) g.push(p)
-    else byInode.set(key, [p])
-  }
-  let bytes = 0
-  for (const [first, ...others] of byInode.values()) {
-    for (const step of pathSteps(vol, first, src.backing(vol, first)!, true, src, emit)) bytes += step()
-    for (const to of others) emit({ kind: 'link', vol, path: first, to })
-  }
-  return bytes
-}
-
+/** Bytes of regular files under a directory (the progress total). */
 function lstatOrNull (abs: string): fs.Stats | null {
   try { return fs.lstatSync(abs) } catch { return null }
 }
 
-/** Bytes of regular files under a directory (the progress total). */
 function treeBytes (root: string): number {
   let n = 0
   const walk = (d: string) => {
