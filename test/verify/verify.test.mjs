@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { bounded, cli } from '../helpers/mount.mjs'
-import { layout, startPair, stopAll, differences, waitSynced } from '../helpers/pair.mjs'
+import { layout, startPair, stopAll, differences, waitSynced, status } from '../helpers/pair.mjs'
 
 const port = 17600
 const imageSize = 4 << 20
@@ -147,6 +147,28 @@ test('entries: type, owner, symlink target, extra tree, hard links lost in a dir
     r = await cli(['verify', '--state', L.pstate])
     assert.equal(r.code, 2, r.out + r.err)
     assert.match(r.err, /verify could not run: PEER_ERROR: the secondary is not streaming/)
+  } finally {
+    await stopAll(L, pri, sec)
+  }
+}))
+
+test('the link to the secondary lost during a pass: exit 2, and the next pass is clean', bounded(100_000, async () => {
+  const L = layout('verify-lost', { vols: ['one'], image: { name: 'disk', size: imageSize } })
+  let pri, sec
+  try {
+    ({ pri, sec } = await startPair(L, port + 2))
+    // A stopped secondary answers nothing; the primary's heartbeat drops
+    // the connection after its dead-peer time, which ends the pass.
+    sec.proc.kill('SIGSTOP')
+    let r
+    try { r = await verify(L) } finally { sec.proc.kill('SIGCONT') }
+    assert.equal(r.code, 2, r.out + r.err)
+    assert.match(r.err, /verify could not run: PEER_ERROR: the connection to the secondary ended during the verify/)
+    assert.equal(JSON.parse(r.out).error.includes('connection to the secondary ended'), true)
+    await waitSynced(L)
+    r = await verify(L)
+    assert.equal(r.code, 0, r.out + r.err)
+    assert.match((await status(L.pstate)).verify.last.summary, /^verify: clean/)
   } finally {
     await stopAll(L, pri, sec)
   }
