@@ -140,10 +140,13 @@ export class Replicator {
 
   /** The session an online verify runs over: only while streaming to a
    *  consistent copy (no resync running or waiting to complete). */
-  verifyLink (): { send: (m: Message) => void, ended: Promise<void> } | null {
+  verifyLink (): { send: (m: Message) => void, onEnd: (fn: () => void) => () => void } | null {
     const s = this.session
     if (!s || s.closed || this.peerState !== 'streaming' || this.resync || this.holdUntil !== null) return null
-    return { send: m => { s.conn.send(m) }, ended: new Promise(resolve => s.conn.on('close', () => resolve())) }
+    return {
+      send: m => { s.conn.send(m) },
+      onEnd: fn => { const h = () => fn(); s.conn.once('close', h); return () => { s.conn.off('close', h) } }
+    }
   }
 
   // ---- connection life ----------------------------------------------------

@@ -41,7 +41,8 @@ export interface VerifyCapture {
 /** The replication session the requests go over (Replicator.verifyLink). */
 export interface VerifyLink {
   send (m: Message): void
-  ended: Promise<void>
+  /** Calls `fn` when the session ends; returns the way to stop listening. */
+  onEnd (fn: () => void): () => void
 }
 
 export interface VerifyOptions {
@@ -102,7 +103,6 @@ export class Verifier {
     this.reader = new VolumeReader(volumes)
     this.chunkBytes = Math.max(1, Math.floor(1024 * 1024 / o.blockBytes)) * o.blockBytes
     this.progress = { phase: 'compare', bytesDone: 0, bytesTotal: 0, entriesDone: 0, mismatches: 0, startedMs: Date.now(), rateBytesPerSec: 0 }
-    link.ended.then(() => this.stop(replError('PEER_ERROR', 'the connection to the secondary ended during the verify')), () => {})
   }
 
   /** The secondary's answer (Replicator.verifyListeners). */
@@ -120,6 +120,15 @@ export class Verifier {
   }
 
   async run (): Promise<VerifyReport> {
+    const off = this.link.onEnd(() => this.stop(replError('PEER_ERROR', 'the connection to the secondary ended during the verify')))
+    try {
+      return await this.runPasses()
+    } finally {
+      off()
+    }
+  }
+
+  private async runPasses (): Promise<VerifyReport> {
     const started = Date.now()
     this.fromSeq = this.capture.commit.lastAssigned
     this.progress.bytesTotal = this.volumes.reduce((n, v) => n + (v.kind === 'image' ? v.size : treeBytes(v.path)), 0)
@@ -188,7 +197,7 @@ export class Verifier {
         await this.pace()
         const p: Promise<void> = this.request(batch).then(a => {
           if (this.stopped) return
-          if (!a.consistent) throw replError('PEER_ERROR', 'the secondary\'s copy is not consistent (a resync is running or was cut short): nothing to verify against')
+          if (!a.consistent) throw replError('PEER_ERROR', 'the secondary\'s copy is not consistent (a resync is running or was cut short, or its apply is blocked): nothing to verify against')
           if (a.missed) {
             if (++this.missed > missedMax) throw replError('PEER_ERROR', `the secondary answered ${missedMax} requests past their sequence`)
             stack.push(...[...batch.tasks].reverse())
