@@ -276,6 +276,10 @@ export class Verifier {
     groups: LinkGroups | null): void {
     const mine = b.mine!
     if (a.answers.length !== b.items.length) throw replError('BAD_MESSAGE', `the secondary answered ${a.answers.length} of ${b.items.length} verify items`)
+    b.items.forEach((it, k) => {
+      if (it.entry && !a.answers[k].entry) throw replError('BAD_MESSAGE', `the secondary's answer to verify item ${k} has no entry`)
+      if (it.list && !a.answers[k].names) throw replError('BAD_MESSAGE', `the secondary's answer to verify item ${k} has no names`)
+    })
     const report = (m: Mismatch) => { out.push(m); this.progress.mismatches++; this.o.onMismatch?.(m) }
     let i = 0
     for (const t of b.tasks) {
