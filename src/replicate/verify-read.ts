@@ -57,8 +57,9 @@ export class VolumeReader {
       const names = all && all.length > verifyNamesMax ? all.slice(0, verifyNamesMax) : all
       let sums: Buffer[] = []
       if (it.len > 0 && abs !== null && st?.isFile()) {
-        const bytes = readRange(abs, it.off, it.len, buf)
-        if (data) data[i] = Buffer.from(bytes)
+        // Kept for later (data): a buffer of its own, not the shared one.
+        const bytes = readRange(abs, it.off, it.len, data ? { b: Buffer.allocUnsafe(it.len) } : buf)
+        if (data) data[i] = bytes
         else sums = sumBlocks(bytes, it.block)
       }
       return { entry, names, more: all !== null && all.length > verifyNamesMax, sums }
