@@ -9,6 +9,7 @@ import { Verifier, type VerifyCapture, type VerifyProgress, type VerifyReport } 
 import { verifyBlockBytesMax, verifyBlockBytesMin } from '../replicate/messages.js'
 import { summaryLine } from '../replicate/verify-compare.js'
 import type { ControlCommand } from './control.js'
+import cliProgress from 'cli-progress'
 
 export const verifyBlockBytesDefault = 64 * 1024
 
@@ -81,7 +82,19 @@ export class VerifyService {
     this.replicator.verifyListeners.add(v.onAnswer)
     const done = v.run()
     this.running = { v, periodic, done }
-    const timer = setInterval(() => onEvent({ event: 'progress', progress: v.progress }), 1000)
+    // A periodic pass shows a progress bar when the daemon runs on a terminal.
+    let bar: cliProgress.SingleBar | null = null
+    const timer = setInterval(() => {
+      onEvent({ event: 'progress', progress: v.progress })
+      if (!periodic || !process.stderr.isTTY) return
+      const p = v.progress
+      if (!bar) {
+        bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'periodic verify {phase} |{bar}| {percentage}% {mib} MiB, {mismatches} mismatches' }, cliProgress.Presets.shades_classic)
+        bar.start(Math.max(1, p.bytesTotal), 0)
+      }
+      bar.setTotal(Math.max(1, p.bytesTotal, p.bytesDone))
+      bar.update(p.bytesDone, { phase: p.phase, mib: (p.bytesDone / (1 << 20)).toFixed(1), mismatches: p.mismatches })
+    }, 1000)
     void gone.then(() => v.stop(replError('USAGE', 'the verify was cancelled: its client went away')))
     try {
       const report = await done
@@ -96,6 +109,7 @@ export class VerifyService {
       throw err
     } finally {
       clearInterval(timer)
+      ;(bar as cliProgress.SingleBar | null)?.stop()
       this.replicator.verifyListeners.delete(v.onAnswer)
       this.running = null
     }
