@@ -14,6 +14,11 @@ import type { Connection } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
 import type { ManifestEntry, Message } from './messages.js'
 import { Heartbeat, silentPeerMs } from './heartbeat.js'
+import { clipHistory, historyOf, type GenStart } from '../journal/generations.js'
+import { changesSince, parseReport, reportText } from './divergence.js'
+import { reportBytesMax } from './messages.js'
+import { loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
+import { splitBrainWayOut } from './pair-state.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -42,6 +47,8 @@ export interface SecondaryStatus {
   /** An apply that cannot go on (full or failing copy): what, where, since when. */
   applyError: ApplyBlock | null
   damage: string[] // journal damage met since start (named: file, byte, sequences)
+  generations: GenStart[]
+  splitBrain: ReturnType<typeof splitBrainSummary> | null
 }
 
 export interface ApplyBlock {
@@ -76,6 +83,10 @@ export class Secondary {
   private blocked: ApplyBlock | null = null
   private closing = false
   private wakeRetry: (() => void) | null = null
+  /** The data generations of the copy: the primary's, adopted as followed. */
+  private history: GenStart[]
+  /** A split brain found with a primary: every primary is refused until resolved. */
+  private splitBrain: SplitBrainRecord | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -86,6 +97,8 @@ export class Secondary {
     // A fresh secondary is "consistent" only in that it claims nothing yet.
     this.consistent = buf[8] !== 1
     this.generation = journal.checkpoint.generation
+    this.history = historyOf(journal.checkpoint)
+    this.splitBrain = loadSplitBrain(journal.dir)
     const onDamage = (d: JournalDamage) => { this.lastError = describeDamage(d); this.log(this.lastError) }
     journal.damage.forEach(onDamage)
     journal.damageListeners.push(onDamage)
@@ -145,7 +158,9 @@ export class Secondary {
       peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
-      damage: this.journal.damage.map(d => describeDamage(d))
+      damage: this.journal.damage.map(d => describeDamage(d)),
+      generations: clipHistory(this.history, this.applied),
+      splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
     }
   }
 
@@ -165,6 +180,11 @@ export class Secondary {
       } else if (this.conn === null) this.log(`primary ${conn.remote} disconnected`)
     })
     handshake(conn, this.me, 10_000).then(peer => {
+      if (this.splitBrain) {
+        const sb = this.splitBrain
+        conn.fail(splitBrainError(sb.point, `this secondary recorded a split brain with primary ${sb.peerNode} at sequence ${sb.point} (${sb.detected}); it takes no primary's stream until it is resolved`))
+        return
+      }
       if (this.blocked) {
         // Nothing can be applied or acknowledged now: tell the primary why
         // (its status shows it) rather than take batches it would wait on.
@@ -190,7 +210,7 @@ export class Secondary {
       // (they arrive ahead of their apply): apply them first, as after a crash.
       this.enqueue(conn, async () => {
         await this.recover()
-        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent })
+        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied) })
       })
     }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
@@ -281,6 +301,25 @@ export class Secondary {
         this.enqueue(conn, async () => {
           this.resyncUntil = m.seq
           if (this.applied >= m.seq) this.becomeConsistent()
+        })
+        return
+      case 'history':
+        this.enqueue(conn, async () => {
+          this.history = m.gens
+          await this.journal.setCheckpoint({ history: m.gens })
+        })
+        return
+      case 'diverged':
+        this.enqueue(conn, async () => {
+          const names = this.me.volumes.map(v => v.name)
+          const local = await changesSince(this.journal, m.common + 1, this.applied, names)
+          conn.send({ t: 'diverged', common: m.common, report: reportText(local, reportBytesMax) })
+          this.splitBrain = {
+            detected: new Date().toISOString(), side: 'secondary', node: this.me.node, peerNode: this.connNode, point: m.common,
+            common: clipHistory(this.history, m.common).pop()!, local, remote: parseReport(m.report), wayOut: splitBrainWayOut(m.common)
+          }
+          await saveSplitBrain(this.journal.dir, this.splitBrain)
+          this.log(`SPLIT_BRAIN: split brain with primary ${this.connNode}: ${splitBrainWayOut(m.common)}`)
         })
         return
       case 'ping': conn.send({ t: 'pong', ts: m.ts }); return

@@ -19,6 +19,11 @@ import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
+import { historyOf, showHistory } from '../journal/generations.js'
+import { compareSides, type Compared } from './pair-state.js'
+import { changesSince, parseReport, reportText } from './divergence.js'
+import { reportBytesMax } from './messages.js'
+import { archiveSplitBrain, loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
 
 export interface ReplicatorOptions {
   host: string
@@ -55,7 +60,14 @@ interface Session {
   manifest: Manifest | null
   manifestDone: (() => void) | null
   hb: Heartbeat | null
+  onDiverged: ((m: Extract<Message, { t: 'diverged' }>) => void) | null
 }
+
+/** What the pair does at connect, and why (logged, and shown in status). */
+type Plan =
+  | { kind: 'resume' | 'full' | 'partial', why: string }
+  | { kind: 'refuse', error: Error }
+  | { kind: 'split', standing: Compared }
 
 export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
 
@@ -77,6 +89,11 @@ export class Replicator {
    *  paths not rebuilt yet): no sync writer is released until the copy is
    *  consistent, at this sequence (Infinity: not known yet). */
   private holdUntil: Seq | null = null
+  /** A split brain found with the secondary (kept in STATE/diverged.json). */
+  private splitBrain: SplitBrainRecord | null = null
+  /** Batch bytes sent on the wire since start: what resyncs and streaming cost. */
+  private sentBytes = 0
+  private decision: string | null = null
   readonly overflow: Overflow
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
@@ -88,6 +105,7 @@ export class Replicator {
     journal.damageListeners.push(onDamage)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     commit.listeners.push(a => this.onAppended(a))
+    try { this.splitBrain = loadSplitBrain(journal.dir) } catch (err) { o.log(describe(err)) }
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
   }
 
@@ -132,7 +150,11 @@ export class Replicator {
       overflow: this.o.onOverflow,
       tracking: this.capture.mode === 'track',
       damage: this.journal.damage.map(d => describeDamage(d)),
-      resync: this.resync ? { ...this.resync.progress } : null
+      resync: this.resync ? { ...this.resync.progress } : null,
+      sentBytes: this.sentBytes,
+      decision: this.decision,
+      generations: historyOf(this.journal.checkpoint),
+      splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
     }
   }
 
@@ -199,7 +221,7 @@ export class Replicator {
     const state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
-      closed: false, manifest: null, manifestDone: null, hb: null
+      closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null
     }
     this.session = s
     const hb = s.hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
@@ -210,6 +232,17 @@ export class Replicator {
     this.o.log(`connected to secondary ${peer.node} at ${conn.remote} (applied ${state.applied}, ${state.consistent ? 'consistent' : 'inconsistent'})`)
 
     const plan = await this.plan(state)
+    if (plan.kind === 'split') return await this.refuseSplit(s, peer.node, plan.standing)
+    if (plan.kind === 'refuse') throw plan.error
+    this.decision = `${plan.kind}: ${plan.why}`
+    this.o.log(`pair decision: ${plan.kind === 'resume' ? 'resume the journal' : `${plan.kind} resync`}: ${plan.why}`)
+    if (this.splitBrain) {
+      const to = await archiveSplitBrain(this.journal.dir)
+      this.o.log(`the split brain recorded at sequence ${this.splitBrain.point} is resolved${to ? ` (record kept in ${to})` : ''}`)
+      this.splitBrain = null
+    }
+    // The secondary follows this side's generations from here on.
+    conn.send({ t: 'history', gens: historyOf(this.journal.checkpoint) })
     if (plan.kind === 'resume') {
       this.holdUntil = null // a consistent copy at state.applied
       s.sentUpTo = state.applied
@@ -218,7 +251,6 @@ export class Replicator {
       void this.pump(s)
       return
     }
-    if (plan.kind === 'refuse') throw plan.error
     // Resync: history restarts on the secondary at the next batch.
     await this.commit.idle()
     const seq = this.journal.nextSeq
@@ -236,36 +268,75 @@ export class Replicator {
     void this.runResync(s, plan.kind)
   }
 
-  /** Where does the secondary stand against this journal? */
-  private async plan (st: Extract<Message, { t: 'state' }>): Promise<{ kind: 'resume' | 'full' | 'partial' } | { kind: 'refuse', error: Error }> {
-    const mine = this.journal.checkpoint.generation
-    if (st.generation !== mine) return { kind: 'full' } // a new or foreign copy
-    // Damage lost sequences the secondary may not have: which extents they
-    // changed is unknown, so everything is compared (block checksums: what
-    // the copy has is not sent again).
-    if (this.journal.checkpoint.resyncFull) return { kind: 'full' }
+  /** Where does the secondary stand against this journal? First by data
+   *  generations (pair-state.ts), then by what this journal still holds. */
+  private async plan (st: Extract<Message, { t: 'state' }>): Promise<Plan> {
+    const mine = historyOf(this.journal.checkpoint)
+    const theirs = st.history ?? [{ id: st.generation, from: 1 }]
+    const standing = compareSides({ history: mine, last: this.commit.lastAssigned }, { history: theirs, last: st.applied })
+    if (standing.kind === 'unrelated') {
+      return { kind: 'full', why: `no data generation in common (this side ${showHistory(mine)}, the secondary ${showHistory(theirs)}): a new or foreign copy` }
+    }
+    const at = `common point sequence ${standing.point} in generation ${standing.common.id}`
     // A resync was cut short. Before the dirty set: if the cut one was a
     // full resync (say the journal overflowed during an initial sync), the
     // dirty set holds only what it had journalled, not the blocks it never
     // reached; a partial resync would declare a half-built copy consistent.
     // A full one compares checksums, so what the copy has is not resent.
-    if (!st.consistent) return { kind: 'full' }
-    if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
-      return st.applied >= this.acked ? { kind: 'partial' } : { kind: 'full' }
+    // (A copy rolled back by `resolve --discard-local` is marked so too.)
+    if (!st.consistent) return { kind: 'full', why: `the copy is marked inconsistent (a resync cut short, or rolled back by resolve); ${at}: its blocks are compared by checksum, only differing ones are sent` }
+    if (standing.kind === 'split') return { kind: 'split', standing }
+    if (standing.kind === 'ahead') {
+      return {
+        kind: 'refuse',
+        error: replError('SPLIT_BRAIN', `the secondary holds ${standing.secondaryPast} sequences past the ${at} that this primary never had (this side ends at ${this.commit.lastAssigned}): it has newer data`,
+          'to keep its data, make it the primary (`replfs demote` here, `replfs promote` there); to drop it, stop it and run `replfs resolve --state DIR --discard-local` on it')
+      }
     }
-    if (st.applied > this.commit.lastAssigned) {
-      return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary has applied up to ${st.applied}, beyond this primary's history (${this.commit.lastAssigned})`, 'the sides have diverged; pick the survivor and resync the other') }
+    // Damage lost sequences the secondary may not have: which extents they
+    // changed is unknown, so everything is compared (block checksums: what
+    // the copy has is not sent again).
+    if (this.journal.checkpoint.resyncFull) return { kind: 'full', why: `journal damage lost sequences the secondary may not have; ${at}` }
+    if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
+      return st.applied >= this.acked
+        ? { kind: 'partial', why: `the journal overflowed: the changed ranges tracked since sequence ${this.acked} are sent; ${at}` }
+        : { kind: 'full', why: `the journal overflowed and the secondary is behind what the tracked ranges cover; ${at}` }
     }
     const hash = await this.journal.hashAt(st.applied)
-    if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume' }
-    if (hash === null) return { kind: 'full' } // trimmed past it: the journal cannot prove a common history
+    const state = standing.kind === 'in-sync' ? `in sync at ${at}` : `the secondary is behind by ${standing.primaryPast} sequences, ${at}`
+    if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume', why: `${state}: streaming from the start` }
+    if (hash === null) return { kind: 'full', why: `${state}, but this journal no longer holds sequence ${st.applied} (trimmed): it cannot prove a common history` }
     // The secondary cannot tell its own hash (its journal is damaged or was
     // cut below what it applied): unknown, not a different history.
-    if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full' }
+    if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full', why: `${state}, but the secondary cannot tell its chain hash there` }
     if (!hash.equals(Buffer.from(st.hash))) {
-      return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary's history differs from this primary's at sequence ${st.applied}`, 'both sides were written; pick the survivor and resync the other') }
+      return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`) }
     }
-    return { kind: 'resume' }
+    return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
+  }
+
+  /** Both sides wrote since the common point: each tells the other what it
+   *  changed (replfs diverged), both write it down, nothing is merged. */
+  private async refuseSplit (s: Session, peerNode: string, st: Compared): Promise<never> {
+    const names = this.o.volumes.map(v => v.name)
+    const local = await changesSince(this.journal, st.point + 1, this.commit.lastAssigned, names)
+    const reply = new Promise<Extract<Message, { t: 'diverged' }> | null>(resolve => {
+      const timer = setTimeout(() => resolve(null), 15_000)
+      s.onDiverged = m => { clearTimeout(timer); resolve(m) }
+      s.conn.on('close', () => { clearTimeout(timer); resolve(null) })
+    })
+    s.conn.send({ t: 'diverged', common: st.point, report: reportText(local, reportBytesMax) })
+    const theirs = await reply
+    const detail = `this primary wrote ${st.primaryPast} sequences and the secondary ${peerNode} holds ${st.secondaryPast} this side never had, since sequence ${st.point} (generation ${st.common.id})`
+    const err = splitBrainError(st.point, detail)
+    const rec: SplitBrainRecord = {
+      detected: new Date().toISOString(), side: 'primary', node: this.o.identity.node, peerNode, point: st.point, common: st.common,
+      local, remote: theirs ? parseReport(theirs.report) : null, wayOut: err.hint ?? ''
+    }
+    await saveSplitBrain(this.journal.dir, rec)
+    this.splitBrain = rec
+    this.decision = `split brain: ${detail}`
+    throw err
   }
 
   private async runResync (s: Session, kind: 'full' | 'partial'): Promise<void> {
@@ -325,6 +396,7 @@ export class Replicator {
         const next = await this.nextBatch(s)
         if (!next || s.closed) { await this.sleep(s); continue }
         s.sentUpTo = next.seq + next.count - 1
+        this.sentBytes += next.payload.length
         s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, hash: next.hash, ts: next.ts })
         s.inflightBytes += next.payload.length
         if (!s.conn.sendBatch(next.payload)) {
@@ -385,6 +457,7 @@ export class Replicator {
         return
       }
       case 'manifest-end': s.manifestDone?.(); return
+      case 'diverged': s.onDiverged?.(m); return
       case 'ping': s.conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return
       default: s.conn.fail(replError('BAD_MESSAGE', `a primary does not take "${m.t}" messages`))
