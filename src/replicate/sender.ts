@@ -123,6 +123,18 @@ export class Replicator {
     await this.flushAck()
   }
 
+  /** Waits (after writes stopped) until the secondary acknowledged every
+   *  sequence, or `ms` passed, or the link is down; the sequences left. */
+  async drain (ms: number): Promise<number> {
+    const until = Date.now() + ms
+    await this.commit.idle()
+    while (this.acked < this.commit.lastAssigned && this.session && Date.now() < until) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    await this.flushAck()
+    return Math.max(0, this.commit.lastAssigned - this.acked)
+  }
+
   status () {
     const unacked = this.session?.inflight ?? []
     const lag = this.recent.after(this.acked)
