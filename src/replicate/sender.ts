@@ -19,7 +19,8 @@ import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
-import { historyOf, showHistory } from '../journal/generations.js'
+import { historyOf, showHistory, startGeneration } from '../journal/generations.js'
+import { newGeneration } from '../journal/checkpoint.js'
 import { compareSides, type Compared } from './pair-state.js'
 import { changesSince, parseReport, reportText } from './divergence.js'
 import { reportBytesMax } from './messages.js'
@@ -94,6 +95,8 @@ export class Replicator {
   /** Batch bytes sent on the wire since start: what resyncs and streaming cost. */
   private sentBytes = 0
   private decision: string | null = null
+  /** A generation was started for writes made without the peer since the last session. */
+  private aloneGeneration = false
   readonly overflow: Overflow
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
@@ -255,6 +258,7 @@ export class Replicator {
     }
     // The secondary follows this side's generations from here on.
     conn.send({ t: 'history', gens: historyOf(this.journal.checkpoint) })
+    this.aloneGeneration = false
     if (plan.kind === 'resume') {
       this.holdUntil = null // a consistent copy at state.applied
       s.sentUpTo = state.applied
@@ -390,10 +394,28 @@ export class Replicator {
     })
   }
 
+  /** The first write made without the peer starts a data generation: the
+   *  histories then show where this side went on alone (the sequences alone
+   *  already tell the pair where it stands, pair-state.ts; the generation
+   *  names the point in status, logs and reports). */
+  private async startAloneGeneration (from: Seq): Promise<void> {
+    const id = newGeneration()
+    try {
+      await this.journal.setCheckpoint({ generation: id, history: startGeneration(historyOf(this.journal.checkpoint), id, from) })
+      this.o.log(`writing without the secondary: data generation ${id} starts at sequence ${from}`)
+    } catch (err) {
+      this.noteError(`checkpoint write failed (generation not recorded): ${describe(err)}`)
+    }
+  }
+
   // ---- streaming ---------------------------------------------------------
 
   private onAppended (a: Appended): void {
     this.recent.push(a)
+    if (!this.session && !this.aloneGeneration && !this.stopped) {
+      this.aloneGeneration = true
+      void this.startAloneGeneration(a.seq)
+    }
     this.session?.wake()
   }
 
