@@ -15,7 +15,9 @@ import { readCheckpoint, writeCheckpoint } from '../journal/checkpoint.js'
 import { clipHistory, historyOf } from '../journal/generations.js'
 import { segmentSuffix } from '../journal/segments.js'
 import type { GroupSpec } from '../core/config.js'
-import { changesSince, describeReport, type ChangeReport } from '../replicate/divergence.js'
+import { collectSince, describeReport, type ChangedPath, type ChangeReport, type Rollback } from '../replicate/divergence.js'
+import { reportBytesMax } from '../replicate/messages.js'
+import { rollbackFile } from '../replicate/receiver.js'
 import { archiveSplitBrain, loadSplitBrain } from '../replicate/split-brain.js'
 import { stateRole, writeStateRole } from './state-role.js'
 import { demoteState } from './roles.js'
@@ -94,9 +96,12 @@ async function discardLocal (state: string): Promise<Discarded> {
 
   const journal = await Journal.open(state, { group: spec.group })
   let rolledBack: ChangeReport
+  let changed: ChangedPath[] | null
   let hash: Buffer | null
   try {
-    rolledBack = await changesSince(journal, point + 1, journal.lastSeq, spec.volumes.map(v => v.name))
+    const c = await collectSince(journal, point + 1, journal.lastSeq, spec.volumes.map(v => v.name))
+    rolledBack = c.report
+    changed = c.complete ? c.changed : null
     hash = await journal.hashAt(point)
     await fsp.mkdir(filesDir, { recursive: true, mode: 0o700 })
     await fsp.mkdir(journalDir, { mode: 0o700 })
@@ -117,6 +122,14 @@ async function discardLocal (state: string): Promise<Discarded> {
   // compares every block (only differing ones are sent) and the copy is
   // consistent once that completes.
   writeAppliedCursor(state, point, false)
+  // What the primary is to restate (the paths this side changed, with its
+  // own since the point): only that moves. Without it (a journal that no
+  // longer held every change, a list too long to send) every block is
+  // compared instead.
+  const rollback: Rollback | null = changed && { point, files: changed }
+  const rollbackText = rollback && JSON.stringify(rollback)
+  if (rollbackText && Buffer.byteLength(rollbackText) <= reportBytesMax) await fsp.writeFile(join(state, rollbackFile), rollbackText)
+  else fs.rmSync(join(state, rollbackFile), { force: true })
   await writeStateRole(state, 'secondary')
   await archiveSplitBrain(state, join(savedIn, 'diverged.json'))
   await fsp.writeFile(join(savedIn, 'report.json'), JSON.stringify({ point, rolledBack }, null, 2) + '\n')
@@ -128,7 +141,7 @@ async function discardLocal (state: string): Promise<Discarded> {
     `the discarded writes are kept in ${savedIn}:`,
     `  ${journalDir}: this side's journal segments (replfs journal inspect ${journalDir} --records)`,
     `  ${filesDir}: this side's copies of the files it changed, as they were (image volumes: the written ranges, START-END.bin)`,
-    'start it as a secondary; the primary sends only the blocks that differ:',
+    'start it as a secondary; the primary sends what either side changed since the common point (or, when this journal could not tell it all, the blocks that differ):',
     `  replfs serve --listen HOST:PORT --group ${spec.group} --state ${state} ${volumeFlags(spec)}`
   ].join('\n')
   return { point, savedIn, journalDir, filesDir, rolledBack, text }

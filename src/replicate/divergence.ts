@@ -28,8 +28,19 @@ export interface ChangeReport {
 const filesMax = 2000
 const rangesShownMax = 64
 
+/** A path that must be made equal to the survivor's: restated whole (its
+ *  content or subtree, when a namespace operation or a truncate touched
+ *  it), or its metadata and the byte ranges either side wrote. */
+export interface ChangedPath { vol: number, path: string, whole: boolean, ranges: Array<[number, number]> }
+
+/** What a side rolled back at `resolve`, for the survivor's resync. */
+export interface Rollback { point: Seq, files: ChangedPath[] }
+
+/** Operations after which only a whole restate is sure to undo them. */
+const wholeOps = new Set(['create', 'mkdir', 'mknod', 'symlink', 'unlink', 'rmdir', 'rename from', 'rename to', 'link from', 'link to', 'state', 'truncate'])
+
 export class ChangeCollector {
-  private readonly files = new Map<string, { vol: string, path: string, ops: string[], bytes: number, ranges: Range[] }>()
+  private readonly files = new Map<string, { volNum: number, vol: string, path: string, ops: string[], bytes: number, ranges: Range[] }>()
   private bytes = 0
 
   constructor (private readonly volNames: readonly string[]) {}
@@ -47,9 +58,15 @@ export class ChangeCollector {
   private touch (vol: number, path: string, op: string, fn: (f: { ops: string[], bytes: number, ranges: Range[] }) => void): void {
     const key = `${vol}\0${path}`
     let f = this.files.get(key)
-    if (!f) this.files.set(key, f = { vol: this.volNames[vol] ?? String(vol), path, ops: [], bytes: 0, ranges: [] })
+    if (!f) this.files.set(key, f = { volNum: vol, vol: this.volNames[vol] ?? String(vol), path, ops: [], bytes: 0, ranges: [] })
     if (!f.ops.includes(op)) f.ops.push(op)
     fn(f)
+  }
+
+  /** Every path with all its ranges (coalesced past extent-map's bound:
+   *  more bytes, never fewer). */
+  changed (): ChangedPath[] {
+    return [...this.files.values()].map(f => ({ vol: f.volNum, path: f.path, whole: f.ops.some(o => wholeOps.has(o)), ranges: f.ranges.map(r => [r.start, r.end] as [number, number]) }))
   }
 
   report (from: Seq, to: Seq, complete: boolean): ChangeReport {
@@ -65,6 +82,12 @@ export class ChangeCollector {
 
 /** The side's changes from `from` to `to`, from its journal. */
 export async function changesSince (journal: Journal, from: Seq, to: Seq, volNames: readonly string[]): Promise<ChangeReport> {
+  return (await collectSince(journal, from, to, volNames)).report
+}
+
+/** The same, with every changed path whole (`complete`: the journal held
+ *  every sequence; otherwise what is listed is only a part). */
+export async function collectSince (journal: Journal, from: Seq, to: Seq, volNames: readonly string[]): Promise<{ report: ChangeReport, changed: ChangedPath[], complete: boolean }> {
   const c = new ChangeCollector(volNames)
   let expect = from
   let complete = true
@@ -81,7 +104,35 @@ export async function changesSince (journal: Journal, from: Seq, to: Seq, volNam
     }
     if (expect <= to) complete = false
   }
-  return c.report(from, to, complete)
+  return { report: c.report(from, to, complete), changed: c.changed(), complete }
+}
+
+/** Both sides' changed paths as one list, parents before children. */
+export function unionChanged (a: ChangedPath[], b: ChangedPath[]): ChangedPath[] {
+  const m = new Map<string, { vol: number, path: string, whole: boolean, ranges: Range[] }>()
+  for (const p of [...a, ...b]) {
+    const key = `${p.vol}\0${p.path}`
+    let e = m.get(key)
+    if (!e) m.set(key, e = { vol: p.vol, path: p.path, whole: false, ranges: [] })
+    e.whole ||= p.whole
+    for (const [start, end] of p.ranges) e.ranges = insert(e.ranges, { start, end, seq: 0 })
+  }
+  return [...m.values()].sort((x, y) => x.vol - y.vol || x.path.localeCompare(y.path))
+    .map(e => ({ vol: e.vol, path: e.path, whole: e.whole, ranges: e.ranges.map(r => [r.start, r.end] as [number, number]) }))
+}
+
+/** A rollback list read from disk or the wire, checked; null if not one. */
+export function parseRollback (text: string): Rollback | null {
+  let v: unknown
+  try { v = JSON.parse(text) } catch { return null }
+  const o = v as Partial<Rollback>
+  const uint = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+  if (typeof o !== 'object' || o === null || !uint(o.point) || !Array.isArray(o.files)) return null
+  for (const f of o.files) {
+    if (typeof f !== 'object' || f === null || !uint(f.vol) || typeof f.path !== 'string' || typeof f.whole !== 'boolean' || !Array.isArray(f.ranges) ||
+      !f.ranges.every(r => Array.isArray(r) && r.length === 2 && uint(r[0]) && uint(r[1]) && r[0] < r[1])) return null
+  }
+  return o as Rollback
 }
 
 /** A report from the peer, checked field by field (it came off the wire). */

@@ -29,7 +29,8 @@ export type Message =
   | { t: 'auth', mac: Uint8Array }
   // secondary → primary after authentication: where its copy stands
   // (history: its data generations, replicate/pair-state.ts; absent from older peers)
-  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[] }
+  // (rollback: after `resolve --discard-local`, the paths it rolled back, divergence.ts Rollback as JSON)
+  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string }
   // primary → secondary, once the pair agreed where it stands: the
   // primary's generations, which the secondary adopts as it follows
   | { t: 'history', gens: GenStart[] }
@@ -142,6 +143,7 @@ export function decodeMessage (payload: Uint8Array): Message {
     case 'state': {
       const m: Message = { t, applied: uint(o, 'applied'), hash: bytes(o, 'hash', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), consistent: bool(o, 'consistent') }
       if (o.history !== undefined) m.history = history(o, 'history')
+      if (o.rollback !== undefined) m.rollback = str(o, 'rollback', reportBytesMax)
       return m
     }
     case 'history': return { t, gens: history(o, 'gens') }

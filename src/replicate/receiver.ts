@@ -65,6 +65,14 @@ const retryMs = [250, 500, 1000, 2000, 5000]
 
 const cursorFile = 'applied'
 
+/** Written by `resolve --discard-local`: what this copy rolled back
+ *  (divergence.ts Rollback), sent to the primary until a rebase. */
+export const rollbackFile = 'rollback.json'
+
+function readRollback (dir: string): string | null {
+  try { return fs.readFileSync(join(dir, rollbackFile), 'utf8') } catch { return null }
+}
+
 export class Secondary {
   private conn: Connection | null = null
   private hb: Heartbeat | null = null
@@ -210,7 +218,8 @@ export class Secondary {
       // (they arrive ahead of their apply): apply them first, as after a crash.
       this.enqueue(conn, async () => {
         await this.recover()
-        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied) })
+        const rollback = this.consistent ? null : readRollback(this.journal.dir)
+        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied), ...(rollback ? { rollback } : {}) })
       })
     }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
@@ -284,6 +293,7 @@ export class Secondary {
         this.enqueue(conn, async () => {
           this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
+          fs.rmSync(join(this.journal.dir, rollbackFile), { force: true }) // what it listed is in this resync, or a full one covers it
           this.applied = m.seq - 1
           this.consistent = false
           this.generation = m.generation

@@ -22,7 +22,7 @@ import { RecentBatches } from './recent.js'
 import { historyOf, showHistory, startGeneration } from '../journal/generations.js'
 import { newGeneration } from '../journal/checkpoint.js'
 import { compareSides, type Compared } from './pair-state.js'
-import { changesSince, parseReport, reportText } from './divergence.js'
+import { changesSince, collectSince, parseReport, parseRollback, reportText, unionChanged, type ChangedPath, type Rollback } from './divergence.js'
 import { reportBytesMax } from './messages.js'
 import { archiveSplitBrain, loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
 
@@ -67,6 +67,7 @@ interface Session {
 /** What the pair does at connect, and why (logged, and shown in status). */
 type Plan =
   | { kind: 'resume' | 'full' | 'partial', why: string }
+  | { kind: 'rollback', why: string, rollback: Rollback }
   | { kind: 'refuse', error: Error }
   | { kind: 'split', standing: Compared }
 
@@ -250,7 +251,7 @@ export class Replicator {
     if (plan.kind === 'split') return await this.refuseSplit(s, peer.node, plan.standing)
     if (plan.kind === 'refuse') throw plan.error
     this.decision = `${plan.kind}: ${plan.why}`
-    this.o.log(`pair decision: ${plan.kind === 'resume' ? 'resume the journal' : `${plan.kind} resync`}: ${plan.why}`)
+    this.o.log(`pair decision: ${plan.kind === 'resume' ? 'resume the journal' : plan.kind === 'rollback' ? 'resync the rolled back paths' : `resync, ${plan.kind}`}: ${plan.why}`)
     if (this.splitBrain) {
       const to = await archiveSplitBrain(this.journal.dir)
       this.o.log(`the split brain recorded at sequence ${this.splitBrain.point} is resolved${to ? ` (record kept in ${to})` : ''}`)
@@ -271,17 +272,20 @@ export class Replicator {
     await this.commit.idle()
     const seq = this.journal.nextSeq
     const prev = this.journal.lastHash
+    const changed = plan.kind === 'rollback' ? await this.rollbackPaths(plan.rollback, seq - 1) : null
+    const kind = plan.kind === 'full' || (plan.kind === 'rollback' && !changed) ? 'full' : 'partial'
+    if (plan.kind === 'rollback' && !changed) this.o.log(`this journal no longer holds every sequence since ${plan.rollback.point}: a full resync instead`)
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
-    conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
+    conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: kind === 'full' })
     // The copy is inconsistent from here until the full resync completes,
     // and the next session resyncs in full again if this one is cut short.
-    if (plan.kind === 'full' && this.journal.checkpoint.resyncFull) await this.journal.setCheckpoint({ resyncFull: false })
+    if (kind === 'full' && this.journal.checkpoint.resyncFull) await this.journal.setCheckpoint({ resyncFull: false })
     this.holdUntil = Infinity
     await this.takeAck(seq - 1, prev) // what came before is covered by the resync (trim), but not on the copy yet (hold)
-    this.o.log(`${plan.kind} resync of the secondary starts at sequence ${seq}`)
+    this.o.log(`${kind} resync of the secondary starts at sequence ${seq}${changed ? ` (${changed.length} paths changed on either side since the common point)` : ''}`)
     void this.pump(s)
-    void this.runResync(s, plan.kind)
+    void this.runResync(s, kind, changed)
   }
 
   /** Where does the secondary stand against this journal? First by data
@@ -300,15 +304,13 @@ export class Replicator {
     // reached; a partial resync would declare a half-built copy consistent.
     // A full one compares checksums, so what the copy has is not resent.
     // (A copy rolled back by `resolve --discard-local` is marked so too.)
+    const rollback = !st.consistent && st.rollback !== undefined ? await this.planRollback(st.rollback, st.applied, standing.kind) : null
+    if (rollback) return { kind: 'rollback', why: `the secondary rolled back its own writes to the ${at} (resolve --discard-local): the paths either side changed since (${rollback.files.length} there) are sent from here`, rollback }
     if (!st.consistent) return { kind: 'full', why: `the copy is marked inconsistent (a resync cut short, or rolled back by resolve); ${at}: its blocks are compared by checksum, only differing ones are sent` }
-    if (standing.kind === 'split') return { kind: 'split', standing }
-    if (standing.kind === 'ahead') {
-      return {
-        kind: 'refuse',
-        error: replError('SPLIT_BRAIN', `the secondary holds ${standing.secondaryPast} sequences past the ${at} that this primary never had (this side ends at ${this.commit.lastAssigned}): it has newer data`,
-          'to keep its data, make it the primary (`replfs demote` here, `replfs promote` there); to drop it, stop it and run `replfs resolve --state DIR --discard-local` on it')
-      }
-    }
+    // The secondary holds sequences this primary never had: written there
+    // as a primary, or lost here (a journal tail lost with the power). Both
+    // wrote or not, its data is never overwritten without the operator.
+    if (standing.kind === 'split' || standing.kind === 'ahead') return { kind: 'split', standing }
     // Damage lost sequences the secondary may not have: which extents they
     // changed is unknown, so everything is compared (block checksums: what
     // the copy has is not sent again).
@@ -331,6 +333,24 @@ export class Replicator {
     return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
   }
 
+  /** A copy rolled back by `resolve` to the common point: the paths it
+   *  changed since and the ones this side changed since, when this journal
+   *  still holds every one of its own (else null: a full resync). */
+  private async planRollback (text: string, applied: Seq, standing: string): Promise<Rollback | null> {
+    const rb = parseRollback(text)
+    if (!rb || rb.point !== applied || (standing !== 'behind' && standing !== 'in-sync')) return null
+    if (this.journal.checkpoint.resyncFull || this.capture.mode === 'track' || !this.capture.dirty.empty) return null
+    return rb
+  }
+
+  /** The rolled back paths and this side's own changes from the common
+   *  point up to the rebase (later ones are streamed); null when this
+   *  journal no longer holds all of them. */
+  private async rollbackPaths (rb: Rollback, upTo: Seq): Promise<ChangedPath[] | null> {
+    const mine = await collectSince(this.journal, rb.point + 1, upTo, this.o.volumes.map(v => v.name))
+    return mine.complete ? unionChanged(rb.files, mine.changed) : null
+  }
+
   /** Both sides wrote since the common point: each tells the other what it
    *  changed (replfs diverged), both write it down, nothing is merged. */
   private async refuseSplit (s: Session, peerNode: string, st: Compared): Promise<never> {
@@ -343,7 +363,9 @@ export class Replicator {
     })
     s.conn.send({ t: 'diverged', common: st.point, report: reportText(local, reportBytesMax) })
     const theirs = await reply
-    const detail = `this primary wrote ${st.primaryPast} sequences and the secondary ${peerNode} holds ${st.secondaryPast} this side never had, since sequence ${st.point} (generation ${st.common.id})`
+    const detail = st.primaryPast > 0
+      ? `this primary wrote ${st.primaryPast} sequences and the secondary ${peerNode} holds ${st.secondaryPast} this side never had, since sequence ${st.point} (generation ${st.common.id})`
+      : `the secondary ${peerNode} holds ${st.secondaryPast} sequences past sequence ${st.point} (generation ${st.common.id}) that this primary never had: it has newer data (to keep it, make it the primary: demote this side, promote that one)`
     const err = splitBrainError(st.point, detail)
     const rec: SplitBrainRecord = {
       detected: new Date().toISOString(), side: 'primary', node: this.o.identity.node, peerNode, point: st.point, common: st.common,
@@ -355,7 +377,7 @@ export class Replicator {
     throw err
   }
 
-  private async runResync (s: Session, kind: 'full' | 'partial'): Promise<void> {
+  private async runResync (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
     const wasTracking = this.capture.mode === 'track'
     const resync = new Resync(this.capture, this.o.volumes, this.o.source, kind, () => this.overflow.resyncPause())
     this.resync = resync
@@ -371,6 +393,8 @@ export class Replicator {
       const manifest = await this.receiveManifest(s)
       if (!manifest) return
       ok = await resync.full(manifest)
+    } else if (changed) {
+      ok = await resync.paths(changed) // the dirty set is empty (planRollback)
     } else {
       ok = await resync.partial(dirty.marks, dirty.extents)
     }
