@@ -14,7 +14,7 @@ import { newGeneration } from '../journal/checkpoint.js'
 import { historyOf, startGeneration } from '../journal/generations.js'
 import { openVolumes, closeVolumes } from '../volume/volume.js'
 import { ApplyTarget } from '../apply/target.js'
-import { Secondary } from '../replicate/receiver.js'
+import { Secondary, rollbackFile } from '../replicate/receiver.js'
 import { archiveSplitBrain } from '../replicate/split-brain.js'
 import { stateRole, writeStateRole } from './state-role.js'
 import { openPrimary } from './primary.js'
@@ -98,6 +98,7 @@ async function promote (state: string, force: boolean): Promise<void> {
     // is what its peer acknowledged, from this side's point of view.
     await journal.setCheckpoint({ generation: id, history, acked: applied, ackedHash: hash ?? undefined, appliedSeq: applied })
     fs.rmSync(join(state, 'backing.cbor'), { force: true }) // a primary's redo point from an earlier life of this directory
+    fs.rmSync(join(state, rollbackFile), { force: true }) // a rolled back copy's list: a primary restates nothing
     const archived = await archiveSplitBrain(state)
     if (archived) log(`the split brain recorded here is resolved in favour of this side (record kept in ${archived})`)
     await writeStateRole(state, 'primary')

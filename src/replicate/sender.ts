@@ -436,7 +436,9 @@ export class Replicator {
 
   private onAppended (a: Appended): void {
     this.recent.push(a)
-    if (!this.session && !this.aloneGeneration && !this.stopped) {
+    const gens = historyOf(this.journal.checkpoint)
+    // (a generation with nothing in it yet, as a promotion leaves it, already marks the point)
+    if (!this.session && !this.aloneGeneration && !this.stopped && gens[gens.length - 1].from < a.seq) {
       this.aloneGeneration = true
       void this.startAloneGeneration(a.seq)
     }
