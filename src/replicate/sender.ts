@@ -437,8 +437,10 @@ export class Replicator {
   private onAppended (a: Appended): void {
     this.recent.push(a)
     const gens = historyOf(this.journal.checkpoint)
-    // (a generation with nothing in it yet, as a promotion leaves it, already marks the point)
-    if (!this.session && !this.aloneGeneration && !this.stopped && gens[gens.length - 1].from < a.seq) {
+    // Only when the peer reached into the current generation: one it never
+    // acknowledged anything of (a promotion's, or an earlier time alone)
+    // already marks the point, and the history stays short.
+    if (!this.session && !this.aloneGeneration && !this.stopped && gens[gens.length - 1].from <= this.acked) {
       this.aloneGeneration = true
       void this.startAloneGeneration(a.seq)
     }
