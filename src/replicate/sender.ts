@@ -7,7 +7,7 @@
 import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
 import { describeDamage, type Journal, type Appended, type JournalDamage, type JournalEntry } from '../journal/journal.js'
-import { chainHash, zeroHash } from '../journal/codec.js'
+import { chainHash } from '../journal/codec.js'
 import type { CommitApi } from '../journal/group-commit.js'
 import type { CaptureApi } from '../capture/capture.js'
 import type { RestateSource } from '../capture/restate.js'
@@ -19,10 +19,11 @@ import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
-import { historyOf, showHistory, startGeneration } from '../journal/generations.js'
+import { historyOf, startGeneration } from '../journal/generations.js'
 import { newGeneration } from '../journal/checkpoint.js'
-import { compareSides, type Compared } from './pair-state.js'
-import { changesSince, collectSince, parseReport, parseRollback, reportText, unionChanged, type ChangedPath, type Rollback } from './divergence.js'
+import type { Compared } from './pair-state.js'
+import { changesSince, parseReport, reportText, type ChangedPath } from './divergence.js'
+import { planSession, rollbackPaths, type Plan } from './plan.js'
 import { reportBytesMax } from './messages.js'
 import { archiveSplitBrain, loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
 
@@ -63,13 +64,6 @@ interface Session {
   hb: Heartbeat | null
   onDiverged: ((m: Extract<Message, { t: 'diverged' }>) => void) | null
 }
-
-/** What the pair does at connect, and why (logged, and shown in status). */
-type Plan =
-  | { kind: 'resume' | 'full' | 'partial', why: string }
-  | { kind: 'rollback', why: string, rollback: Rollback }
-  | { kind: 'refuse', error: Error }
-  | { kind: 'split', standing: Compared }
 
 export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
 
@@ -272,7 +266,7 @@ export class Replicator {
     await this.commit.idle()
     const seq = this.journal.nextSeq
     const prev = this.journal.lastHash
-    const changed = plan.kind === 'rollback' ? await this.rollbackPaths(plan.rollback, seq - 1) : null
+    const changed = plan.kind === 'rollback' ? await rollbackPaths(this.journal, plan.rollback, seq - 1, this.o.volumes.map(v => v.name)) : null
     const kind = plan.kind === 'full' || (plan.kind === 'rollback' && !changed) ? 'full' : 'partial'
     if (plan.kind === 'rollback' && !changed) this.o.log(`this journal no longer holds every sequence since ${plan.rollback.point}: a full resync instead`)
     s.sentUpTo = seq - 1
@@ -288,67 +282,9 @@ export class Replicator {
     void this.runResync(s, kind, changed)
   }
 
-  /** Where does the secondary stand against this journal? First by data
-   *  generations (pair-state.ts), then by what this journal still holds. */
-  private async plan (st: Extract<Message, { t: 'state' }>): Promise<Plan> {
-    const mine = historyOf(this.journal.checkpoint)
-    const theirs = st.history ?? [{ id: st.generation, from: 1 }]
-    const standing = compareSides({ history: mine, last: this.commit.lastAssigned }, { history: theirs, last: st.applied })
-    if (standing.kind === 'unrelated') {
-      return { kind: 'full', why: `no data generation in common (this side ${showHistory(mine)}, the secondary ${showHistory(theirs)}): a new or foreign copy` }
-    }
-    const at = `common point sequence ${standing.point} in generation ${standing.common.id}`
-    // A resync was cut short. Before the dirty set: if the cut one was a
-    // full resync (say the journal overflowed during an initial sync), the
-    // dirty set holds only what it had journalled, not the blocks it never
-    // reached; a partial resync would declare a half-built copy consistent.
-    // A full one compares checksums, so what the copy has is not resent.
-    // (A copy rolled back by `resolve --discard-local` is marked so too.)
-    const rollback = !st.consistent && st.rollback !== undefined ? await this.planRollback(st.rollback, st.applied, standing.kind) : null
-    if (rollback) return { kind: 'rollback', why: `the secondary rolled back its own writes to the ${at} (resolve --discard-local): the paths either side changed since (${rollback.files.length} there) are sent from here`, rollback }
-    if (!st.consistent) return { kind: 'full', why: `the copy is marked inconsistent (a resync cut short, or rolled back by resolve); ${at}: its blocks are compared by checksum, only differing ones are sent` }
-    // The secondary holds sequences this primary never had: written there
-    // as a primary, or lost here (a journal tail lost with the power). Both
-    // wrote or not, its data is never overwritten without the operator.
-    if (standing.kind === 'split' || standing.kind === 'ahead') return { kind: 'split', standing }
-    // Damage lost sequences the secondary may not have: which extents they
-    // changed is unknown, so everything is compared (block checksums: what
-    // the copy has is not sent again).
-    if (this.journal.checkpoint.resyncFull) return { kind: 'full', why: `journal damage lost sequences the secondary may not have; ${at}` }
-    if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
-      return st.applied >= this.acked
-        ? { kind: 'partial', why: `the journal overflowed: the changed ranges tracked since sequence ${this.acked} are sent; ${at}` }
-        : { kind: 'full', why: `the journal overflowed and the secondary is behind what the tracked ranges cover; ${at}` }
-    }
-    const hash = await this.journal.hashAt(st.applied)
-    const state = standing.kind === 'in-sync' ? `in sync at ${at}` : `the secondary is behind by ${standing.primaryPast} sequences, ${at}`
-    if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume', why: `${state}: streaming from the start` }
-    if (hash === null) return { kind: 'full', why: `${state}, but this journal no longer holds sequence ${st.applied} (trimmed): it cannot prove a common history` }
-    // The secondary cannot tell its own hash (its journal is damaged or was
-    // cut below what it applied): unknown, not a different history.
-    if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full', why: `${state}, but the secondary cannot tell its chain hash there` }
-    if (!hash.equals(Buffer.from(st.hash))) {
-      return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`) }
-    }
-    return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
-  }
-
-  /** A copy rolled back by `resolve` to the common point: the paths it
-   *  changed since and the ones this side changed since, when this journal
-   *  still holds every one of its own (else null: a full resync). */
-  private async planRollback (text: string, applied: Seq, standing: string): Promise<Rollback | null> {
-    const rb = parseRollback(text)
-    if (!rb || rb.point !== applied || (standing !== 'behind' && standing !== 'in-sync')) return null
-    if (this.journal.checkpoint.resyncFull || this.capture.mode === 'track' || !this.capture.dirty.empty) return null
-    return rb
-  }
-
-  /** The rolled back paths and this side's own changes from the common
-   *  point up to the rebase (later ones are streamed); null when this
-   *  journal no longer holds all of them. */
-  private async rollbackPaths (rb: Rollback, upTo: Seq): Promise<ChangedPath[] | null> {
-    const mine = await collectSince(this.journal, rb.point + 1, upTo, this.o.volumes.map(v => v.name))
-    return mine.complete ? unionChanged(rb.files, mine.changed) : null
+  /** Where does the secondary stand against this journal? (plan.ts) */
+  private plan (st: Extract<Message, { t: 'state' }>): Promise<Plan> {
+    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking: this.capture.mode === 'track' || !this.capture.dirty.empty }, st)
   }
 
   /** Both sides wrote since the common point: each tells the other what it

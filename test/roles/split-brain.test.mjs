@@ -66,6 +66,7 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
       return pb.splitBrain && pa.splitBrain && [pb, pa]
     }, 30_000, 'both sides reporting the split brain')
     assert.is(sb.splitBrain.point, sa.splitBrain.point)
+    await waitFor(() => /SPLIT_BRAIN/.test(priB.err) && /SPLIT_BRAIN/.test(secA.err), 10_000, 'the refusal in both logs')
     assert.match(priB.err, /SPLIT_BRAIN: split brain: this primary wrote \d+ sequences and the secondary \w+ holds \d+ this side never had, since sequence \d+/)
     for (const log of [priB.err, secA.err]) {
       assert.match(log, /both sides wrote since sequence \d+; nothing was merged/)
