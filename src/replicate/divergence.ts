@@ -35,7 +35,13 @@ const rangesKeptMax = 16_384
 /** A path that must be made equal to the survivor's: restated whole (its
  *  content or subtree, when a namespace operation or a truncate touched
  *  it), or its metadata and the byte ranges either side wrote. */
-export interface ChangedPath { vol: number, path: string, whole: boolean, ranges: Array<[number, number]> }
+export interface ChangedPath {
+  vol: number
+  path: string
+  whole: boolean
+  ranges: Array<[number, number]>
+  xattrs?: string[] // names set or removed: those the survivor lacks are removed (a restate only sets)
+}
 
 /** What a side rolled back at `resolve`, for the survivor's resync. */
 export interface Rollback { point: Seq, files: ChangedPath[] }
@@ -44,13 +50,14 @@ export interface Rollback { point: Seq, files: ChangedPath[] }
 const wholeOps = new Set(['create', 'mkdir', 'mknod', 'symlink', 'unlink', 'rmdir', 'rename from', 'rename to', 'link from', 'link to', 'state', 'truncate'])
 
 export class ChangeCollector {
-  private readonly files = new Map<string, { volNum: number, vol: string, path: string, ops: string[], bytes: number, ranges: Range[] }>()
+  private readonly files = new Map<string, { volNum: number, vol: string, path: string, ops: string[], bytes: number, ranges: Range[], xattrs: Set<string> }>()
   private bytes = 0
 
   constructor (private readonly volNames: readonly string[]) {}
 
   note (r: Record, seq: Seq): void {
     this.touch(r.vol, r.path, r.kind === 'rename' || r.kind === 'link' ? `${r.kind} from` : r.kind, f => {
+      if (r.kind === 'setxattr' || r.kind === 'removexattr') f.xattrs.add(r.name)
       if (r.kind !== 'write') return
       f.bytes += r.data.length
       this.bytes += r.data.length
@@ -59,10 +66,10 @@ export class ChangeCollector {
     if (r.kind === 'rename' || r.kind === 'link') this.touch(r.vol, r.to, `${r.kind} to`, () => {})
   }
 
-  private touch (vol: number, path: string, op: string, fn: (f: { ops: string[], bytes: number, ranges: Range[] }) => void): void {
+  private touch (vol: number, path: string, op: string, fn: (f: { ops: string[], bytes: number, ranges: Range[], xattrs: Set<string> }) => void): void {
     const key = `${vol}\0${path}`
     let f = this.files.get(key)
-    if (!f) this.files.set(key, f = { volNum: vol, vol: this.volNames[vol] ?? String(vol), path, ops: [], bytes: 0, ranges: [] })
+    if (!f) this.files.set(key, f = { volNum: vol, vol: this.volNames[vol] ?? String(vol), path, ops: [], bytes: 0, ranges: [], xattrs: new Set() })
     if (!f.ops.includes(op)) f.ops.push(op)
     fn(f)
   }
@@ -70,7 +77,10 @@ export class ChangeCollector {
   /** Every path with all its ranges (coalesced past extent-map's bound:
    *  more bytes, never fewer). */
   changed (): ChangedPath[] {
-    return [...this.files.values()].map(f => ({ vol: f.volNum, path: f.path, whole: f.ops.some(o => wholeOps.has(o)), ranges: f.ranges.map(r => [r.start, r.end] as [number, number]) }))
+    return [...this.files.values()].map(f => ({
+      vol: f.volNum, path: f.path, whole: f.ops.some(o => wholeOps.has(o)), ranges: f.ranges.map(r => [r.start, r.end] as [number, number]),
+      ...(f.xattrs.size ? { xattrs: [...f.xattrs].sort() } : {})
+    }))
   }
 
   report (from: Seq, to: Seq, complete: boolean): ChangeReport {
@@ -113,16 +123,17 @@ export async function collectSince (journal: Journal, from: Seq, to: Seq, volNam
 
 /** Both sides' changed paths as one list, parents before children. */
 export function unionChanged (a: ChangedPath[], b: ChangedPath[]): ChangedPath[] {
-  const m = new Map<string, { vol: number, path: string, whole: boolean, ranges: Range[] }>()
+  const m = new Map<string, { vol: number, path: string, whole: boolean, ranges: Range[], xattrs: Set<string> }>()
   for (const p of [...a, ...b]) {
     const key = `${p.vol}\0${p.path}`
     let e = m.get(key)
-    if (!e) m.set(key, e = { vol: p.vol, path: p.path, whole: false, ranges: [] })
+    if (!e) m.set(key, e = { vol: p.vol, path: p.path, whole: false, ranges: [], xattrs: new Set() })
     e.whole ||= p.whole
+    for (const x of p.xattrs ?? []) e.xattrs.add(x)
     for (const [start, end] of p.ranges) e.ranges = insert(e.ranges, { start, end, seq: 0 }, rangesKeptMax)
   }
   return [...m.values()].sort((x, y) => x.vol - y.vol || x.path.localeCompare(y.path))
-    .map(e => ({ vol: e.vol, path: e.path, whole: e.whole, ranges: e.ranges.map(r => [r.start, r.end] as [number, number]) }))
+    .map(e => ({ vol: e.vol, path: e.path, whole: e.whole, ranges: e.ranges.map(r => [r.start, r.end] as [number, number]), ...(e.xattrs.size ? { xattrs: [...e.xattrs].sort() } : {}) }))
 }
 
 /** A rollback list read from disk or the wire, checked; null if not one. */
@@ -135,6 +146,7 @@ export function parseRollback (text: string): Rollback | null {
   for (const f of o.files) {
     if (typeof f !== 'object' || f === null || !uint(f.vol) || typeof f.path !== 'string' || typeof f.whole !== 'boolean' || !Array.isArray(f.ranges) ||
       !f.ranges.every(r => Array.isArray(r) && r.length === 2 && uint(r[0]) && uint(r[1]) && r[0] < r[1])) return null
+    if (f.xattrs !== undefined && !(Array.isArray(f.xattrs) && f.xattrs.every(x => typeof x === 'string'))) return null
   }
   return o as Rollback
 }

@@ -125,6 +125,15 @@ export class Resync {
         if (!v || abs === null) continue
         if (v.kind === 'dir') {
           yield * pathSteps(c.vol, c.path, abs, c.whole, this.src, this.emit)
+          if (c.xattrs?.length) {
+            // A restate sets the survivor's xattrs; names only the copy has go.
+            yield () => {
+              if (!lstatOrNull(abs)) return 0 // absent here: the restate removed it whole
+              const have = new Set(this.src.xattrs(abs).map(([n]) => n))
+              for (const name of c.xattrs!) if (!have.has(name)) this.emit({ kind: 'removexattr', vol: c.vol, path: c.path, name })
+              return 0
+            }
+          }
           if (c.whole) continue
         }
         for (const [start0, end0] of c.ranges) {

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { bounded, cli } from '../helpers/mount.mjs'
+import { bounded, cli, sh } from '../helpers/mount.mjs'
 import { layout, differences, status, waitFor } from '../helpers/pair.mjs'
 import { sides, serveOn, mountOn, waitPair, stopQuietly } from './roles.mjs'
 
@@ -43,6 +43,9 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
     writeAt(join(a.mnt, 'one', 'shared.bin'), 0, Buffer.from('AAAA'))
     const imgA = randomBytes(32 << 10)
     writeAt(join(a.mnt, 'disk'), 2 << 20, imgA)
+    sh(`setfattr -n user.side -v A ${join(a.mnt, 'one', 'shared.bin')}`)
+    fs.mkdirSync(join(a.mnt, 'one', 'adir'))
+    fs.writeFileSync(join(a.mnt, 'one', 'adir', 'f'), 'in a directory A made\n')
 
     // B is promoted (A is not connected: no --force needed) and writes too.
     const pro = await cli(['promote', '--state', b.state])
@@ -52,6 +55,8 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
     writeAt(join(b.mnt, 'one', 'shared.bin'), 100, Buffer.from('BBBB'))
     const imgB = randomBytes(32 << 10)
     writeAt(join(b.mnt, 'disk'), 4 << 20, imgB)
+    fs.chmodSync(join(b.mnt, 'one', 'shared.bin'), 0o600)
+    fs.renameSync(join(b.mnt, 'one', 'keep.txt'), join(b.mnt, 'one', 'kept.txt'))
 
     // A is demoted (its last writes never reached B: said so) and serves.
     const dem = await cli(['demote', '--state', a.state])
@@ -100,7 +105,7 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
     assert.is(res.code, 0, res.err)
     const out = JSON.parse(res.out)
     assert.ok(byPath(out.rolledBack, 'one', 'only-a.txt'), 'the report names only-a.txt')
-    assert.is(out.rolledBack.bytesWritten, 'written on A alone\n'.length + 4 + imgA.length)
+    assert.is(out.rolledBack.bytesWritten, 'written on A alone\n'.length + 4 + imgA.length + 'in a directory A made\n'.length)
     assert.is(fs.readFileSync(join(out.filesDir, 'one', 'only-a.txt'), 'utf8'), 'written on A alone\n')
     assert.is(fs.readFileSync(join(out.filesDir, 'one', 'shared.bin')).subarray(0, 4).toString(), 'AAAA')
     assert.ok(fs.readFileSync(join(out.filesDir, 'disk', `${2 << 20}-${(2 << 20) + imgA.length}.bin`)).equals(imgA), 'the image range A wrote')
@@ -122,6 +127,10 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
       assert.is(fs.readFileSync(join(side.one, 'only-b.txt'), 'utf8'), 'written on B\n')
       const got = fs.readFileSync(join(side.one, 'shared.bin'))
       assert.ok(got.subarray(0, 4).equals(shared.subarray(0, 4)) && got.subarray(100, 104).toString() === 'BBBB', 'shared.bin: B\'s data')
+      assert.is(fs.statSync(join(side.one, 'shared.bin')).mode & 0o777, 0o600)
+      assert.not.match(sh(`getfattr -d ${join(side.one, 'shared.bin')} 2>/dev/null || true`), /user\.side/)
+      assert.not.ok(fs.existsSync(join(side.one, 'keep.txt')) || fs.existsSync(join(side.one, 'adir')), 'A\'s view of the tree rolled back')
+      assert.is(fs.readFileSync(join(side.one, 'kept.txt'), 'utf8'), 'before the split\n')
       const img = fs.readFileSync(side.disk)
       assert.ok(img.subarray(2 << 20, (2 << 20) + imgA.length).every(x => x === 0), 'A\'s image write rolled back')
       assert.ok(img.subarray(4 << 20, (4 << 20) + imgB.length).equals(imgB), 'B\'s image write')
