@@ -46,10 +46,14 @@ function findLast (h: GenStart[], id: string): number {
   return -1
 }
 
-/** What the operator does about a split brain, on either side. */
-export function splitBrainWayOut (point: Seq): string {
-  return `both sides wrote since sequence ${point}; nothing was merged. See what each changed: \`replfs diverged --state DIR\`. ` +
-    'Pick the survivor, then on the other side: stop it, run `replfs resolve --state DIR --discard-local` ' +
-    '(its writes are saved, the report says where), start it as a secondary (`replfs serve`); ' +
-    'if the survivor is a secondary now, `replfs promote --state DIR` it and start `replfs mount` there'
+/** What the operator does about a split brain, said on the side whose
+ *  state directory is `dir` (null: the other side's is not known here). */
+export function splitBrainWayOut (point: Seq, dir: string | null, role: 'primary' | 'secondary'): string {
+  const here = dir ?? 'DIR'
+  const keepOther = role === 'secondary'
+    ? `to keep this side's instead: \`replfs resolve --state DIR --discard-local\` on the other side, then \`replfs promote --state ${here}\` here and start \`replfs mount\` on its volumes`
+    : `to keep this side's instead: \`replfs resolve --state DIR --discard-local\` on the other side and start it again (\`replfs serve\`)`
+  return `both sides wrote since sequence ${point}; nothing was merged. See what each changed: \`replfs diverged --state ${here}\`. ` +
+    `To give up this side's writes: \`replfs resolve --state ${here} --discard-local\` (it stops the daemon here and saves them; the report says where), ` +
+    `then start this side as a secondary (\`replfs serve\`); ${keepOther}`
 }

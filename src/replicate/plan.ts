@@ -69,7 +69,7 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
   // cut below what it applied): unknown, not a different history.
   if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full', why: `${state}, but the secondary cannot tell its chain hash there` }
   if (!hash.equals(Buffer.from(st.hash))) {
-    return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`) }
+    return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`, me.journal.dir, 'primary') }
   }
   return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
 }

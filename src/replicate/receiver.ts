@@ -190,7 +190,7 @@ export class Secondary {
     handshake(conn, this.me, 10_000).then(peer => {
       if (this.splitBrain) {
         const sb = this.splitBrain
-        conn.fail(splitBrainError(sb.point, `this secondary recorded a split brain with primary ${sb.peerNode} at sequence ${sb.point} (${sb.detected}); it takes no primary's stream until it is resolved`))
+        conn.fail(splitBrainError(sb.point, `this secondary recorded a split brain with primary ${sb.peerNode} at sequence ${sb.point} (${sb.detected}); it takes no primary's stream until it is resolved`, this.journal.dir, 'secondary'))
         return
       }
       if (this.blocked) {
@@ -326,10 +326,10 @@ export class Secondary {
           conn.send({ t: 'diverged', common: m.common, report: reportText(local, reportBytesMax) })
           this.splitBrain = {
             detected: new Date().toISOString(), side: 'secondary', node: this.me.node, peerNode: this.connNode, point: m.common,
-            common: clipHistory(this.history, m.common).pop()!, local, remote: parseReport(m.report), wayOut: splitBrainWayOut(m.common)
+            common: clipHistory(this.history, m.common).pop()!, local, remote: parseReport(m.report), wayOut: splitBrainWayOut(m.common, this.journal.dir, 'secondary')
           }
           await saveSplitBrain(this.journal.dir, this.splitBrain)
-          this.log(`SPLIT_BRAIN: split brain with primary ${this.connNode}: ${splitBrainWayOut(m.common)}`)
+          this.log(`SPLIT_BRAIN: split brain with primary ${this.connNode}: ${this.splitBrain.wayOut}`)
         })
         return
       case 'ping': conn.send({ t: 'pong', ts: m.ts }); return

@@ -302,7 +302,7 @@ export class Replicator {
     const detail = st.primaryPast > 0
       ? `this primary wrote ${st.primaryPast} sequences and the secondary ${peerNode} holds ${st.secondaryPast} this side never had, since sequence ${st.point} (generation ${st.common.id})`
       : `the secondary ${peerNode} holds ${st.secondaryPast} sequences past sequence ${st.point} (generation ${st.common.id}) that this primary never had: it has newer data (to keep it, make it the primary: demote this side, promote that one)`
-    const err = splitBrainError(st.point, detail)
+    const err = splitBrainError(st.point, detail, this.journal.dir, 'primary')
     const rec: SplitBrainRecord = {
       detected: new Date().toISOString(), side: 'primary', node: this.o.identity.node, peerNode, point: st.point, common: st.common,
       local, remote: theirs ? parseReport(theirs.report) : null, wayOut: err.hint ?? ''

@@ -51,8 +51,8 @@ export async function archiveSplitBrain (dir: string, to?: string): Promise<stri
   return dest
 }
 
-export function splitBrainError (point: Seq, detail: string): ReplError {
-  return replError('SPLIT_BRAIN', `split brain: ${detail}`, splitBrainWayOut(point))
+export function splitBrainError (point: Seq, detail: string, dir: string | null, role: 'primary' | 'secondary'): ReplError {
+  return replError('SPLIT_BRAIN', `split brain: ${detail}`, splitBrainWayOut(point, dir, role))
 }
 
 /** One line for status and logs. */

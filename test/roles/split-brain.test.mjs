@@ -73,10 +73,12 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
     assert.is(sb.splitBrain.point, sa.splitBrain.point)
     await waitFor(() => /SPLIT_BRAIN/.test(priB.err) && /SPLIT_BRAIN/.test(secA.err), 10_000, 'the refusal in both logs')
     assert.match(priB.err, /SPLIT_BRAIN: split brain: this primary wrote \d+ sequences and the secondary \w+ holds \d+ this side never had, since sequence \d+/)
-    for (const log of [priB.err, secA.err]) {
+    for (const [log, dir] of [[priB.err, b.state], [secA.err, a.state]]) {
       assert.match(log, /both sides wrote since sequence \d+; nothing was merged/)
-      assert.match(log, /replfs resolve --state DIR --discard-local/)
+      assert.ok(log.includes(`To give up this side's writes: \`replfs resolve --state ${dir} --discard-local\``), `the way out names this side's state directory: ${log}`)
+      assert.ok(log.includes(`\`replfs diverged --state ${dir}\``))
     }
+    assert.ok(secA.err.includes(`then \`replfs promote --state ${a.state}\` here`), 'a secondary is told how to keep its writes')
     await waitFor(() => /this secondary recorded a split brain with primary/.test(secA.err), 30_000, 'the secondary refusing the next connection by its own record')
     const human = await cli(['status', '--state', a.state])
     assert.match(human.out, /SPLIT BRAIN\s+since sequence \d+/)
