@@ -22,6 +22,7 @@ import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
+import { VerifyService } from './verify-service.js'
 import { reportResync } from './progress.js'
 
 export type Log = (line: string) => void
@@ -94,7 +95,8 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
 
 /** The native core serves the mount and journals on its own threads; JS
  *  recovers the journal first, then follows it (replication, status). */
-export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
+export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null,
+  verifyEvery: { intervalMs: number, rateBytesPerSec: number } | null = null): Promise<Primary> {
   // Recovery journalled through JS; from here the core is the one writer.
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
   const core = nativeCore()
@@ -146,12 +148,16 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     await closeCapture()
     throw err
   }
-  const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced }))
+  const verify = new VerifyService(capture, replicator, spec.volumes, p.source, log)
+  const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced, verify: verify.status() }),
+    { verify: verify.command })
+  if (verifyEvery) verify.startPeriodic(verifyEvery.intervalMs, verifyEvery.rateBytesPerSec)
   let stopping: Promise<void> | null = null
   return {
     journal: p.journal, commit: capture.commit, capture,
     replicator,
     stop: (how?: { drain: boolean }) => (stopping ??= (async () => {
+      verify.stop()
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
       if (how?.drain && replicator) {
         const left = await replicator.drain(drainMs)

@@ -93,6 +93,8 @@ export class Replicator {
   /** A generation was started for writes made without the peer since the last session. */
   private aloneGeneration = false
   readonly overflow: Overflow
+  /** Online verify (verify.ts) hears the secondary's answers here. */
+  readonly verifyListeners = new Set<(m: Extract<Message, { t: 'verified' }>) => void>()
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
@@ -165,6 +167,17 @@ export class Replicator {
       decision: this.decision,
       generations: historyOf(this.journal.checkpoint),
       splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
+    }
+  }
+
+  /** The session an online verify runs over: only while streaming to a
+   *  consistent copy (no resync running or waiting to complete). */
+  verifyLink (): { send: (m: Message) => void, onEnd: (fn: () => void) => () => void } | null {
+    const s = this.session
+    if (!s || s.closed || this.peerState !== 'streaming' || this.resync || this.holdUntil !== null) return null
+    return {
+      send: m => { s.conn.send(m) },
+      onEnd: fn => { const h = () => fn(); s.conn.once('close', h); return () => { s.conn.off('close', h) } }
     }
   }
 
@@ -456,6 +469,7 @@ export class Replicator {
       }
       case 'manifest-end': s.manifestDone?.(); return
       case 'diverged': s.onDiverged?.(m); return
+      case 'verified': for (const l of this.verifyListeners) l(m); return
       case 'ping': s.conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return
       default: s.conn.fail(replError('BAD_MESSAGE', `a primary does not take "${m.t}" messages`))
