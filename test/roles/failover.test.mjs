@@ -92,6 +92,8 @@ test('failover and failback with writes on each side: no full resync, identical 
     assert.ok(pA.sentBytes < 64 << 10, `A sent ${pA.sentBytes} bytes after the failback`)
     assert.not.match(priA.err, /resync of the secondary starts/)
     assert.equal(differences(L), null, 'after the failback')
+    const v = await cli(['verify', '--state', a.state])
+    assert.is(v.code, 0, `online verify after the failback: ${v.out}${v.err}`)
 
     // The content each side wrote, on both sides.
     for (const side of [L.p, L.s]) {

@@ -124,6 +124,8 @@ test('split brain: refused on both sides with a per-file report; resolve keeps t
     assert.is(p.splitBrain, null)
     assert.is((await status(a.state)).splitBrain, null)
     assert.equal(differences(L), null)
+    const v = await cli(['verify', '--state', b.state])
+    assert.is(v.code, 0, `online verify after the resolve: ${v.out}${v.err}`)
     for (const side of [L.p, L.s]) {
       assert.not.ok(fs.existsSync(join(side.one, 'only-a.txt')))
       assert.is(fs.readFileSync(join(side.one, 'only-b.txt'), 'utf8'), 'written on B\n')
