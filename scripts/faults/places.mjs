@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process'
 export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
 
 /** Mounts the four filesystems and points the layout L (test/helpers/pair.mjs) at them. */
-export function smallFilesystems (L, sizeMiB = 96) {
+export function smallFilesystems (L, sizeMiB = 256) {
   const roots = {}
   const place = (name, dirName) => {
     const root = join(L.base, `fs-${name}`)

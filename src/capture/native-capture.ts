@@ -34,7 +34,7 @@ export class NativeCapture implements CaptureApi {
   private inExclusive = false
   private readonly ownRanges: Array<[Seq, Seq]> = [] // sequences JS appended: not an application's
   private fallbacksSeen = 0
-  private batchesAtError = 0
+  private appendErrors = 0 // append errors met: a restate clears the error only if none came since it began
   private trackTokens: number[] = []
   private restateTimer: NodeJS.Timeout | null = null
   private followTimer: NodeJS.Timeout | null = null
@@ -83,10 +83,8 @@ export class NativeCapture implements CaptureApi {
       // The core reports an error once; the FUSE op that met it got its errno.
       this.log(`journal: ${this.status.error}`)
       this.commit.appendError = { message: this.status.error, since: new Date().toISOString() }
-      this.batchesAtError = this.status.batches
+      this.appendErrors++
       this.scheduleRestate()
-    } else if (this.commit.appendError && this.status.batches > this.batchesAtError) {
-      this.commit.appendError = null // appends go through again
     }
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
     return this.status
@@ -178,8 +176,12 @@ export class NativeCapture implements CaptureApi {
     if (this.restateTimer) return
     this.restateTimer = setTimeout(() => {
       this.restateTimer = null
+      const errorsBefore = this.appendErrors
       this.restateHot().then(n => {
         this.log(`journal: appends work again; the parts a failed append left hot are re-journalled (${n} records)`)
+        // The error stays in status until then: before, the backing store held changes the
+        // journal (and so the copy) did not, even if other appends went through meanwhile.
+        if (this.appendErrors === errorsBefore) this.commit.appendError = null
       }, err => {
         this.log(`journal: still failing (${describe(err)}); retrying`)
         this.scheduleRestate()
