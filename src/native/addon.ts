@@ -86,6 +86,11 @@ export interface NativeCore {
   utimens (path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
   /** mknod: fifos, sockets, devices (Node has none). */
   mknod (path: string, mode: number, rdev: number): void
+  /** An O_PATH fd of the directory `path` (relative, '.' for root itself)
+   *  names under the directory `root`, which the kernel keeps beneath it
+   *  (openat2 RESOLVE_BENEATH: EXDEV if a symlink or '..' leads out). The
+   *  caller closes it. */
+  openBeneath (root: string, path: string): number
   /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
   syncfs (path: string): Promise<void>
 }

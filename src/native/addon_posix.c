@@ -2,7 +2,9 @@
  * sync. The secondary makes its copy exact with them: nanosecond times on
  * the entry itself (Node's lutimes takes a double of seconds, ~µs), mknod
  * of sockets and devices (Node has none); the primary's backing sync needs
- * syncfs. Paths come confined by the volume code.
+ * syncfs. Paths come confined by the volume code, which resolves a record's
+ * parent directory with openBeneath: the kernel keeps it under the volume's
+ * root, at any depth (an absolute path past PATH_MAX cannot be named).
  * Threads: the JS thread; syncfs runs on the pool. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addon.h"
@@ -52,6 +56,37 @@ napi_value js_mknod(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, argv[2], &rdev);
   if (mknodat(AT_FDCWD, path, mode, rdev) < 0) return throw_sys(env, "mknod", path);
   return undefined_value(env);
+}
+
+/* openBeneath(root, path) -> fd: an O_PATH descriptor of the directory that
+ * the relative `path` names under the directory `root`. The kernel resolves
+ * it (openat2 with RESOLVE_BENEATH) so that it cannot leave root's tree:
+ * '..' above it, an absolute symlink, or a relative one leading out fail
+ * with EXDEV; a relative symlink that stays beneath is followed, as realpath
+ * would. Magic links (/proc) are never followed. A resolution raced by a
+ * rename gives EAGAIN: tried again a few times before it is reported. The
+ * root is opened by its path each time, so a root directory replaced by
+ * another of the same name is the one used, as with a path. */
+napi_value js_open_beneath(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 2);
+  char root[4097], path[4097];
+  if (argc < 2 || path_arg(env, argv[0], root, sizeof root) < 0 || path_arg(env, argv[1], path, sizeof path) < 0) return NULL;
+  int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) return throw_sys(env, "open", root);
+  struct open_how how = {
+    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  long fd = -1;
+  for (int tries = 0; tries < 4; tries++) {
+    fd = syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  int e = errno;
+  close(rootfd);
+  errno = e;
+  if (fd < 0) return throw_sys(env, "openat2", path);
+  return make_number(env, (double)fd);
 }
 
 struct syncfs_job {

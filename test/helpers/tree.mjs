@@ -1,15 +1,22 @@
 // Snapshot of a directory tree for comparisons: names, types, content
 // hashes, modes, link targets, xattrs (what "identical" means in tests).
-import { readdirSync, lstatSync, readFileSync, readlinkSync } from 'node:fs'
+// Trees can be deeper than PATH_MAX: each directory is held by an fd and
+// its entries named through /proc/self/fd/<fd>/<name>, a short path.
+import { readdirSync, lstatSync, readFileSync, readlinkSync, openSync, closeSync, constants } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 
-function xattrs (p) {
+/** getfattr of `name` in the directory open as `dirFd` (handed to it as its fd 3). */
+function xattrs (dirFd, name) {
   try {
-    const out = execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', '-e', 'hex', p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const out = execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', '-e', 'hex', `/proc/self/fd/3/${name}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore', dirFd] })
     return out.split('\n').filter(l => l && !l.startsWith('#')).sort().join(';')
   } catch { return '' }
+}
+
+function xattrsOfPath (p) {
+  const fd = openSync(p.replace(/\/[^/]*$/, '') || '/', constants.O_RDONLY | constants.O_DIRECTORY)
+  try { return xattrs(fd, p.slice(p.lastIndexOf('/') + 1)) } finally { closeSync(fd) }
 }
 
 /** `exact`: also owners, device numbers and hard-link
@@ -17,8 +24,9 @@ function xattrs (p) {
 export function snapshot (root, { withXattrs = true, exact = false } = {}) {
   const out = {}
   const groups = new Map()
-  const walk = (rel) => {
-    const abs = rel ? join(root, rel) : root
+  // dirFd: the directory holding `name` (-1 with the root's own path).
+  const walk = (rel, dirFd, name) => {
+    const abs = dirFd < 0 ? name : `/proc/self/fd/${dirFd}/${name}`
     const st = lstatSync(abs, { bigint: exact })
     if (exact) {
       let extra = ` owner ${st.uid}:${st.gid}`
@@ -36,10 +44,21 @@ export function snapshot (root, { withXattrs = true, exact = false } = {}) {
     else if (st.isDirectory()) e = `dir ${mode}`
     else if (st.isFile()) e = `file ${mode} ${st.size} ${createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)}`
     else e = `other ${st.mode.toString(8)}`
-    if (withXattrs && !st.isSymbolicLink()) { const x = xattrs(abs); if (x) e += ` xattr[${x}]` }
+    if (st.isDirectory()) {
+      const fd = openSync(abs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+      try {
+        if (withXattrs) { const x = xattrs(fd, '.'); if (x) e += ` xattr[${x}]` }
+        out[rel || '.'] = e
+        for (const n of readdirSync(`/proc/self/fd/${fd}`).sort()) walk(rel ? `${rel}/${n}` : n, fd, n)
+      } finally { closeSync(fd) }
+      return
+    }
+    if (withXattrs && !st.isSymbolicLink()) {
+      const x = dirFd < 0 ? xattrsOfPath(abs) : xattrs(dirFd, name)
+      if (x) e += ` xattr[${x}]`
+    }
     out[rel || '.'] = e
-    if (st.isDirectory()) for (const n of readdirSync(abs).sort()) walk(rel ? `${rel}/${n}` : n)
   }
-  walk('')
+  walk('', -1, root)
   return out
 }
