@@ -223,6 +223,7 @@ export class Replicator {
     await this.commit.idle()
     const seq = this.journal.nextSeq
     const prev = this.journal.lastHash
+    if (plan.kind === 'partial') await this.foldSkipped(seq)
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
     conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
@@ -250,7 +251,10 @@ export class Replicator {
     // reached; a partial resync would declare a half-built copy consistent.
     // A full one compares checksums, so what the copy has is not resent.
     if (!st.consistent) return { kind: 'full' }
-    if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
+    // History past what the peer acknowledged was dropped by retention (a
+    // primary that ran without a peer: capture/retention.ts) into the dirty set.
+    const dropped = this.journal.firstSeq > this.acked + 1
+    if (this.capture.mode === 'track' || !this.capture.dirty.empty || dropped) {
       return st.applied >= this.acked ? { kind: 'partial' } : { kind: 'full' }
     }
     if (st.applied > this.commit.lastAssigned) {
@@ -266,6 +270,17 @@ export class Replicator {
       return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary's history differs from this primary's at sequence ${st.applied}`, 'both sides were written; pick the survivor and resync the other') }
     }
     return { kind: 'resume' }
+  }
+
+  /** A partial resync restarts the secondary's history at `seq`: what the
+   *  journal still holds between the peer's acknowledgement and there is
+   *  not streamed, so it joins the dirty set the resync sends (a journal
+   *  kept by retention while no peer was there holds such records). */
+  private async foldSkipped (seq: Seq): Promise<void> {
+    for await (const { batch } of this.journal.read(this.acked + 1)) {
+      if (batch.seq >= seq) break
+      batch.records.forEach((r, i) => { if (batch.seq + i > this.acked && batch.seq + i < seq) this.capture.dirty.add(r) })
+    }
   }
 
   private async runResync (s: Session, kind: 'full' | 'partial'): Promise<void> {
