@@ -20,6 +20,7 @@ import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import { checkRelPath, splitRelPath } from './confine.js'
 import { fdPath } from './long-path.js'
+import { hasEscapes, nameFromBytes, nameToBytes, syscallName } from '../core/names.js'
 import type { PathState, Volume } from './volume.js'
 import { getXattr, removeXattr, setXattr } from './xattr.js'
 import { nativeCore } from '../native/addon.js'
@@ -56,28 +57,29 @@ class DirVolume implements Volume {
   constructor (readonly spec: VolumeSpec, private readonly root: string) {}
 
   /** Calls `fn` with a short path naming a record path's entry: its parent
-   *  opened beneath the root (closed once `fn` settles) plus the last name. */
-  private async at<T> (path: string, fn: (p: string) => Promise<T>): Promise<T> {
+   *  opened beneath the root (closed once `fn` settles) plus the last name
+   *  (a Buffer when a name is not UTF-8: core/names.ts). */
+  private async at<T> (path: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
     checkRelPath(path)
     if (path === '') return fn(this.root)
     const { parent, name } = splitRelPath(path)
     let fd: number
     try {
-      fd = nativeCore().openBeneath(this.root, parent === '' ? '.' : parent)
+      fd = nativeCore().openBeneath(this.root, parent === '' ? '.' : syscallName(parent))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
       throw replError('PATH_ESCAPE', `volume ${this.spec.name}: ${JSON.stringify(path)} passes through a symlink that leads outside the volume`,
         'the copy holds a symlink out of its root; nothing was applied through it')
     }
     try {
-      return await fn(fdPath(fd, name))
+      return await fn(entryPath(fd, name))
     } finally {
       fs.closeSync(fd)
     }
   }
 
   /** `at` for operations that add or remove the name itself. */
-  private async atEntry<T> (path: string, op: string, fn: (p: string) => Promise<T>): Promise<T> {
+  private async atEntry<T> (path: string, op: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
     if (checkRelPath(path) === '') throw replError('BAD_RECORD', `volume ${this.spec.name}: cannot ${op} the volume root`)
     return this.at(path, fn)
   }
@@ -182,7 +184,7 @@ class DirVolume implements Volume {
 
   async symlink (path: string, target: string): Promise<void> {
     this.forget()
-    await this.atEntry(path, 'symlink', p => fsp.symlink(target, p))
+    await this.atEntry(path, 'symlink', p => fsp.symlink(syscallName(target), p))
   }
 
   async chmod (path: string, mode: number): Promise<void> {
@@ -190,7 +192,7 @@ class DirVolume implements Volume {
   }
 
   /** Linux has no lchmod: refuse a symlink, then chmod the checked name. */
-  private async chmodAt (path: string, p: string, mode: number): Promise<void> {
+  private async chmodAt (path: string, p: string | Buffer, mode: number): Promise<void> {
     if ((await fsp.lstat(p)).isSymbolicLink()) throw this.symlinkRefused(path)
     await fsp.chmod(p, mode & permBits)
   }
@@ -207,11 +209,17 @@ class DirVolume implements Volume {
     })
   }
 
-  async setxattr (path: string, name: string, value: Uint8Array): Promise<void> { await this.at(path, p => setXattr(p, name, value)) }
+  async setxattr (path: string, name: string, value: Uint8Array): Promise<void> { await this.at(path, p => setXattr(this.textPath(path, p), name, value)) }
 
-  async removexattr (path: string, name: string): Promise<void> { await this.at(path, p => removeXattr(p, name)) }
+  async removexattr (path: string, name: string): Promise<void> { await this.at(path, p => removeXattr(this.textPath(path, p), name)) }
 
-  async getxattr (path: string, name: string): Promise<Buffer | null> { return this.at(path, p => getXattr(p, name)) }
+  async getxattr (path: string, name: string): Promise<Buffer | null> { return this.at(path, p => getXattr(this.textPath(path, p), name)) }
+
+  /** The xattr binding takes text paths only. */
+  private textPath (path: string, p: string | Buffer): string {
+    if (typeof p === 'string') return p
+    throw replError('BAD_RECORD', `volume ${this.spec.name}: extended attributes of ${JSON.stringify(path)}, a name that is not UTF-8, cannot be applied yet`)
+  }
 
   async fsync (path: string): Promise<void> {
     const cached = this.writers.get(path)
@@ -229,7 +237,7 @@ class DirVolume implements Volume {
     }
   }
 
-  async readlink (path: string): Promise<string> { return this.at(path, p => fsp.readlink(p)) }
+  async readlink (path: string): Promise<string> { return this.at(path, readlinkName) }
 
   async state (path: string, s: PathState): Promise<void> {
     this.forget()
@@ -250,8 +258,8 @@ class DirVolume implements Volume {
           if (!cur) await fsp.mkdir(p, s.mode & permBits)
           break
         case 'symlink':
-          if (cur && !(cur.isSymbolicLink() && await fsp.readlink(p) === s.target)) await clear()
-          if (!cur) await fsp.symlink(s.target, p)
+          if (cur && !(cur.isSymbolicLink() && await readlinkName(p) === s.target)) await clear()
+          if (!cur) await fsp.symlink(syscallName(s.target), p)
           break
         case 'file':
           if (cur && !cur.isFile()) await clear()
@@ -269,13 +277,13 @@ class DirVolume implements Volume {
   }
 
   /** O_EXCL: a name already there, a dangling symlink included, is EEXIST. */
-  private async createAt (p: string, mode: number): Promise<void> {
+  private async createAt (p: string | Buffer, mode: number): Promise<void> {
     const fh = await fsp.open(p, fsc.O_CREAT | fsc.O_EXCL | openWrite, mode & permBits)
     // Exact mode, whatever our umask: the copy must not depend on the daemon.
     try { await fh.chmod(mode & permBits) } finally { await fh.close() }
   }
 
-  private async truncateAt (path: string, p: string, size: number): Promise<void> {
+  private async truncateAt (path: string, p: string | Buffer, size: number): Promise<void> {
     let fh: fsp.FileHandle
     try {
       fh = await fsp.open(p, openWrite)
@@ -289,7 +297,17 @@ class DirVolume implements Volume {
   async close (): Promise<void> { this.forget() }
 }
 
-async function lstatOrNull (p: string): Promise<Stats | null> {
+/** `/proc/self/fd/<fd>/<name>`, a Buffer when the name is not UTF-8. */
+function entryPath (fd: number, name: string): string | Buffer {
+  return hasEscapes(name) ? Buffer.concat([Buffer.from(fdPath(fd, '') + '/'), nameToBytes(name)]) : fdPath(fd, name)
+}
+
+/** A symlink's target as a name (its bytes, escaped where not UTF-8). */
+async function readlinkName (p: string | Buffer): Promise<string> {
+  return nameFromBytes(await fsp.readlink(p, { encoding: 'buffer' }))
+}
+
+async function lstatOrNull (p: string | Buffer): Promise<Stats | null> {
   try {
     return await fsp.lstat(p)
   } catch (err) {
@@ -301,13 +319,15 @@ async function lstatOrNull (p: string): Promise<Stats | null> {
 /** Removes `p` and, if it is a directory, everything under it, at any
  *  depth: each directory is held by an fd and its entries named through it
  *  (fs.rm builds ever longer paths). Symlinks are removed, never followed. */
-async function removeTree (p: string): Promise<void> {
+async function removeTree (p: string | Buffer): Promise<void> {
   const st = await lstatOrNull(p)
   if (!st) return
   if (!st.isDirectory()) return fsp.unlink(p)
   const fd = fs.openSync(p, openDirFlags | fsc.O_NOFOLLOW)
   try {
-    for (const name of await fsp.readdir(fdPath(fd, ''))) await removeTree(fdPath(fd, name))
+    const dir = Buffer.from(fdPath(fd, '') + '/')
+    // Names as bytes: one that is not UTF-8 must be named exactly.
+    for (const name of await fsp.readdir(fdPath(fd, ''), { encoding: 'buffer' })) await removeTree(Buffer.concat([dir, name]))
   } finally {
     fs.closeSync(fd)
   }
