@@ -10,6 +10,7 @@ import { applyRecord, type Volumes } from './apply.js'
 import { checkRelPath } from '../volume/confine.js'
 import { replError } from '../core/errors.js'
 import { withPath } from '../volume/long-path.js'
+import { nameFromBytes } from '../core/names.js'
 
 export interface ManifestPart {
   vol: number
@@ -91,7 +92,8 @@ async function * imageEntry (v: VolumeSpec): AsyncGenerator<ManifestPart['entrie
 /** The copy's tree, at any depth (withPath: its paths can pass PATH_MAX). */
 async function * walk (root: string, rel: string): AsyncGenerator<ManifestPart['entries'][number]> {
   const abs = rel === '' ? root : join(root, rel)
-  for (const name of (await withPath(abs, d => fs.promises.readdir(d))).sort()) {
+  // Names as bytes, escaped where not UTF-8 (core/names.ts).
+  for (const name of (await withPath(abs, d => fs.promises.readdir(d, { encoding: 'buffer' }))).map(nameFromBytes).sort()) {
     const p = rel === '' ? name : `${rel}/${name}`
     const st = await withPath(join(root, p), f => fs.promises.lstat(f))
     if (st.isDirectory()) {

@@ -16,12 +16,13 @@ import type { Record } from '../core/records.js'
 import { activityRegionBytes, recordDataBytesMax } from '../core/limits.js'
 import type { HotMark } from './activity-log.js'
 import { withPathSync } from '../volume/long-path.js'
+import { nameFromBytes } from '../core/names.js'
 
 export interface RestateSource {
   /** Backing path of a volume-relative path, or null for an unknown volume. */
   backing (vol: number, rel: string): string | null
   /** Extended attributes of a backing path (name → value). */
-  xattrs (abs: string): Array<[string, Buffer]>
+  xattrs (abs: string | Buffer): Array<[string, Buffer]>
 }
 
 export type Emit = (r: Record) => void
@@ -53,7 +54,7 @@ export function * pathSteps (vol: number, path: string, abs: string, whole: bool
   yield () => {
     st = lstatOrNull(abs)
     emitState(vol, path, abs, st, whole, src, emit)
-    if (st?.isDirectory() && whole) children = withPathSync(abs, p => fs.readdirSync(p)).sort()
+    if (st?.isDirectory() && whole) children = readNames(abs)
     return 0
   }
   const s = st as fs.Stats | null
@@ -72,7 +73,7 @@ export function emitState (vol: number, path: string, abs: string, st: fs.Stats 
   const base = { kind: 'state' as const, vol, path, mode: 0, uid: 0, gid: 0, size: 0, target: '', whole }
   if (!st) return emit({ ...base, type: 'absent' })
   const attrs = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }
-  if (st.isSymbolicLink()) return emit({ ...base, ...attrs, type: 'symlink', target: withPathSync(abs, p => fs.readlinkSync(p)) })
+  if (st.isSymbolicLink()) return emit({ ...base, ...attrs, type: 'symlink', target: nameFromBytes(withPathSync(abs, p => fs.readlinkSync(p, { encoding: 'buffer' }))) })
   if (st.isDirectory()) emit({ ...base, ...attrs, type: 'dir' })
   else if (st.isFile()) emit({ ...base, ...attrs, type: 'file', size: st.size })
   else return // fifos, sockets: not restated
@@ -103,6 +104,11 @@ export function restateBytes (vol: number, path: string, abs: string, start: num
   } finally {
     fs.closeSync(fd)
   }
+}
+
+/** A directory's entries, sorted, as names (bytes escaped where not UTF-8). */
+export function readNames (abs: string): string[] {
+  return withPathSync(abs, p => fs.readdirSync(p, { encoding: 'buffer' })).map(nameFromBytes).sort()
 }
 
 export function lstatOrNull (abs: string): fs.Stats | null {

@@ -88,3 +88,15 @@ export function syscallName (s: string): string | Buffer {
 export function nameByteLength (s: string): number {
   return hasEscapes(s) ? nameToBytes(s).length : Buffer.byteLength(s)
 }
+
+/** A name as CBOR carries it: text when valid UTF-8, else its bytes. */
+export function nameToWire (s: string): string | Buffer {
+  return hasEscapes(s) ? nameToBytes(s) : s
+}
+
+/** The inverse of nameToWire (text as it is, bytes escaped). */
+export function nameFromWire (v: unknown): string {
+  if (v instanceof Uint8Array) return nameFromBytes(v)
+  if (typeof v !== 'string') throw new TypeError(`a name is text or bytes, not ${typeof v}`)
+  return v
+}

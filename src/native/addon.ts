@@ -91,6 +91,11 @@ export interface NativeCore {
    *  (openat2 RESOLVE_BENEATH: EXDEV if a symlink or '..' leads out). The
    *  caller closes it. */
   openBeneath (root: string, path: string | Buffer): number
+  /** Every extended attribute of the entry itself (l* calls): name, value. */
+  xattrs (path: string | Buffer): Array<[string, Buffer]>
+  /** lsetxattr / lremovexattr (for paths given as bytes). */
+  xattrSet (path: string | Buffer, name: string, value: Buffer): void
+  xattrRemove (path: string | Buffer, name: string): void
   /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
   syncfs (path: string): Promise<void>
 }

@@ -19,7 +19,7 @@ import type { CaptureApi } from '../capture/capture.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { ExtentMap } from '../capture/extent-map.js'
 import { withPathSync } from '../volume/long-path.js'
-import { emitState, lstatOrNull, pathSteps, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
+import { emitState, lstatOrNull, pathSteps, readNames, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
 import { syncBlockBytes, type ManifestEntry } from './messages.js'
 
 export interface ResyncProgress {
@@ -192,7 +192,7 @@ export class Resync {
     yield () => {
       st = lstatOrNull(abs)
       emitState(vol, path, abs, st, false, this.src, this.emit)
-      if (st?.isDirectory()) names = withPathSync(abs, p => fs.readdirSync(p)).sort()
+      if (st?.isDirectory()) names = readNames(abs)
       return 0
     }
     const s = st as fs.Stats | null

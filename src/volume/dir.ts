@@ -209,16 +209,26 @@ class DirVolume implements Volume {
     })
   }
 
-  async setxattr (path: string, name: string, value: Uint8Array): Promise<void> { await this.at(path, p => setXattr(this.textPath(path, p), name, value)) }
+  async setxattr (path: string, name: string, value: Uint8Array): Promise<void> {
+    await this.at(path, async p => {
+      // The xattr binding takes text paths; a name that is not UTF-8 goes native.
+      if (typeof p === 'string') return setXattr(p, name, value)
+      nativeCore().xattrSet(p, name, Buffer.from(value.buffer, value.byteOffset, value.length))
+    })
+  }
 
-  async removexattr (path: string, name: string): Promise<void> { await this.at(path, p => removeXattr(this.textPath(path, p), name)) }
+  async removexattr (path: string, name: string): Promise<void> {
+    await this.at(path, async p => {
+      if (typeof p === 'string') return removeXattr(p, name)
+      nativeCore().xattrRemove(p, name)
+    })
+  }
 
-  async getxattr (path: string, name: string): Promise<Buffer | null> { return this.at(path, p => getXattr(this.textPath(path, p), name)) }
-
-  /** The xattr binding takes text paths only. */
-  private textPath (path: string, p: string | Buffer): string {
-    if (typeof p === 'string') return p
-    throw replError('BAD_RECORD', `volume ${this.spec.name}: extended attributes of ${JSON.stringify(path)}, a name that is not UTF-8, cannot be applied yet`)
+  async getxattr (path: string, name: string): Promise<Buffer | null> {
+    return this.at(path, async p => {
+      if (typeof p === 'string') return getXattr(p, name)
+      return nativeCore().xattrs(p).find(([n]) => n === name)?.[1] ?? null
+    })
   }
 
   async fsync (path: string): Promise<void> {

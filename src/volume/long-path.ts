@@ -6,13 +6,15 @@
 // stretch opened through `/proc/self/fd/<fd>/<stretch>` (the kernel follows
 // the fd's magic link, then resolves the short rest as usual), and the
 // call made on `/proc/self/fd/<last fd>/<rest>`. A short path (the common
-// case) is used as it is: no fd, no extra call.
+// case) is used as it is: no fd, no extra call. A path holding a name that
+// is not UTF-8 (an escaped string, core/names.ts) reaches the call as bytes.
 //
 // What the path resolves to is exactly what the long path would: prefixes
 // are opened following symlinks, as resolving the whole path would. This is
 // for trusted trees (the primary's backing store, the secondary reading its
 // own copy); records from a peer go through dir.ts, which confines them.
 import fs from 'node:fs'
+import { syscallName } from '../core/names.js'
 
 /** Longest path handed to a single call (PATH_MAX less the NUL, less room
  *  for '/proc/self/fd/NNNNNNNNNN/'). */
@@ -47,7 +49,7 @@ function openLeading (parts: string[]): number {
   let fd = -1
   try {
     for (const part of parts.slice(0, -1)) {
-      const next = fs.openSync(fd < 0 ? part : fdPath(fd, part), openDirFlags)
+      const next = fs.openSync(syscallName(fd < 0 ? part : fdPath(fd, part)), openDirFlags)
       if (fd >= 0) fs.closeSync(fd)
       fd = next
     }
@@ -60,12 +62,12 @@ function openLeading (parts: string[]): number {
 
 /** Calls `fn` with a path naming `abs` that the kernel takes in one call;
  *  any fd opened on the way is closed when `fn` returns or throws. */
-export function withPathSync<T> (abs: string, fn: (p: string) => T): T {
-  if (Buffer.byteLength(abs) <= stretchBytesMax) return fn(abs)
+export function withPathSync<T> (abs: string, fn: (p: string | Buffer) => T): T {
+  if (Buffer.byteLength(abs) <= stretchBytesMax) return fn(syscallName(abs))
   const parts = stretches(abs)
   const fd = openLeading(parts)
   try {
-    return fn(fdPath(fd, parts[parts.length - 1]))
+    return fn(syscallName(fdPath(fd, parts[parts.length - 1])))
   } finally {
     fs.closeSync(fd)
   }
@@ -74,12 +76,12 @@ export function withPathSync<T> (abs: string, fn: (p: string) => T): T {
 /** withPathSync for an asynchronous `fn`: the fd stays open until it
  *  settles. (The directories are opened synchronously: an O_PATH open is a
  *  lookup, and a raw fd, unlike a FileHandle, is ours to close.) */
-export async function withPath<T> (abs: string, fn: (p: string) => Promise<T>): Promise<T> {
-  if (Buffer.byteLength(abs) <= stretchBytesMax) return fn(abs)
+export async function withPath<T> (abs: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
+  if (Buffer.byteLength(abs) <= stretchBytesMax) return fn(syscallName(abs))
   const parts = stretches(abs)
   const fd = openLeading(parts)
   try {
-    return await fn(fdPath(fd, parts[parts.length - 1]))
+    return await fn(syscallName(fdPath(fd, parts[parts.length - 1])))
   } finally {
     fs.closeSync(fd)
   }

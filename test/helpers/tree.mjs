@@ -1,22 +1,18 @@
 // Snapshot of a directory tree for comparisons: names, types, content
 // hashes, modes, link targets, xattrs (what "identical" means in tests).
 // Trees can be deeper than PATH_MAX: each directory is held by an fd and
-// its entries named through /proc/self/fd/<fd>/<name>, a short path.
+// its entries named through /proc/self/fd/<fd>/<name>, a short path. Names
+// are bytes (a key shows one that is not UTF-8 escaped: core/names.ts).
 import { readdirSync, lstatSync, readFileSync, readlinkSync, openSync, closeSync, constants } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
+import { nameFromBytes } from '../../dist/core/names.js'
+import { nativeCore } from '../../dist/native/addon.js'
 
-/** getfattr of `name` in the directory open as `dirFd` (handed to it as its fd 3). */
-function xattrs (dirFd, name) {
+/** Every xattr of the entry itself, as getfattr -e hex would show them. */
+function xattrs (p) {
   try {
-    const out = execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', '-e', 'hex', `/proc/self/fd/3/${name}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore', dirFd] })
-    return out.split('\n').filter(l => l && !l.startsWith('#')).sort().join(';')
+    return nativeCore().xattrs(p).map(([n, v]) => `${n}=0x${v.toString('hex')}`).sort().join(';')
   } catch { return '' }
-}
-
-function xattrsOfPath (p) {
-  const fd = openSync(p.replace(/\/[^/]*$/, '') || '/', constants.O_RDONLY | constants.O_DIRECTORY)
-  try { return xattrs(fd, p.slice(p.lastIndexOf('/') + 1)) } finally { closeSync(fd) }
 }
 
 /** `exact`: also owners, device numbers and hard-link
@@ -24,9 +20,9 @@ function xattrsOfPath (p) {
 export function snapshot (root, { withXattrs = true, exact = false } = {}) {
   const out = {}
   const groups = new Map()
-  // dirFd: the directory holding `name` (-1 with the root's own path).
+  // dirFd: the directory holding `name` (bytes; the root's own path with -1).
   const walk = (rel, dirFd, name) => {
-    const abs = dirFd < 0 ? name : `/proc/self/fd/${dirFd}/${name}`
+    const abs = dirFd < 0 ? name : Buffer.concat([Buffer.from(`/proc/self/fd/${dirFd}/`), name])
     const st = lstatSync(abs, { bigint: exact })
     if (exact) {
       let extra = ` owner ${st.uid}:${st.gid}`
@@ -40,23 +36,21 @@ export function snapshot (root, { withXattrs = true, exact = false } = {}) {
     }
     const mode = (Number(st.mode) & 0o7777).toString(8)
     let e
-    if (st.isSymbolicLink()) e = `link ${readlinkSync(abs)}`
+    if (st.isSymbolicLink()) e = `link ${nameFromBytes(readlinkSync(abs, { encoding: 'buffer' }))}`
     else if (st.isDirectory()) e = `dir ${mode}`
     else if (st.isFile()) e = `file ${mode} ${st.size} ${createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)}`
     else e = `other ${st.mode.toString(8)}`
     if (st.isDirectory()) {
       const fd = openSync(abs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
       try {
-        if (withXattrs) { const x = xattrs(fd, '.'); if (x) e += ` xattr[${x}]` }
+        if (withXattrs) { const x = xattrs(`/proc/self/fd/${fd}/.`); if (x) e += ` xattr[${x}]` }
         out[rel || '.'] = e
-        for (const n of readdirSync(`/proc/self/fd/${fd}`).sort()) walk(rel ? `${rel}/${n}` : n, fd, n)
+        const names = readdirSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).map(b => [nameFromBytes(b), b]).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+        for (const [n, b] of names) walk(rel ? `${rel}/${n}` : n, fd, b)
       } finally { closeSync(fd) }
       return
     }
-    if (withXattrs && !st.isSymbolicLink()) {
-      const x = dirFd < 0 ? xattrsOfPath(abs) : xattrs(dirFd, name)
-      if (x) e += ` xattr[${x}]`
-    }
+    if (withXattrs && !st.isSymbolicLink()) { const x = xattrs(abs); if (x) e += ` xattr[${x}]` }
     out[rel || '.'] = e
   }
   walk('', -1, root)
