@@ -5,12 +5,13 @@
 // name (not 765 bytes of U+FFFD: ENAMETOOLONG), y\xe8 and y\xe9 are two
 // files (not one name twice: EEXIST). The initial sync walks such names on
 // both sides; operations through the mount follow; the replica is compared
-// with the primary's backing store, names as bytes.
+// with the primary's backing store, names as bytes; then a kill -9 of the
+// primary, whose recovery restates such names from its activity log.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
-import { bounded } from '../helpers/mount.mjs'
-import { layout, startPair, waitSynced, stopAll } from '../helpers/pair.mjs'
+import { bounded, unstick } from '../helpers/mount.mjs'
+import { layout, startPair, startPrimary, waitSynced, stopAll } from '../helpers/pair.mjs'
 import { snapshot } from '../helpers/tree.mjs'
 import { nativeCore } from '../../dist/native/addon.js'
 
@@ -32,7 +33,7 @@ test('names that are not UTF-8: initial sync and operations through the mount re
   fs.symlinkSync(ye8, under(L.p.v, b('link', [0xe8])))
   nativeCore().xattrSet(under(L.p.v, dir, ye9), 'user.early', Buffer.from('x'))
   fs.writeFileSync(under(L.s.v, b('stale', [0xfa])), 'only on the secondary')
-  const { sec, pri } = await startPair(L, port)
+  let { sec, pri } = await startPair(L, port)
   try {
     assert.equal(snapshot(L.s.v, { exact: true }), snapshot(L.p.v, { exact: true }), 'after the initial sync')
     const m = `${L.mnt}/v`
@@ -54,6 +55,17 @@ test('names that are not UTF-8: initial sync and operations through the mount re
     assert.is(fs.readFileSync(under(L.s.v, n80), 'utf8'), 'a 255-byte name')
     assert.is(fs.readFileSync(under(L.s.v, b('sub', [0x80]), b('moved', [0xc3])), 'utf8'), 'early e8')
     assert.ok(fs.readlinkSync(under(L.s.v, b('sym', [0xfe])), { encoding: 'buffer' }).equals(b('target', [0xff])))
+
+    // kill -9 of the primary: its activity log holds these names (as bytes);
+    // the restart restates them from the backing store.
+    fs.writeFileSync(under(m, b('late', [0xe8])), 'written just before the kill')
+    fs.renameSync(under(m, ye9), under(m, b('y', [0xe9], 'renamed')))
+    await pri.kill9()
+    unstick(L.mnt)
+    pri = await startPrimary(L, port)
+    assert.match(pri.err, /recovery: \d+ hot parts left by an unclean stop re-journalled/)
+    await waitSynced(L, 60_000)
+    assert.equal(snapshot(L.s.v, { exact: true }), snapshot(L.p.v, { exact: true }), 'after kill -9 and recovery')
   } finally {
     await stopAll(L, pri, sec)
   }
