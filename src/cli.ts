@@ -7,6 +7,7 @@ import { registerStatus } from './cli/status.js'
 import { registerJournal } from './cli/journal.js'
 import { registerDemo } from './cli/demo.js'
 import { registerPair } from './cli/pair.js'
+import { registerVerify } from './cli/verify.js'
 
 // FUSE handlers run their backing I/O on libuv's pool; the default 4
 // threads would be shared by up to ~10 kernel worker threads' requests.
@@ -24,5 +25,6 @@ registerStatus(program)
 registerJournal(program)
 registerDemo(program)
 registerPair(program)
+registerVerify(program)
 
 await program.parseAsync(process.argv)

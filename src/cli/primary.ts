@@ -23,6 +23,7 @@ import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
+import { VerifyService } from './verify-service.js'
 import { reportResync } from './progress.js'
 
 export type Log = (line: string) => void
@@ -101,7 +102,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
 /** The native core serves the mount and journals on its own threads; JS
  *  recovers the journal first, then follows it (replication, status). */
 export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null,
-  retain: RetainPolicy | null = null): Promise<Primary> {
+  verifyEvery: { intervalMs: number, rateBytesPerSec: number } | null = null, retain: RetainPolicy | null = null): Promise<Primary> {
   // Recovery journalled through JS; from here the core is the one writer.
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes, retain)
   const core = nativeCore()
@@ -156,15 +157,18 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     await closeCapture()
     throw err
   }
+  const verify = new VerifyService(capture, replicator, spec.volumes, p.source, log)
   const control = await serveControl(state, () => ({
-    ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced,
+    ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced, verify: verify.status(),
     ...(retention ? { retention: retention.status() } : {})
-  }))
+  }), { verify: verify.command })
+  if (verifyEvery) verify.startPeriodic(verifyEvery.intervalMs, verifyEvery.rateBytesPerSec)
   let stopping: Promise<void> | null = null
   return {
     journal: p.journal, commit: capture.commit, capture,
     replicator,
     stop: () => (stopping ??= (async () => {
+      verify.stop()
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
       stopProgress()
       await replicator?.stop()

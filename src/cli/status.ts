@@ -61,6 +61,14 @@ export function humanStatus (s: Status): string {
     const pct = Number(r.bytesTotal) > 0 ? (100 * Number(r.bytesDone) / Number(r.bytesTotal)).toFixed(1) : '0'
     add('resync', `${String(r.kind)} ${String(r.phase)} ${bytes(r.bytesDone)} of ${bytes(r.bytesTotal)} (${pct}%), ${bytes(r.rateBytesPerSec)}/s, ETA ${r.etaSec ?? '?'} s, ${bytes(r.bytesSent)} sent`)
   }
+  const v = s.verify as Status | undefined
+  if (v?.running) {
+    const p = v.running as Status
+    const pct = Number(p.bytesTotal) > 0 ? (100 * Math.min(1, Number(p.bytesDone) / Number(p.bytesTotal))).toFixed(1) : '0'
+    add('verify', `${p.periodic ? 'periodic pass' : 'running'}, ${String(p.phase)}: ${bytes(p.bytesDone)} of ${bytes(p.bytesTotal)} (${pct}%), ${String(p.entriesDone)} entries, ${bytes(p.rateBytesPerSec)}/s, ${String(p.mismatches)} mismatches so far`)
+  }
+  if (v?.last) add('last verify', `${String((v.last as Status).at)}: ${String((v.last as Status).summary)}`)
+  if (v?.intervalSec) add('verify every', `${String(v.intervalSec)} s at ${bytes(v.rateBytesPerSec)}/s${v.nextAt ? `, next at ${String(v.nextAt)}` : ''}`)
   const a = s.applyError as Status | null | undefined
   if (a) add('apply error', `STUCK at sequence ${String(a.seq)}, volume ${String(a.vol)} path ${JSON.stringify(a.path)} since ${String(a.since)} (${String(a.attempts)} attempts): ${String(a.message)}`)
   const j = s.journalError as Status | null | undefined

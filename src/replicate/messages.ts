@@ -24,6 +24,36 @@ export interface ManifestEntry {
 export const syncBlockBytes = 1024 * 1024
 export const manifestEntriesMax = 4096
 
+/** Online verify (verify.ts): one thing to look at on the copy. `entry`:
+ *  what is at `path` (type, mode, owner, size, link target, xattrs, link
+ *  count); `list`: a directory's names; `len` > 0: a checksum per `block`
+ *  bytes of [off, off+len) of a file. */
+export interface VerifyItem { vol: number, path: string, entry: boolean, list: boolean, off: number, len: number, block: number }
+
+export interface VerifyEntry {
+  type: 'absent' | 'file' | 'dir' | 'symlink' | 'other'
+  mode: number // st_mode: type bits and permissions
+  uid: number
+  gid: number
+  size: number
+  nlink: number
+  /** Index of the first item of the same answer that names the same inode
+   *  (its own index when none): hard-link structure, without inode numbers. */
+  link: number
+  target: string
+  xattrs: Array<{ name: string, sum: Uint8Array }> // sorted by name; value checksums
+}
+
+/** `names` holds at most verifyNamesMax names; `more` says a directory has more. */
+export interface VerifyAnswer { entry: VerifyEntry | null, names: string[] | null, more: boolean, sums: Uint8Array[] }
+
+export const verifyItemsMax = 256
+export const verifyNamesMax = 16_384 // 4 MiB of names at most (a request lists at most 2 directories)
+export const verifyXattrsMax = 4096
+export const verifyBlockBytesMin = 512
+export const verifyBlockBytesMax = 16 * 1024 * 1024
+export const verifyReadBytesMax = 64 * 1024 * 1024 // per request
+
 export type Message =
   | { t: 'hello', proto: number, group: string, node: string, role: 'primary' | 'secondary', volumes: VolumeInfo[], nonce: Uint8Array, auth: boolean }
   | { t: 'auth', mac: Uint8Array }
@@ -41,6 +71,13 @@ export type Message =
   | { t: 'ping', ts: number }
   | { t: 'pong', ts: number }
   | { t: 'error', code: string, message: string }
+  // primary → secondary: read `items` from the copy exactly when it has
+  // applied sequence `at` (before it applies at + 1)
+  | { t: 'verify', id: number, at: number, items: VerifyItem[] }
+  // secondary → primary: the answers in item order; `missed` when the copy
+  // was already past `at` (asked again at a later sequence), `consistent`
+  // false when the copy is mid-resync (nothing to compare against)
+  | { t: 'verified', id: number, at: number, missed: boolean, consistent: boolean, answers: VerifyAnswer[] }
 
 export type MessageType = Message['t']
 
@@ -157,6 +194,48 @@ export function decodeMessage (payload: Uint8Array): Message {
     case 'consistent': return { t, seq: uint(o, 'seq') }
     case 'ping': case 'pong': return { t, ts: uint(o, 'ts') }
     case 'error': return { t, code: str(o, 'code', 64), message: str(o, 'message', 4096) }
+    case 'verify': {
+      let bytes = 0
+      const items = list(o, 'items', verifyItemsMax).map(v => {
+        const io = obj(v, 'verify item')
+        const item = {
+          vol: uint(io, 'vol'), path: str(io, 'path', pathBytesMax), entry: bool(io, 'entry'), list: bool(io, 'list'),
+          off: uint(io, 'off'), len: uint(io, 'len'), block: uint(io, 'block')
+        }
+        if (item.vol >= volumesMax) bad('verify item volume number out of range')
+        if (item.block < verifyBlockBytesMin || item.block > verifyBlockBytesMax) bad(`verify block size ${item.block} is outside ${verifyBlockBytesMin}..${verifyBlockBytesMax}`)
+        bytes += item.len
+        return item
+      })
+      if (bytes > verifyReadBytesMax) bad(`a verify request asks for ${bytes} bytes, over ${verifyReadBytesMax}`)
+      return { t, id: uint(o, 'id'), at: uint(o, 'at'), items }
+    }
+    case 'verified': {
+      const answers = list(o, 'answers', verifyItemsMax).map(v => {
+        const ao = obj(v, 'verify answer')
+        const names = ao.names === null ? null : list(ao, 'names', verifyNamesMax).map((n, i) => {
+          if (typeof n !== 'string' || Buffer.byteLength(n) > 255) bad(`verify name ${i} is not a name`)
+          return n
+        })
+        const sums = list(ao, 'sums', verifyReadBytesMax / verifyBlockBytesMin).map((s, i) => {
+          if (!(s instanceof Uint8Array) || s.length !== 16) bad(`verify sum ${i} is not 16 bytes`)
+          return s
+        })
+        return { entry: ao.entry === null ? null : verifyEntry(obj(ao.entry, 'verify entry')), names, more: bool(ao, 'more'), sums }
+      })
+      return { t, id: uint(o, 'id'), at: uint(o, 'at'), missed: bool(o, 'missed'), consistent: bool(o, 'consistent'), answers }
+    }
     default: return bad(`unknown message type ${JSON.stringify(t)}`.slice(0, 200))
+  }
+}
+
+function verifyEntry (eo: Obj): VerifyEntry {
+  const xattrs = list(eo, 'xattrs', verifyXattrsMax).map(x => {
+    const xo = obj(x, 'verify xattr')
+    return { name: str(xo, 'name', 255), sum: bytes(xo, 'sum', 16, 16) }
+  })
+  return {
+    type: oneOf(eo, 'type', ['absent', 'file', 'dir', 'symlink', 'other'] as const), mode: uint(eo, 'mode'), uid: uint(eo, 'uid'), gid: uint(eo, 'gid'),
+    size: uint(eo, 'size'), nlink: uint(eo, 'nlink'), link: uint(eo, 'link'), target: str(eo, 'target', pathBytesMax), xattrs
   }
 }

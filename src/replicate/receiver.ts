@@ -12,7 +12,7 @@ import { chainHash, decodeBatch } from '../journal/codec.js'
 import { describeDamage, type Journal, type JournalDamage } from '../journal/journal.js'
 import type { Connection } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
-import type { ManifestEntry, Message } from './messages.js'
+import type { ManifestEntry, Message, VerifyAnswer, VerifyItem } from './messages.js'
 import { Heartbeat, silentPeerMs } from './heartbeat.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
@@ -76,6 +76,10 @@ export class Secondary {
   private blocked: ApplyBlock | null = null
   private closing = false
   private wakeRetry: (() => void) | null = null
+  /** Online verify: reads of the copy waiting for their sequence to be applied. */
+  private readonly verifyWaiters = new Map<Seq, Array<(missed: boolean) => void>>()
+  /** Reads the copy for an online verify (verify-read.ts; set by the wiring). */
+  readCopy: ((items: VerifyItem[]) => VerifyAnswer[]) | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -109,7 +113,7 @@ export class Secondary {
         if (batch.seq > this.applied + 1) {
           // A hole in this side's journal: what it held cannot be applied,
           // and applying past it would skip history.
-          const d = this.journal.damage[this.journal.damage.length - 1]
+          const d = [...this.journal.damage].reverse().find(x => x.fromSeq <= this.applied + 1 && this.applied + 1 <= x.toSeq)
           throw replError('JOURNAL_DAMAGE', d ? describeDamage(d) : `journal has no sequences ${this.applied + 1}..${batch.seq - 1}`)
         }
         for (let i = 0; i < batch.records.length; i++) {
@@ -181,6 +185,7 @@ export class Secondary {
       this.hb = hb
       this.connNode = peer.node
       this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
+      this.verifyWaiters.clear() // they answer only the connection that asked
       this.deferredStores = 0
       old?.fail(replError('PEER_ERROR', `replaced by a new connection from the primary (${conn.remote})`))
       hb.start()
@@ -266,6 +271,7 @@ export class Secondary {
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
           this.applied = m.seq - 1
           this.consistent = false
+          this.answerVerifiesUpTo(Infinity) // missed: the copy is rebuilt
           this.generation = m.generation
           this.resyncUntil = null
           this.writeCursor()
@@ -283,6 +289,7 @@ export class Secondary {
           if (this.applied >= m.seq) this.becomeConsistent()
         })
         return
+      case 'verify': return this.onVerify(conn, m)
       case 'ping': conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return
       default:
@@ -333,6 +340,39 @@ export class Secondary {
     if (this.blocked) this.unblock(seq)
     this.applied = seq
     this.writeCursor()
+    if (this.verifyWaiters.size > 0) this.answerVerifiesUpTo(seq)
+  }
+
+  /** An online verify asks what the copy holds exactly at sequence `at`,
+   *  before `at + 1` applies: the primary read its side at `at` under its
+   *  group lock and sent this before any later batch, so the copy is at or
+   *  before `at` now (already past it only after a reconnect: `missed`, the
+   *  primary asks again). The read is synchronous: no apply falls inside it. */
+  private onVerify (conn: Connection, m: Extract<Message, { t: 'verify' }>): void {
+    const answer = (missed: boolean): void => {
+      if (this.conn !== conn) return
+      const consistent = this.consistent && !this.blocked && this.readCopy !== null
+      let answers: VerifyAnswer[] = []
+      if (!missed && consistent) {
+        try { answers = this.readCopy!(m.items) } catch (err) { return this.reject(conn, err) }
+      }
+      conn.send({ t: 'verified', id: m.id, at: m.at, missed, consistent, answers })
+    }
+    if (this.applied > m.at) return answer(true)
+    // At `at` already: after the jobs queued now (none applies past `at`).
+    if (this.applied === m.at) return this.enqueue(conn, async () => answer(this.applied !== m.at))
+    const list = this.verifyWaiters.get(m.at)
+    if (list) list.push(answer)
+    else this.verifyWaiters.set(m.at, [answer])
+  }
+
+  /** Answers the verify reads waiting for `seq` (and, as missed, any below it). */
+  private answerVerifiesUpTo (seq: Seq): void {
+    for (const [at, list] of this.verifyWaiters) {
+      if (at > seq) continue
+      this.verifyWaiters.delete(at)
+      for (const answer of list) answer(at < seq)
+    }
   }
 
   /** Lets the journal go of segments wholly applied, once what they hold is

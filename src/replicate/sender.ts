@@ -78,6 +78,8 @@ export class Replicator {
    *  consistent, at this sequence (Infinity: not known yet). */
   private holdUntil: Seq | null = null
   readonly overflow: Overflow
+  /** Online verify (verify.ts) hears the secondary's answers here. */
+  readonly verifyListeners = new Set<(m: Extract<Message, { t: 'verified' }>) => void>()
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
@@ -133,6 +135,17 @@ export class Replicator {
       tracking: this.capture.mode === 'track',
       damage: this.journal.damage.map(d => describeDamage(d)),
       resync: this.resync ? { ...this.resync.progress } : null
+    }
+  }
+
+  /** The session an online verify runs over: only while streaming to a
+   *  consistent copy (no resync running or waiting to complete). */
+  verifyLink (): { send: (m: Message) => void, onEnd: (fn: () => void) => () => void } | null {
+    const s = this.session
+    if (!s || s.closed || this.peerState !== 'streaming' || this.resync || this.holdUntil !== null) return null
+    return {
+      send: m => { s.conn.send(m) },
+      onEnd: fn => { const h = () => fn(); s.conn.once('close', h); return () => { s.conn.off('close', h) } }
     }
   }
 
@@ -400,6 +413,7 @@ export class Replicator {
         return
       }
       case 'manifest-end': s.manifestDone?.(); return
+      case 'verified': for (const l of this.verifyListeners) l(m); return
       case 'ping': s.conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return
       default: s.conn.fail(replError('BAD_MESSAGE', `a primary does not take "${m.t}" messages`))

@@ -1,7 +1,8 @@
-// timeout: 290
+// timeout: 420
 // The fault campaign's CI profile (scripts/faults.mjs; `make faults` for longer runs): a
 // seeded campaign of runs against a replicating pair behind a controlled TCP proxy, with
-// kill -9, SIGSTOP/SIGCONT of either daemon and connection cuts, resets, stalls and delays.
+// kill -9, SIGSTOP/SIGCONT of either daemon, connection cuts, resets, stalls and delays, bits
+// flipped in either side's journal and full disks on each of the four places.
 // Asserts Jepsen's properties: no acknowledged write lost, no torn (non-prefix) snapshot of
 // the secondary, the pair converges, and no divergence, silent or not. FAULT_SEED=S
 // reproduces a run of this test. Ports 17500-17539.
