@@ -27,12 +27,17 @@ export function smallFilesystems (L, sizeMiB = 96) {
   L.s.one = place('secondary-copy', 'one')
   L.sstate = place('secondary-state', 'state')
   return {
-    /** Takes every free byte of the place's filesystem. */
+    /** Takes every free byte of the place's filesystem. The daemons write meanwhile, so a
+     *  size read a moment ago may no longer fit: ask again and grow the filler. */
     fill (name) {
       const filler = join(roots[name], 'filler')
-      const st = fs.statfsSync(roots[name])
-      const free = st.bavail * st.bsize
-      if (free > 0) execFileSync('fallocate', ['-l', String(free), filler])
+      for (let t = 0; t < 20; t++) {
+        const st = fs.statfsSync(roots[name])
+        const free = st.bavail * st.bsize
+        if (free === 0) return
+        const have = fs.existsSync(filler) ? fs.statSync(filler).size : 0
+        try { execFileSync('fallocate', ['-l', String(have + free), filler], { stdio: 'ignore' }) } catch {}
+      }
     },
     free (name) {
       fs.rmSync(join(roots[name], 'filler'), { force: true })

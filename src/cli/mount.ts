@@ -118,7 +118,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         const primary = await startPrimary(spec, state, mountpoint, log, repl, verifyEvery, retain)
         const names = spec.volumes.map(v => `${v.name}(${v.kind})`).join(' ')
         console.log(`replfs: ready: ${mountpoint} group ${spec.group} volumes ${names} journal at sequence ${primary.journal.nextSeq}`)
-        return () => primary.stop()
+        return how => primary.stop(how)
       })
     })
 }

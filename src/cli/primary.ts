@@ -28,6 +28,9 @@ import { reportResync } from './progress.js'
 
 export type Log = (line: string) => void
 
+/** A stop for `demote` waits at most this for the secondary to catch up. */
+const drainMs = 20_000
+
 export type Replication = Omit<ReplicatorOptions, 'volumes' | 'source' | 'log'>
 
 export interface Primary {
@@ -35,7 +38,8 @@ export interface Primary {
   commit: CommitApi
   capture: CaptureApi
   replicator: Replicator | null
-  stop (): Promise<void>
+  /** drain: after the unmount, wait (bounded) until the secondary acknowledged everything. */
+  stop (how?: { drain: boolean }): Promise<void>
 }
 
 /** Backing path of a volume-relative path, null for an unknown volume. */
@@ -167,9 +171,13 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   return {
     journal: p.journal, commit: capture.commit, capture,
     replicator,
-    stop: () => (stopping ??= (async () => {
+    stop: (how?: { drain: boolean }) => (stopping ??= (async () => {
       verify.stop()
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
+      if (how?.drain && replicator) {
+        const left = await replicator.drain(drainMs)
+        log(left === 0 ? 'drained: the secondary acknowledged every sequence' : `not drained: ${left} sequences not acknowledged by the secondary`)
+      }
       stopProgress()
       await replicator?.stop()
       control.close()

@@ -74,6 +74,13 @@ export function humanStatus (s: Status): string {
   const j = s.journalError as Status | null | undefined
   if (j) add('journal error', `appends failing since ${String(j.since)}, retried: ${String(j.message)}`)
   for (const d of (s.damage as string[] | undefined) ?? []) add('damage', d)
+  if (s.decision) add('pair', s.decision)
+  if (s.sentBytes !== undefined) add('sent', bytes(s.sentBytes))
+  const sb = s.splitBrain as Status | null | undefined
+  if (sb) {
+    add('SPLIT BRAIN', `since sequence ${String(sb.point)} (generation ${String(sb.generation)}), found ${String(sb.detected)}: ${String(sb.localFiles)} files changed here, ${String(sb.remoteFiles ?? '?')} on the peer`)
+    add('way out', sb.wayOut)
+  }
   if (s.lastError) add('last error', s.lastError)
   return lines.join('\n')
 }

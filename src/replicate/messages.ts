@@ -7,6 +7,7 @@ import { decodeValue, encodeValue } from '../journal/codec.js'
 import { replError } from '../core/errors.js'
 import { chainHashBytes, frameBytesMax, pathBytesMax, volumesMax } from '../core/limits.js'
 import { nameFromWire, nameToWire } from '../core/names.js'
+import { parseHistory, type GenStart } from '../journal/generations.js'
 
 export const protocolVersion = 1
 
@@ -58,7 +59,15 @@ export type Message =
   | { t: 'hello', proto: number, group: string, node: string, role: 'primary' | 'secondary', volumes: VolumeInfo[], nonce: Uint8Array, auth: boolean }
   | { t: 'auth', mac: Uint8Array }
   // secondary → primary after authentication: where its copy stands
-  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean }
+  // (history: its data generations, replicate/pair-state.ts; absent from older peers)
+  // (rollback: after `resolve --discard-local`, the paths it rolled back, divergence.ts Rollback as JSON)
+  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string }
+  // primary → secondary, once the pair agreed where it stands: the
+  // primary's generations, which the secondary adopts as it follows
+  | { t: 'history', gens: GenStart[] }
+  // split brain, both ways once: this side's changes since sequence
+  // `common` (replicate/divergence.ts, JSON text checked by parseReport)
+  | { t: 'diverged', common: number, report: string }
   // primary → secondary: history restarts at `seq` after `prev` (a resync
   // follows; with `full`, the secondary first sends its manifest)
   | { t: 'rebase', seq: number, prev: Uint8Array, generation: string, full: boolean }
@@ -157,6 +166,12 @@ function oneOf<T extends string> (o: Obj, k: string, values: readonly T[]): T {
   return v as T
 }
 
+function history (o: Obj, k: string): GenStart[] {
+  return parseHistory(o[k]) ?? bad(`field ${k} is not a generation history`)
+}
+
+export const reportBytesMax = 4 * 1024 * 1024
+
 /** Decodes and validates one payload; BAD_MESSAGE / FRAME_DECODE on anything else. */
 export function decodeMessage (payload: Uint8Array): Message {
   const o = obj(decodeValue(payload), 'message')
@@ -173,7 +188,14 @@ export function decodeMessage (payload: Uint8Array): Message {
       }
     }
     case 'auth': return { t, mac: bytes(o, 'mac', 32, 32) }
-    case 'state': return { t, applied: uint(o, 'applied'), hash: bytes(o, 'hash', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), consistent: bool(o, 'consistent') }
+    case 'state': {
+      const m: Message = { t, applied: uint(o, 'applied'), hash: bytes(o, 'hash', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), consistent: bool(o, 'consistent') }
+      if (o.history !== undefined) m.history = history(o, 'history')
+      if (o.rollback !== undefined) m.rollback = str(o, 'rollback', reportBytesMax)
+      return m
+    }
+    case 'history': return { t, gens: history(o, 'gens') }
+    case 'diverged': return { t, common: uint(o, 'common'), report: str(o, 'report', reportBytesMax) }
     case 'rebase': return { t, seq: uint(o, 'seq'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), full: bool(o, 'full') }
     case 'manifest': {
       const entries = list(o, 'entries', manifestEntriesMax).map(e => {

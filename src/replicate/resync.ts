@@ -21,6 +21,7 @@ import type { ExtentMap } from '../capture/extent-map.js'
 import { withPathSync } from '../volume/long-path.js'
 import { emitState, lstatOrNull, pathSteps, readNames, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
 import { syncBlockBytes, type ManifestEntry } from './messages.js'
+import type { ChangedPath } from './divergence.js'
 
 export interface ResyncProgress {
   kind: 'full' | 'partial'
@@ -103,6 +104,43 @@ export class Resync {
           for (let start = r.start; start < r.end; start += syncBlockBytes) {
             const end = Math.min(r.end, start + syncBlockBytes)
             yield () => { const n = restateBytes(e.vol, e.path, abs, start, end, this.emit); this.progress.bytesDone += end - start; return n }
+          }
+        }
+      }
+    }.call(this)
+    if (!await this.run(steps)) return false
+    return this.finish()
+  }
+
+  /** After a split brain's resolve: the paths either side changed since
+   *  the common point, restated from this side (see divergence.ts
+   *  ChangedPath); image volumes by their byte ranges only. */
+  async paths (changed: ChangedPath[]): Promise<boolean> {
+    let total = 0
+    for (const c of changed) for (const [s, e] of c.ranges) total += e - s
+    this.progress.bytesTotal = total
+    const steps = function * (this: Resync): Generator<Step> {
+      for (const c of changed) {
+        const v = this.volumes[c.vol]
+        const abs = this.src.backing(c.vol, c.path)
+        if (!v || abs === null) continue
+        if (v.kind === 'dir') {
+          yield * pathSteps(c.vol, c.path, abs, c.whole, this.src, this.emit)
+          if (c.xattrs?.length) {
+            // A restate sets the survivor's xattrs; names only the copy has go.
+            yield () => {
+              if (!lstatOrNull(abs)) return 0 // absent here: the restate removed it whole
+              const have = new Set(this.src.xattrs(abs).map(([n]) => n))
+              for (const name of c.xattrs!) if (!have.has(name)) this.emit({ kind: 'removexattr', vol: c.vol, path: c.path, name })
+              return 0
+            }
+          }
+          if (c.whole) continue
+        }
+        for (const [start0, end0] of c.ranges) {
+          for (let start = start0; start < end0; start += syncBlockBytes) {
+            const end = Math.min(end0, start + syncBlockBytes)
+            yield () => { const n = restateBytes(c.vol, c.path, abs, start, end, this.emit); this.progress.bytesDone += end - start; return n }
           }
         }
       }
