@@ -11,7 +11,7 @@ import type { Record, Seq } from '../core/records.js'
 import { recordBytes } from '../core/records.js'
 import { batchBytesTarget, batchRecordsMax } from '../core/limits.js'
 import { describe } from '../core/errors.js'
-import { decodeValue, encodeValue, validateRecord } from '../journal/codec.js'
+import { decodeValue, encodeValue, recordsToWire, validateRecord } from '../journal/codec.js'
 import type { Appended, Journal } from '../journal/journal.js'
 import { JournalTail } from '../journal/tail.js'
 import type { CaptureHandle, CaptureStatus, NativeCore } from '../native/addon.js'
@@ -199,7 +199,7 @@ export class NativeCapture implements CaptureApi {
         bytes += recordBytes(this.pending[end++])
       }
       const part = this.pending.slice(start, end)
-      const last = this.core.appendEncoded(this.handle, encodeValue(part), part.length)
+      const last = this.core.appendEncoded(this.handle, encodeValue(recordsToWire(part)), part.length)
       this.ownRanges.push([last - part.length + 1, last])
       start = end
     }

@@ -44,6 +44,12 @@ export function humanStatus (s: Status): string {
     add('acked seq', s.ackedSeq)
     add('lag', `${String(s.lagRecords ?? 0)} records, ${bytes(s.lagBytes)}, ${Number(s.lagSeconds ?? 0).toFixed(1)} s`)
     add('journal', `${bytes(s.journalBytes ?? (s.journal as Status | undefined)?.bytes)} of ${bytes(s.journalMaxBytes)} (${String(s.overflow ?? '-')} on overflow)${s.tracking ? ', TRACKING changes only' : ''}`)
+    const k = s.retention as Status | undefined
+    if (k) {
+      add('retention', `${String(k.retain)}: ${String(k.droppedSegments)} segments dropped (${String(k.droppedRecords)} records, ${bytes(k.droppedBytes)}, through sequence ${String(k.droppedThroughSeq)}${k.lastDropAt ? `, last at ${String(k.lastDropAt)}` : ''})`)
+      if (Number(k.foldedRecords) > 0) add('tracked', `${String(k.trackedPaths)} paths, ${String(k.trackedRanges)} byte ranges: a later peer gets a resync of them (${String(k.foldedRecords)} dropped records no peer had)`)
+      if (k.waiting) add('retention', `waiting: ${String(k.waiting)}`)
+    }
   } else {
     add('peer', `${String(s.peer ?? '-')} ${String(s.peerState)}${silence(s)}`)
     add('applied seq', s.appliedSeq)

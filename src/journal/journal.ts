@@ -365,6 +365,30 @@ export class Journal {
     }
   }
 
+  /** First sequence the journal still holds (nextSeq when it holds none). */
+  get firstSeq (): Seq {
+    return this.segments[0]?.first ?? this.nextSeq
+  }
+
+  /** The oldest segment and the first sequence after it, or null when
+   *  there is only the newest (never dropped: it carries the chain's tail
+   *  and is the one being appended to). */
+  get oldest (): { path: string, first: Seq, bytes: number, nextFirst: Seq } | null {
+    if (this.segments.length < 2) return null
+    const s = this.segments[0]
+    return { path: s.path, first: s.first, bytes: s.bytes, nextFirst: this.segments[1].first }
+  }
+
+  /** Deletes the oldest segment, acknowledged or not, if it is still the
+   *  one starting at `first` (a trim may have taken it meanwhile): retention
+   *  of a primary without a peer (capture/retention.ts), which first folded
+   *  what it held into the dirty set. Never the newest. */
+  async dropOldest (first: Seq): Promise<void> {
+    if (this.segments.length < 2 || this.segments[0].first !== first) return
+    const old = this.segments.shift()!
+    await fsp.unlink(old.path).catch(() => {})
+  }
+
   /** Starts history over at `seq` after a batch whose hash is `prev`:
    *  every segment is dropped (a resync replaces what they described). */
   async rebase (seq: Seq, prev: Buffer): Promise<void> {

@@ -6,6 +6,7 @@
 import { decodeValue, encodeValue } from '../journal/codec.js'
 import { replError } from '../core/errors.js'
 import { chainHashBytes, frameBytesMax, pathBytesMax, volumesMax } from '../core/limits.js'
+import { nameFromWire, nameToWire } from '../core/names.js'
 import { parseHistory, type GenStart } from '../journal/generations.js'
 
 export const protocolVersion = 1
@@ -89,7 +90,17 @@ export type Message =
 
 export type MessageType = Message['t']
 
+/** A manifest entry's path: text, or bytes for a name that is not UTF-8. */
+function manifestPath (eo: { [k: string]: unknown }): string {
+  const v = eo.path
+  if (!(v instanceof Uint8Array)) return str(eo, 'path', pathBytesMax)
+  if (v.length > pathBytesMax || v.includes(0)) bad('manifest path is too long or holds NUL')
+  return nameFromWire(v)
+}
+
 export function encodeMessage (m: Message): Buffer {
+  // A manifest path that is not UTF-8 goes as its bytes (core/names.ts).
+  if (m.t === 'manifest') return encodeValue({ ...m, entries: m.entries.map(e => ({ ...e, path: nameToWire(e.path) })) })
   return encodeValue(m)
 }
 
@@ -193,7 +204,7 @@ export function decodeMessage (payload: Uint8Array): Message {
           if (!(s instanceof Uint8Array) || s.length !== 16) bad(`manifest sum ${i} is not 16 bytes`)
           return s
         })
-        return { path: str(eo, 'path', pathBytesMax), type: oneOf(eo, 'type', ['file', 'dir', 'symlink', 'other'] as const), size: uint(eo, 'size'), sums }
+        return { path: manifestPath(eo), type: oneOf(eo, 'type', ['file', 'dir', 'symlink', 'other'] as const), size: uint(eo, 'size'), sums }
       })
       const vol = uint(o, 'vol')
       if (vol >= volumesMax) bad('manifest volume number out of range')

@@ -18,7 +18,8 @@ import type { VolumeSpec } from '../core/config.js'
 import type { CaptureApi } from '../capture/capture.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { ExtentMap } from '../capture/extent-map.js'
-import { emitState, pathSteps, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
+import { withPathSync } from '../volume/long-path.js'
+import { emitState, lstatOrNull, pathSteps, readNames, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
 import { syncBlockBytes, type ManifestEntry } from './messages.js'
 import type { ChangedPath } from './divergence.js'
 
@@ -229,7 +230,7 @@ export class Resync {
     yield () => {
       st = lstatOrNull(abs)
       emitState(vol, path, abs, st, false, this.src, this.emit)
-      if (st?.isDirectory()) names = fs.readdirSync(abs).sort()
+      if (st?.isDirectory()) names = readNames(abs)
       return 0
     }
     const s = st as fs.Stats | null
@@ -258,7 +259,7 @@ export class Resync {
       const i = off / syncBlockBytes
       yield () => {
         let fd: number
-        try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW) } catch { return 0 }
+        try { fd = withPathSync(abs, p => fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)) } catch { return 0 }
         try {
           const data = Buffer.allocUnsafe(syncBlockBytes)
           const n = fs.readSync(fd, data, 0, syncBlockBytes, off)
@@ -275,17 +276,13 @@ export class Resync {
   }
 }
 
-function lstatOrNull (abs: string): fs.Stats | null {
-  try { return fs.lstatSync(abs) } catch { return null }
-}
-
 /** Bytes of regular files under a volume (progress total for a full sync). */
 function treeBytes (v: VolumeSpec): number {
   if (v.kind === 'image') return v.size
   let n = 0
   const walk = (d: string) => {
     let entries: fs.Dirent[]
-    try { entries = fs.readdirSync(d, { withFileTypes: true }) } catch { return }
+    try { entries = withPathSync(d, p => fs.readdirSync(p, { withFileTypes: true })) } catch { return }
     for (const e of entries) {
       if (e.isDirectory()) walk(join(d, e.name))
       else if (e.isFile()) n += lstatOrNull(join(d, e.name))?.size ?? 0

@@ -282,6 +282,7 @@ export class Replicator {
     const changed = plan.kind === 'rollback' ? await rollbackPaths(this.journal, plan.rollback, seq - 1, this.o.volumes.map(v => v.name)) : null
     const kind = plan.kind === 'full' || (plan.kind === 'rollback' && !changed) ? 'full' : 'partial'
     if (plan.kind === 'rollback' && !changed) this.o.log(`this journal no longer holds every sequence since ${plan.rollback.point}: a full resync instead`)
+    if (kind === 'partial') await this.foldSkipped(seq)
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
     conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: kind === 'full' })
@@ -297,7 +298,10 @@ export class Replicator {
 
   /** Where does the secondary stand against this journal? (plan.ts) */
   private plan (st: Extract<Message, { t: 'state' }>): Promise<Plan> {
-    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking: this.capture.mode === 'track' || !this.capture.dirty.empty }, st)
+    // History past what the peer acknowledged dropped by retention (a primary
+    // that ran without a peer: capture/retention.ts) is in the dirty set too.
+    const tracking = this.capture.mode === 'track' || !this.capture.dirty.empty || this.journal.firstSeq > this.acked + 1
+    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking }, st)
   }
 
   /** Both sides wrote since the common point: each tells the other what it
@@ -324,6 +328,17 @@ export class Replicator {
     this.splitBrain = rec
     this.decision = `split brain: ${detail}`
     throw err
+  }
+
+  /** A partial resync restarts the secondary's history at `seq`: what the
+   *  journal still holds between the peer's acknowledgement and there is
+   *  not streamed, so it joins the dirty set the resync sends (a journal
+   *  kept by retention while no peer was there holds such records). */
+  private async foldSkipped (seq: Seq): Promise<void> {
+    for await (const { batch } of this.journal.read(this.acked + 1)) {
+      if (batch.seq >= seq) break
+      batch.records.forEach((r, i) => { if (batch.seq + i > this.acked && batch.seq + i < seq) this.capture.dirty.add(r) })
+    }
   }
 
   private async runResync (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
