@@ -3,7 +3,7 @@
 // image; path is always '' (records.ts). Anything else is not something an
 // image can hold and is refused as a bad record. The size never changes:
 // a write past the end is refused whole rather than growing the file.
-import { promises as fsp, constants as fsc, type Stats } from 'node:fs'
+import fs, { promises as fsp, constants as fsc, type Stats } from 'node:fs'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import type { PathState, Volume } from './volume.js'
@@ -54,11 +54,11 @@ class ImageVolume implements Volume {
   async write (path: string, off: number, data: Uint8Array): Promise<void> {
     this.whole('write', path)
     this.bounds(off, data.length)
+    // A synchronous pwrite: apply goes record by record, and a round trip
+    // through libuv's pool per record left the secondary idle most of the
+    // time (measured: 64% idle while 20k records waited to be applied).
     let done = 0
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, off + done)
-      done += bytesWritten
-    }
+    while (done < data.length) done += fs.writeSync(this.fh.fd, data, done, data.length - done, off + done)
   }
 
   async read (path: string, off: number, len: number): Promise<Buffer> {
