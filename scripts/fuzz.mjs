@@ -148,10 +148,11 @@ async function preAuthSession (d, ctx, c, T) {
 async function authenticate (c, ctx) {
   const nonce = newNonce()
   c.sendMsg({ t: 'hello', proto: 1, group: ctx.group, node: 'fuzzer', role: 'primary', volumes: ctx.volumes, nonce, auth: true })
-  const theirs = await c.next(m => m.t === 'hello', 5000)
-  if (!theirs) return null
+  const theirs = await c.next(m => m.t === 'hello' || m.t === 'error', 5000)
+  if (theirs?.t !== 'hello') return null
   c.sendMsg({ t: 'auth', mac: authMac(ctx.secret, 'primary', ctx.group, nonce, theirs.nonce) })
-  return c.next(m => m.t === 'state', 5000)
+  const st = await c.next(m => m.t === 'state' || m.t === 'error' || m.t === 'undecodable', 5000)
+  return st?.t === 'state' ? st : null
 }
 
 /** After authentication: a history of hostile and well-formed batches and messages. */
@@ -163,7 +164,10 @@ async function postAuthSession (d, ctx, c, T) {
   let prev = Buffer.from(state.hash)
   if (d.chance(0.85)) {
     next = 1; prev = zeroHash
-    c.sendMsg({ t: 'rebase', seq: 1, prev, generation: `fz-${d.int(1e6)}`, full: d.chance(0.05) })
+    // Mostly the start of a fresh history; sometimes one no primary would send.
+    const seq = d.chance(0.9) ? 1 : d.pick([0, 2, 1000, 2 ** 53 - 1])
+    next = seq
+    c.sendMsg({ t: 'rebase', seq, prev, generation: `fz-${d.int(1e6)}`, full: d.chance(0.05) })
     if (d.chance(0.6)) c.sendMsg({ t: 'consistent', seq: 0 })
   }
   let last = null
@@ -241,6 +245,13 @@ export async function fuzz ({ seed, frames, port = 17751, budgetMs = Infinity, k
   const started = Date.now()
   let serve = null
   let logs = ''
+  // Interrupted (Ctrl-C, a test's timeout): leave no loop device or serve behind.
+  const onSignal = (sig) => {
+    serve?.proc.kill('SIGKILL')
+    if (canary.loop) { try { execFileSync('losetup', ['-d', canary.loop]) } catch {} }
+    process.exit(sig === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   try {
     serve = await startServe(E, port)
     const before = outsideTree(E)
@@ -286,6 +297,7 @@ export async function fuzz ({ seed, frames, port = 17751, budgetMs = Infinity, k
     }
     T.outside.push(...(E.outsideChanges() ?? '').split('\n').filter(Boolean))
   } finally {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal)
     await serve?.stop()
     logs += serve?.err ?? ''
     if (canary.loop) { try { execFileSync('losetup', ['-d', canary.loop]) } catch {} }
