@@ -10,7 +10,7 @@ import { fuzz, failures } from '../../scripts/fuzz.mjs'
 
 test('network fuzzer (CI profile): serve survives, nothing escapes the volumes, a primary still replicates', async () => {
   const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
-  const T = await fuzz({ seed, frames: Number(process.env.FUZZ_FRAMES ?? 2500), port: 17750, budgetMs: 50_000 })
+  const T = await fuzz({ seed, frames: Number(process.env.FUZZ_FRAMES ?? 2500), port: 17750, budgetMs: 45_000 })
   assert.ok(T.frames >= 500, `frames sent: ${T.frames}`)
   assert.ok(T.authenticated >= 50, `authenticated sessions: ${T.authenticated}`)
   assert.ok(T.acks >= 5, `batches applied and acknowledged: ${T.acks}`)
