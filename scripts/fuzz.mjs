@@ -16,7 +16,8 @@
 //    records escaping the volume root (absolute paths, `..`, NUL, symlinks the fuzzer plants
 //    in the copy that lead out), on unknown volumes, with huge sizes and offsets, device
 //    nodes (only the null/zero devices and a loop device over a canary file), messages a
-//    secondary does not take, and bad frames.
+//    secondary does not take, bad frames, a frame of the full 16 MiB bound cut after 1 MiB,
+//    and a rival node authenticating while this one is attached.
 // Checked, and printed as figures: frames sent; daemon crashes (serve exited: must be 0, it
 // is restarted to go on); internal errors in serve's log (a TypeError and the like: must be
 // 0); bytes written outside the volumes (the sentinel directory, every file in the temp tree
@@ -145,9 +146,9 @@ async function preAuthSession (d, ctx, c, T) {
 }
 
 /** Authenticates as the primary; resolves to serve's state message, or null. */
-async function authenticate (c, ctx) {
+async function authenticate (c, ctx, node = 'fuzzer') {
   const nonce = newNonce()
-  c.sendMsg({ t: 'hello', proto: 1, group: ctx.group, node: 'fuzzer', role: 'primary', volumes: ctx.volumes, nonce, auth: true })
+  c.sendMsg({ t: 'hello', proto: 1, group: ctx.group, node, role: 'primary', volumes: ctx.volumes, nonce, auth: true })
   const theirs = await c.next(m => m.t === 'hello' || m.t === 'error', 5000)
   if (theirs?.t !== 'hello') return null
   c.sendMsg({ t: 'auth', mac: authMac(ctx.secret, 'primary', ctx.group, nonce, theirs.nonce) })
@@ -175,7 +176,9 @@ async function postAuthSession (d, ctx, c, T) {
   // nodes, files) and ends with anything: later sessions meet what it built.
   const builder = d.chance(0.4)
   for (let steps = 1 + d.int(8); steps > 0 && !c.closed; steps--) {
-    const kind = builder && steps > 1 ? 'tame-batch' : d.pick(['batch', 'batch', 'batch', 'batch', 'batch', 'out-of-order', 'repeat', 'bad-payload', 'message', 'bad-frame'])
+    const kind = builder && steps > 1 ? 'tame-batch'
+      : d.chance(0.02) ? d.pick(['big-cut', 'rival'])
+        : d.pick(['batch', 'batch', 'batch', 'batch', 'batch', 'out-of-order', 'repeat', 'bad-payload', 'message', 'bad-frame'])
     bump(T.kinds, `post:${kind}`)
     switch (kind) {
       case 'batch': case 'tame-batch': {
@@ -193,6 +196,19 @@ async function postAuthSession (d, ctx, c, T) {
         break
       }
       case 'repeat': c.sendMsg({ t: 'batch', b: last ?? encodeValue(batchObject(d, ctx, next, prev)) }); break
+      case 'big-cut': { // a frame of the full bound announced, 1 MiB of it sent, then the close
+        const h = Buffer.alloc(8); h.writeUInt32BE(frameBytesMax, 0)
+        c.send(Buffer.concat([h, d.bytes(1024 * 1024)]))
+        return
+      }
+      case 'rival': { // another node with the secret while this one is attached: refused
+        const r = await connectClient(c.socket.remotePort, () => T.frames++)
+        try {
+          await authenticate(r, ctx, 'rival-node') // accepted only if serve already dropped this session
+          const e = r.error(); if (e) bump(T.codes, e.code)
+        } finally { r.destroy() }
+        break
+      }
       case 'bad-payload': c.sendMsg({ t: 'batch', b: d.chance(0.5) ? d.bytes(1 + d.int(300)) : encodeValue(randomValue(d)) }); break
       case 'message': c.sendMsg(otherMessage(d, ctx)); break
       case 'bad-frame': {
