@@ -11,7 +11,10 @@
 // mount (`--mode sync` with --sync-timeout 3600 or 2, every third run `async`) over 2 directory volumes and 1 image volume;
 // an application (scripts/faults/workload.cjs) writes; faults are injected at seeded random
 // points (kill -9 of either daemon, then restart; connection cut/reset/stall/delay through
-// the proxy; SIGSTOP/SIGCONT of either side). Checked (Jepsen's properties, not only "equal at
+// the proxy; SIGSTOP/SIGCONT of either side; a bit flipped in either side's journal while that
+// daemon is down; ENOSPC, for a while, on each of the four places: the primary's backing store
+// and state directory, the secondary's copy and state directory, each a small filesystem of
+// its own (scripts/faults/places.mjs)). Checked (Jepsen's properties, not only "equal at
 // the end"):
 //  1. acknowledged writes: in sync mode (no fallback) every write+fsync that returned is on
 //     the secondary at every snapshot; in both modes it is there once converged;
@@ -30,18 +33,20 @@ import { fileURLToPath } from 'node:url'
 import { unstick } from '../test/helpers/mount.mjs'
 import { layout, startSecondary, startPrimary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../test/helpers/pair.mjs'
 import { Proxy } from './faults/proxy.mjs'
+import { PLACES, smallFilesystems, flipJournalBit } from './faults/places.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const WORKLOAD = join(HERE, 'faults', 'workload.cjs')
 const IMG = 4 << 20
-export const FAULTS = ['kill9-primary', 'kill9-secondary', 'stop-primary', 'stop-secondary', 'cut', 'reset', 'stall', 'delay']
+export const FAULTS = ['kill9-primary', 'kill9-secondary', 'stop-primary', 'stop-secondary', 'cut', 'reset', 'stall', 'delay',
+  'flip-primary', 'flip-secondary', ...PLACES.map(p => `enospc-${p}`)]
 
 export function rng (seed) {
   let s = seed >>> 0
   return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
 }
 // FAULT_KINDS=cut,reset (or none): only these kinds are injected; the schedule stays the seed's.
-const KINDS = process.env.FAULT_KINDS ? process.env.FAULT_KINDS.split(',') : null
+const envKinds = process.env.FAULT_KINDS ? process.env.FAULT_KINDS.split(',') : null
 const runSeed = (seed, k) => (Math.imul(seed ^ 0x9e3779b9, 2654435761) + Math.imul(k + 1, 40503)) >>> 0
 
 const rec = i => Buffer.from(`ack ${String(i).padStart(27)}\n`)
@@ -82,13 +87,16 @@ export function newTotals () {
   return {
     runs: 0, faults: Object.fromEntries(FAULTS.map(f => [f, 0])), snapshots: 0, snapshotsSkipped: 0,
     acked: 0, ackedLost: 0, tornSnapshots: 0, divergences: 0, silentDivergences: 0, hangs: 0,
-    fallbacks: 0, excludedAfterFallback: 0, damage: [], worstConvergeMs: 0, failures: []
+    fallbacks: 0, excludedAfterFallback: 0, damage: [], flips: [], unsteadyReads: 0, worstConvergeMs: 0, failures: []
   }
 }
 
-async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
+async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) {
   const r = rng(seed)
   const L = layout(`faults-${k}`, { vols: ['one', 'two'], image: { name: 'disk', size: IMG } })
+  // Each place on a small filesystem of its own only when it is to be filled up (a tmpfs
+  // backing store also makes the application faster than the secondary's disk).
+  const disks = !kinds || kinds.some(k => k.startsWith('enospc-')) ? smallFilesystems(L) : { keep () {}, close () {} }
   for (const v of ['one', 'two']) fs.writeFileSync(join(L.p[v], 'ctr'), '0'.padStart(19) + '\n')
   fs.writeFileSync(join(L.p.one, 'acks'), '')
   const ackLog = join(L.base, 'acked'); const stopFile = join(L.base, 'stop')
@@ -118,11 +126,28 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
       }, 8000, 'the secondary quiet')
     } catch {}
     if (!st || !st.consistent || st.applyError) { T.snapshotsSkipped++; return } // a resync in progress: not a crash-consistent copy yet
+    // Read while nothing applies: a secondary still replaying its journal after a restart
+    // (no connection needed) can pause longer than the quiet test on an fsync, and files read
+    // one after the other while it goes on are no snapshot at all (seen: a false torn
+    // prefix). So the copy is read twice, 100 ms apart, between two statuses; the reads must
+    // agree and the applied sequence must not move.
+    const readCopy = () => ({
+      a: readCtr(join(L.s.one, 'ctr')), b: readCtr(join(L.s.two, 'ctr')),
+      img: ackPrefix(L.s.disk), fa: ackPrefix(join(L.s.one, 'acks'))
+    })
+    let view = null
+    for (let t = 0; t < 20 && !view; t++) {
+      const s1 = await status(L.sstate).catch(() => null); const v1 = readCopy()
+      await sleep(100)
+      const v2 = readCopy(); const s2 = await status(L.sstate).catch(() => null)
+      if (s1 && s2 && s1.appliedSeq === s2.appliedSeq && s2.consistent && JSON.stringify(v1) === JSON.stringify(v2)) view = v1
+      else { T.unsteadyReads++; await sleep(250) }
+    }
+    if (!view) { T.snapshotsSkipped++; return }
     T.snapshots++
-    const a = readCtr(join(L.s.one, 'ctr')); const b = readCtr(join(L.s.two, 'ctr'))
+    const { a, b, img, fa } = view
     if (!(b <= a && a <= b + 1)) { T.tornSnapshots++; fail(`${when}: not a prefix: one/ctr ${a}, two/ctr ${b}`) }
     // The acked records: record i goes to the image, then to one/acks, then i+1 to the image.
-    const img = ackPrefix(L.s.disk); const fa = ackPrefix(join(L.s.one, 'acks'))
     if (img.beyond.length || fa.beyond.length || !(fa.m <= img.m && img.m <= fa.m + 1)) {
       T.tornSnapshots++
       fail(`${when}: acked records not a prefix: image 1..${img.m} (+${img.beyond.slice(0, 5)}), one/acks 1..${fa.m} (+${fa.beyond.slice(0, 5)})`)
@@ -163,7 +188,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
       await sleep(200 + r() * 1500)
       const kind = FAULTS[Math.floor(r() * FAULTS.length)]
       const hold = 300 + r() * 2700
-      if (KINDS && !KINDS.includes(kind)) { await sleep(hold); continue }
+      if (kinds && !kinds.includes(kind)) { await sleep(hold); continue }
       T.faults[kind]++; runFaults[kind] = (runFaults[kind] ?? 0) + 1
       switch (kind) {
         case 'kill9-primary':
@@ -186,6 +211,27 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
         case 'reset': proxy.reset(); break
         case 'stall': proxy.stall(); await sleep(hold); proxy.resume(); break
         case 'delay': proxy.delayMs = Math.round(5 + r() * 150); await sleep(hold * 2); proxy.delayMs = 0; break
+        case 'flip-primary': { // a bit flipped in the primary's journal while it is down
+          await pri.kill9(); oldPriErr += pri.err; unstick(L.mnt)
+          const what = flipJournalBit(L.pstate, r)
+          if (what) T.flips.push(`run ${k}: primary ${what}`)
+          pri = await startP()
+          break
+        }
+        case 'flip-secondary': { // the same on the secondary (the primary kept out meanwhile)
+          proxy.block()
+          try {
+            await sec.kill9()
+            const what = flipJournalBit(L.sstate, r)
+            if (what) T.flips.push(`run ${k}: secondary ${what}`)
+            sec = await startSecondary(L, ports.sec)
+          } finally { proxy.unblock() }
+          break
+        }
+        default: { // enospc-PLACE: that filesystem full for a while, then freed
+          const place = kind.slice('enospc-'.length)
+          try { disks.fill(place); await sleep(hold) } finally { disks.free(place) }
+        }
       }
       if (r() < 0.5) await snapshot()
     }
@@ -203,7 +249,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
     for (const d of [...(ps?.damage ?? []), ...(ss?.damage ?? [])]) T.damage.push(`run ${k}: ${typeof d === 'string' ? d : JSON.stringify(d)}`)
     const diff = differences(L)
     if (diff) {
-      const silent = ps && ss && ps.lagRecords === 0 && ss.consistent && ss.appliedSeq === ps.lastSeq
+      const silent = ps && ss && ps.lagRecords === 0 && !ps.journalError && ss.consistent && ss.appliedSeq === ps.lastSeq
       if (silent) { T.silentDivergences++; fail(`SILENT divergence (both sides consistent, lag 0):\n${diff}`) } else { T.divergences++; fail(`divergence:\n${diff}`) }
     }
     const acked = readAcks(ackLog)
@@ -230,6 +276,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
     if (w && await within(wExit.then(() => true), 5000, false) === false) w.kill('SIGKILL')
     await stopAll(L, pri, sec)
     unstick(L.mnt)
+    if (T.failures.some(f => f.run === k)) disks.keep(L.base)
+    disks.close()
     await proxy.close()
     if (process.env.FAULT_DEBUG) log(`--- primary log\n${pri?.err}\n--- secondary log\n${sec?.err}`)
     if (!T.failures.some(f => f.run === k)) fs.rmSync(L.base, { recursive: true, force: true })
@@ -238,7 +286,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, T, log) {
   T.runs++
 }
 
-export async function campaign ({ seed, runs, runMs, basePort = 17550, only = null, budgetMs = Infinity, log = console.log }) {
+export async function campaign ({ seed, runs, runMs, basePort = 17550, only = null, budgetMs = Infinity, kinds = envKinds, log = console.log }) {
   if (basePort < 17500 || basePort + 40 > 17600) throw new Error('ports 17500-17599 only')
   const T = newTotals()
   log(`fault campaign: FAULT_SEED=${seed} FAULT_RUNS=${runs} FAULT_RUN_MS=${runMs}`)
@@ -249,7 +297,7 @@ export async function campaign ({ seed, runs, runMs, basePort = 17550, only = nu
     const mode = k % 3 === 2 ? 'async' : 'sync'
     const syncTimeout = k % 3 === 1 ? 2 : 3600 // every third run may fall back to async
     const ports = { sec: basePort + 2 * (k % 20), proxy: basePort + 2 * (k % 20) + 1 }
-    await oneRun(k, runSeed(seed, k), mode, syncTimeout, runMs, ports, T, log)
+    await oneRun(k, runSeed(seed, k), mode, syncTimeout, runMs, ports, kinds, T, log)
   }
   T.elapsedMs = Date.now() - started
   log(summary(T, seed))
@@ -261,9 +309,10 @@ export function summary (T, seed) {
   return [
     `---- fault campaign FAULT_SEED=${seed}: ${T.runs} runs in ${Math.round(T.elapsedMs / 1000)} s`,
     `faults: ${Object.values(T.faults).reduce((a, b) => a + b, 0)} (${faults})`,
-    `snapshots checked: ${T.snapshots} (skipped while not consistent: ${T.snapshotsSkipped}); torn (non-prefix) snapshots: ${T.tornSnapshots}`,
+    `snapshots checked: ${T.snapshots} (skipped while not consistent: ${T.snapshotsSkipped}; reads taken again because the copy moved under them: ${T.unsteadyReads}); torn (non-prefix) snapshots: ${T.tornSnapshots}`,
     `acknowledged writes: ${T.acked}; lost: ${T.ackedLost}`,
     `divergences: ${T.divergences}; silent divergences: ${T.silentDivergences}; hangs/aborted: ${T.hangs}; runs where sync fell back: ${T.fallbacks} (acked writes missing at a snapshot after a fallback, not counted: ${T.excludedAfterFallback})`,
+    `bits flipped in journals: ${T.flips.length}${T.flips.length ? '\n  ' + T.flips.join('\n  ') : ''}`,
     `damage reported: ${T.damage.length}${T.damage.length ? '\n  ' + T.damage.join('\n  ') : ''}`,
     `worst time to converge: ${T.worstConvergeMs} ms`,
     T.failures.length ? `FAILURES (reproduce: FAULT_SEED=${seed} FAULT_ONLY=<run> make faults):\n` + T.failures.map(f => `  run ${f.run} (${f.mode}): ${f.what}`).join('\n') : 'no failures'

@@ -7,6 +7,9 @@ import { registerStatus } from './cli/status.js'
 import { registerJournal } from './cli/journal.js'
 import { registerDemo } from './cli/demo.js'
 import { registerPair } from './cli/pair.js'
+import { registerRoles } from './cli/roles.js'
+import { registerResolve } from './cli/resolve.js'
+import { registerVerify } from './cli/verify.js'
 
 // FUSE handlers run their backing I/O on libuv's pool; the default 4
 // threads would be shared by up to ~10 kernel worker threads' requests.
@@ -24,5 +27,8 @@ registerStatus(program)
 registerJournal(program)
 registerDemo(program)
 registerPair(program)
+registerRoles(program)
+registerResolve(program)
+registerVerify(program)
 
 await program.parseAsync(process.argv)

@@ -140,7 +140,7 @@ async function dispatch (v: Volume, r: Record): Promise<void> {
     // A barrier: the file must be durable before later records apply. A
     // file already gone was removed by a later record of a replayed batch.
     case 'fsync': return tolerate(v.fsync(r.path), ['ENOENT'], yes)
-    // Absent is already true when the parent is gone too (realpath of the
+    // Absent is already true when the parent is gone too (opening the
     // parent fails ENOENT): after an unclean stop the primary restates hot
     // paths of a subtree its journal already removed on this side.
     case 'state': return r.type === 'absent' ? tolerate(v.state(r.path, r), ['ENOENT'], async () => !(await v.lstat(r.path).catch(() => null))) : v.state(r.path, r)

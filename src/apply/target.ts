@@ -9,6 +9,8 @@ import type { VolumeSpec } from '../core/config.js'
 import { applyRecord, type Volumes } from './apply.js'
 import { checkRelPath } from '../volume/confine.js'
 import { replError } from '../core/errors.js'
+import { withPath } from '../volume/long-path.js'
+import { nameFromBytes } from '../core/names.js'
 
 export interface ManifestPart {
   vol: number
@@ -94,11 +96,13 @@ async function * imageEntry (v: VolumeSpec): AsyncGenerator<ManifestPart['entrie
   yield { path: '', type: 'file', size: v.size, sums: await blockSums(v.path) }
 }
 
+/** The copy's tree, at any depth (withPath: its paths can pass PATH_MAX). */
 async function * walk (root: string, rel: string): AsyncGenerator<ManifestPart['entries'][number]> {
   const abs = rel === '' ? root : join(root, rel)
-  for (const name of (await fs.promises.readdir(abs)).sort()) {
+  // Names as bytes, escaped where not UTF-8 (core/names.ts).
+  for (const name of (await withPath(abs, d => fs.promises.readdir(d, { encoding: 'buffer' }))).map(nameFromBytes).sort()) {
     const p = rel === '' ? name : `${rel}/${name}`
-    const st = await fs.promises.lstat(join(root, p))
+    const st = await withPath(join(root, p), f => fs.promises.lstat(f))
     if (st.isDirectory()) {
       yield { path: p, type: 'dir', size: 0, sums: [] }
       yield * walk(root, p)
@@ -112,7 +116,7 @@ async function * walk (root: string, rel: string): AsyncGenerator<ManifestPart['
 
 /** Truncated SHA-256 per block (same function as the primary's resync). */
 async function blockSums (file: string): Promise<Uint8Array[]> {
-  const fh = await fs.promises.open(file, 'r')
+  const fh = await withPath(file, f => fs.promises.open(f, 'r'))
   try {
     const sums: Uint8Array[] = []
     const buf = Buffer.allocUnsafe(manifestBlockBytes)

@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { encodeValue, decodeValue } from '../journal/codec.js'
 import { encodeFrame, checkFrameAt } from '../journal/frame.js'
 import { activityRegionBytes } from '../core/limits.js'
+import { nameFromWire, nameToWire } from '../core/names.js'
 
 /** What is hot: a whole path (namespace op: recovery re-sends the path,
  *  recursively), its metadata (size, mode, owner, xattrs), or one region of
@@ -108,7 +109,7 @@ export class ActivityLog {
 }
 
 function encodeMark (m: HotMark): Buffer {
-  return encodeFrame(encodeValue([m.vol, m.kind, m.region, m.path]))
+  return encodeFrame(encodeValue([m.vol, m.kind, m.region, nameToWire(m.path)])) // a name not UTF-8 as its bytes
 }
 
 /** The marks in an activity log file (a torn last frame ends it). */
@@ -128,8 +129,9 @@ export async function readMarks (path: string): Promise<HotMark[]> {
     off = f.end
     const v = decodeValue(f.payload)
     if (!Array.isArray(v) || v.length !== 4) continue
-    const [vol, kind, region, path] = v as [number, HotKind, number, string]
-    const m = { vol, kind, region, path }
+    const [vol, kind, region, path] = v as [number, HotKind, number, unknown]
+    if (typeof path !== 'string' && !(path instanceof Uint8Array)) continue
+    const m = { vol, kind, region, path: nameFromWire(path) }
     out.set(markKey(m), m)
   }
   return [...out.values()]

@@ -11,6 +11,7 @@ import { decodeValue, encodeValue } from '../journal/codec.js'
 import { writeFileAtomic } from '../journal/checkpoint.js'
 import { markKey, type HotMark } from './activity-log.js'
 import { ExtentMap } from './extent-map.js'
+import { nameFromWire, nameToWire } from '../core/names.js'
 
 const fileName = 'dirty.cbor'
 
@@ -29,9 +30,13 @@ export class DirtySet {
     } catch {
       return d
     }
+    // Names that are not UTF-8 are stored as their bytes (core/names.ts).
     const v = decodeValue(buf) as { marks?: HotMark[], extents?: Parameters<typeof ExtentMap.fromJSON>[0] }
-    for (const m of v.marks ?? []) d.marks.set(markKey(m), m)
-    d.extents = ExtentMap.fromJSON(v.extents ?? [])
+    for (const m of v.marks ?? []) {
+      const mark = { ...m, path: nameFromWire(m.path) }
+      d.marks.set(markKey(mark), mark)
+    }
+    d.extents = ExtentMap.fromJSON((v.extents ?? []).map(([vol, path, ranges]) => [vol, nameFromWire(path), ranges]))
     return d
   }
 
@@ -74,7 +79,10 @@ export class DirtySet {
     const p = this.saving.then(async () => {
       if (!this.changed) return
       this.changed = false
-      await writeFileAtomic(this.path, encodeValue({ marks: [...this.marks.values()], extents: this.extents.toJSON() }))
+      await writeFileAtomic(this.path, encodeValue({
+        marks: [...this.marks.values()].map(m => ({ ...m, path: nameToWire(m.path) })),
+        extents: this.extents.toJSON().map(([vol, path, ranges]) => [vol, nameToWire(path), ranges])
+      }))
     })
     this.saving = p.catch(() => {})
     return p

@@ -111,8 +111,9 @@ export class ExtentMap {
   }
 }
 
-/** Inserts r into sorted disjoint ranges, merging what it touches. */
-export function insert (ranges: Range[], r: Range): Range[] {
+/** Inserts r into sorted disjoint ranges, merging what it touches (and,
+ *  past `max` ranges, the two closest). */
+export function insert (ranges: Range[], r: Range, max = rangesPerFileMax): Range[] {
   // Fast path: appending past the end (sequential writes), merging with the last.
   const last = ranges[ranges.length - 1]
   if (!last || r.start > last.end) {
@@ -135,7 +136,7 @@ export function insert (ranges: Range[], r: Range): Range[] {
     }
     ranges.splice(lo, hi - lo, { start, end, seq })
   }
-  if (ranges.length > rangesPerFileMax) mergeSmallestGap(ranges)
+  if (ranges.length > max) mergeSmallestGap(ranges)
   return ranges
 }
 

@@ -11,7 +11,7 @@ import type { Record, Seq } from '../core/records.js'
 import { recordBytes } from '../core/records.js'
 import { batchBytesTarget, batchRecordsMax } from '../core/limits.js'
 import { describe } from '../core/errors.js'
-import { decodeValue, encodeValue, validateRecord } from '../journal/codec.js'
+import { decodeValue, encodeValue, recordsToWire, validateRecord } from '../journal/codec.js'
 import type { Appended, Journal } from '../journal/journal.js'
 import { JournalTail } from '../journal/tail.js'
 import type { CaptureHandle, CaptureStatus, NativeCore } from '../native/addon.js'
@@ -19,6 +19,9 @@ import type { ExtentMap } from './extent-map.js'
 import type { CaptureApi, CaptureMode, CaptureStats } from './capture.js'
 import type { DirtySet } from './dirty-set.js'
 import type { HotMark } from './activity-log.js'
+
+/** How long an async-mode wake-up waits before following the journal. */
+const followDelayMs = 2
 
 export class NativeCapture implements CaptureApi {
   readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
@@ -31,9 +34,10 @@ export class NativeCapture implements CaptureApi {
   private inExclusive = false
   private readonly ownRanges: Array<[Seq, Seq]> = [] // sequences JS appended: not an application's
   private fallbacksSeen = 0
-  private batchesAtError = 0
+  private appendErrors = 0 // append errors met: a restate clears the error only if none came since it began
   private trackTokens: number[] = []
   private restateTimer: NodeJS.Timeout | null = null
+  private followTimer: NodeJS.Timeout | null = null
   /** Re-journals what the activity log marks hot (set by the wiring). */
   restateHot: () => Promise<number> = async () => 0
   private status: CaptureStatus
@@ -41,14 +45,28 @@ export class NativeCapture implements CaptureApi {
   constructor (private readonly core: NativeCore, readonly handle: CaptureHandle, readonly journal: Journal,
     readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean) {
     this.status = core.poll(handle)
-    this.tail = new JournalTail(journal, () => this.refresh(), err => this.log(describe(err)))
+    // The tail reads the status of the last poll: every poll re-arms the
+    // core's wake-up, so an append after it wakes us again (one poll per
+    // wake-up, not one per read: a poll builds a whole status object).
+    this.tail = new JournalTail(journal, () => this.status, err => this.log(describe(err)))
     this.tail.listeners.push((a, batch) => this.follow(a, batch.records))
-    this.commit = new NativeCommit(this.tail, () => this.refresh().nextSeq - 1)
+    this.commit = new NativeCommit(this.tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
     journal.handOver({ rebase: (seq, prev) => this.exclusive(() => core.rebase(handle, seq, prev)).then(() => this.tail.restart(seq)) })
   }
 
-  /** The core's coalesced wake-up (JS thread, through the thread-safe function). */
+  /** The core's coalesced wake-up (JS thread, through the thread-safe function).
+   *  In async mode the follow waits a moment first, so that one poll and one
+   *  read carry many batches: woken per batch, this thread spent ~30 us per
+   *  4 KiB write (a poll, a read racing the appender for the file, a wake of
+   *  an idle thread) on a 2-core machine where the FUSE thread needs the
+   *  other core. Sync-mode writers wait for the secondary, so they go now. */
   wake (): void {
+    if (this.followTimer) return
+    if (this.syncMode && !this.syncFellBack) return this.followNow()
+    this.followTimer = setTimeout(() => { this.followTimer = null; this.followNow() }, followDelayMs)
+  }
+
+  private followNow (): void {
     this.refresh()
     this.tail.wake()
   }
@@ -65,10 +83,8 @@ export class NativeCapture implements CaptureApi {
       // The core reports an error once; the FUSE op that met it got its errno.
       this.log(`journal: ${this.status.error}`)
       this.commit.appendError = { message: this.status.error, since: new Date().toISOString() }
-      this.batchesAtError = this.status.batches
+      this.appendErrors++
       this.scheduleRestate()
-    } else if (this.commit.appendError && this.status.batches > this.batchesAtError) {
-      this.commit.appendError = null // appends go through again
     }
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
     return this.status
@@ -132,7 +148,9 @@ export class NativeCapture implements CaptureApi {
     }
   }
 
+  /** Resolves once everything the core had appended when called is followed. */
   async barrier (): Promise<void> {
+    this.refresh()
     await this.tail.caughtUp()
   }
 
@@ -146,6 +164,7 @@ export class NativeCapture implements CaptureApi {
 
   close (): void {
     if (this.restateTimer) clearTimeout(this.restateTimer)
+    if (this.followTimer) clearTimeout(this.followTimer)
     this.tail.close()
   }
 
@@ -157,8 +176,12 @@ export class NativeCapture implements CaptureApi {
     if (this.restateTimer) return
     this.restateTimer = setTimeout(() => {
       this.restateTimer = null
+      const errorsBefore = this.appendErrors
       this.restateHot().then(n => {
         this.log(`journal: appends work again; the parts a failed append left hot are re-journalled (${n} records)`)
+        // The error stays in status until then: before, the backing store held changes the
+        // journal (and so the copy) did not, even if other appends went through meanwhile.
+        if (this.appendErrors === errorsBefore) this.commit.appendError = null
       }, err => {
         this.log(`journal: still failing (${describe(err)}); retrying`)
         this.scheduleRestate()
@@ -176,7 +199,7 @@ export class NativeCapture implements CaptureApi {
         bytes += recordBytes(this.pending[end++])
       }
       const part = this.pending.slice(start, end)
-      const last = this.core.appendEncoded(this.handle, encodeValue(part), part.length)
+      const last = this.core.appendEncoded(this.handle, encodeValue(recordsToWire(part)), part.length)
       this.ownRanges.push([last - part.length + 1, last])
       start = end
     }
@@ -225,7 +248,7 @@ export class NativeCommit {
   /** The last journal append that failed in the core, until one succeeds. */
   appendError: { message: string, since: string } | null = null
 
-  constructor (private readonly tail: JournalTail, private readonly last: () => Seq) {
+  constructor (tail: JournalTail, private readonly caughtUp: () => Promise<void>, private readonly last: () => Seq) {
     tail.listeners.push(a => { for (const l of this.listeners) l(a) })
   }
 
@@ -233,7 +256,7 @@ export class NativeCommit {
   get lastAssigned (): Seq { return this.last() }
 
   /** Everything appended so far has been followed. */
-  idle (): Promise<void> { return this.tail.caughtUp() }
+  idle (): Promise<void> { return this.caughtUp() }
 
-  async close (): Promise<void> { await this.tail.caughtUp() }
+  async close (): Promise<void> { await this.caughtUp() }
 }

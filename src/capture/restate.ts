@@ -8,17 +8,21 @@
 // in one turn of the event loop, so no FUSE operation can fall between the
 // read and the record: a change made after a step is journalled after it.
 // Between steps the caller may yield, so mounts keep serving.
+// Backing paths can be longer than PATH_MAX (the core works with *at()
+// calls): every call takes them through withPathSync.
 import fs from 'node:fs'
 import { join } from 'node:path'
 import type { Record } from '../core/records.js'
 import { activityRegionBytes, recordDataBytesMax } from '../core/limits.js'
 import type { HotMark } from './activity-log.js'
+import { withPathSync } from '../volume/long-path.js'
+import { nameFromBytes } from '../core/names.js'
 
 export interface RestateSource {
   /** Backing path of a volume-relative path, or null for an unknown volume. */
   backing (vol: number, rel: string): string | null
   /** Extended attributes of a backing path (name → value). */
-  xattrs (abs: string): Array<[string, Buffer]>
+  xattrs (abs: string | Buffer): Array<[string, Buffer]>
 }
 
 export type Emit = (r: Record) => void
@@ -50,7 +54,7 @@ export function * pathSteps (vol: number, path: string, abs: string, whole: bool
   yield () => {
     st = lstatOrNull(abs)
     emitState(vol, path, abs, st, whole, src, emit)
-    if (st?.isDirectory() && whole) children = fs.readdirSync(abs).sort()
+    if (st?.isDirectory() && whole) children = readNames(abs)
     return 0
   }
   const s = st as fs.Stats | null
@@ -69,18 +73,18 @@ export function emitState (vol: number, path: string, abs: string, st: fs.Stats 
   const base = { kind: 'state' as const, vol, path, mode: 0, uid: 0, gid: 0, size: 0, target: '', whole }
   if (!st) return emit({ ...base, type: 'absent' })
   const attrs = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }
-  if (st.isSymbolicLink()) return emit({ ...base, ...attrs, type: 'symlink', target: fs.readlinkSync(abs) })
+  if (st.isSymbolicLink()) return emit({ ...base, ...attrs, type: 'symlink', target: nameFromBytes(withPathSync(abs, p => fs.readlinkSync(p, { encoding: 'buffer' }))) })
   if (st.isDirectory()) emit({ ...base, ...attrs, type: 'dir' })
   else if (st.isFile()) emit({ ...base, ...attrs, type: 'file', size: st.size })
   else return // fifos, sockets: not restated
-  for (const [name, value] of src.xattrs(abs)) emit({ kind: 'setxattr', vol, path, name, value, flags: 0 })
+  for (const [name, value] of withPathSync(abs, p => src.xattrs(p))) emit({ kind: 'setxattr', vol, path, name, value, flags: 0 })
 }
 
 /** Emits the file's current bytes in [start, end), clipped to its size. */
 export function restateBytes (vol: number, path: string, abs: string, start: number, end: number, emit: Emit): number {
   let fd: number
   try {
-    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    fd = withPathSync(abs, p => fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW))
   } catch {
     return 0 // gone since: the operation that removed it is journalled or restated itself
   }
@@ -102,9 +106,14 @@ export function restateBytes (vol: number, path: string, abs: string, start: num
   }
 }
 
-function lstatOrNull (abs: string): fs.Stats | null {
+/** A directory's entries, sorted, as names (bytes escaped where not UTF-8). */
+export function readNames (abs: string): string[] {
+  return withPathSync(abs, p => fs.readdirSync(p, { encoding: 'buffer' })).map(nameFromBytes).sort()
+}
+
+export function lstatOrNull (abs: string): fs.Stats | null {
   try {
-    return fs.lstatSync(abs)
+    return withPathSync(abs, p => fs.lstatSync(p))
   } catch {
     return null
   }

@@ -4,9 +4,13 @@ import { describe } from '../core/errors.js'
 
 export type Log = (line: string) => void
 
-export async function runDaemon (start: (log: Log) => Promise<() => Promise<void>>): Promise<void> {
+/** How a daemon is asked to stop: `drain` (SIGUSR2, what `replfs demote`
+ *  sends) also waits, bounded, until the peer has what was written. */
+export interface StopHow { drain: boolean }
+
+export async function runDaemon (start: (log: Log) => Promise<(how?: StopHow) => Promise<void>>): Promise<void> {
   const log: Log = line => process.stderr.write(`replfs: ${line}\n`)
-  let stop: (() => Promise<void>) | null = null
+  let stop: ((how?: StopHow) => Promise<void>) | null = null
   try {
     stop = await start(log)
   } catch (err) {
@@ -21,8 +25,9 @@ export async function runDaemon (start: (log: Log) => Promise<() => Promise<void
     // Bounded: a wedged unmount must not keep the process forever.
     const guard = setTimeout(() => { log('stop timed out'); process.exit(1) }, 30_000)
     guard.unref()
-    stop!().then(() => { log('stopped'); process.exit(0) }, err => { log(`stop failed: ${describe(err)}`); process.exit(1) })
+    stop!({ drain: sig === 'SIGUSR2' }).then(() => { log('stopped'); process.exit(0) }, err => { log(`stop failed: ${describe(err)}`); process.exit(1) })
   }
   process.on('SIGINT', () => onSignal('SIGINT'))
   process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGUSR2', () => onSignal('SIGUSR2'))
 }

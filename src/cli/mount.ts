@@ -13,6 +13,7 @@ import { parseSize } from './group-spec.js'
 import { checkUnlocked } from '../journal/lock.js'
 import type { GroupSpec } from '../core/config.js'
 import type { Replication } from './primary.js'
+import { parseRetain } from '../capture/retention.js'
 
 function replicationFromFlags (f: MountFlags, spec: GroupSpec, secret: Buffer): Replication {
   const { host, port } = parseHostPort(f.peer!)
@@ -29,7 +30,16 @@ function replicationFromFlags (f: MountFlags, spec: GroupSpec, secret: Buffer): 
 
 interface MountFlags extends PeerFlags {
   state?: string, group?: string, volume?: string[], image?: string[]
-  peer?: string, mode: string, syncTimeout: string, journalMax: string, onOverflow: string
+  peer?: string, mode: string, syncTimeout: string, journalMax: string, onOverflow: string, retain?: string
+  verifyInterval?: string, verifyRate: string
+}
+
+/** "90", "90s", "15m", "6h", "1d" → milliseconds. */
+export function parseDuration (s: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)?$/.exec(s.trim())
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'] : NaN
+  if (!(ms >= 1000)) throw replError('USAGE', `${flag} "${s}" is not a duration of at least a second (e.g. 90s, 15m, 6h, 1d)`)
+  return ms
 }
 
 export function registerMount (program: Command): void {
@@ -46,6 +56,9 @@ export function registerMount (program: Command): void {
     .option('--sync-timeout <seconds>', 'sync mode: fall back to async when the secondary does not acknowledge within this', '10')
     .option('--journal-max <size>', 'journal size limit (queue of unacknowledged changes)', '1G')
     .option('--on-overflow <block|track>', 'at the limit: block new writes, or track changed extents only and resync them later', 'block')
+    .option('--retain <size|duration>', 'without --peer: keep at most this much journal (e.g. 10G) or this much history (e.g. 7d); what is dropped is tracked for a later peer\'s resync')
+    .option('--verify-interval <duration>', 'verify the secondary against this primary periodically (e.g. 6h): a pass this long after the last one ended')
+    .option('--verify-rate <size>', 'with --verify-interval: bytes read per second on each side by a periodic pass', '32M')
   addPeerOptions(cmd)
     .addHelpText('after', `
 Forms:
@@ -83,9 +96,14 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
           if (flags.mode !== 'async') throw replError('USAGE', `--mode ${flags.mode} needs --peer`, 'sync mode waits for a secondary; give --peer HOST:PORT')
           if (flags.tlsCert || flags.tlsKey || flags.tlsCa) throw replError('USAGE', 'the --tls-* flags need --peer', 'TLS protects the link to a secondary; give --peer HOST:PORT')
           if (flags.secretFile) throw replError('USAGE', '--secret-file needs --peer')
+          if (flags.verifyInterval) throw replError('USAGE', '--verify-interval needs --peer', 'verify compares with a secondary')
+        } else if (flags.retain) {
+          throw replError('USAGE', '--retain is for a primary without --peer', 'with a peer the journal holds what it has not acknowledged, up to --journal-max (see --on-overflow)')
         }
+        const retain = flags.retain ? parseRetain(flags.retain) : null
         const secretPlan = flags.peer ? planSecret(state, flags.secretFile, parseHostPort(flags.peer).host, 'replicate to') : null
         const repl = flags.peer ? replicationFromFlags(flags, spec, secretPlan!.secret ?? Buffer.alloc(0)) : null
+        const verifyEvery = flags.verifyInterval ? { intervalMs: parseDuration(flags.verifyInterval, '--verify-interval'), rateBytesPerSec: parseSize(flags.verifyRate) } : null
         // Every check passed: now create what is missing.
         await fsp.mkdir(state, { recursive: true, mode: 0o700 })
         if (repl && secretPlan) repl.identity.secret = ensureSecret(secretPlan, log, 'the secondary (`replfs serve`)')
@@ -97,10 +115,10 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         await writeGroupFile(state, spec)
         await writeStateRole(state, 'primary')
         if (repl) repl.identity.node = nodeId(state)
-        const primary = await startPrimary(spec, state, mountpoint, log, repl)
+        const primary = await startPrimary(spec, state, mountpoint, log, repl, verifyEvery, retain)
         const names = spec.volumes.map(v => `${v.name}(${v.kind})`).join(' ')
         console.log(`replfs: ready: ${mountpoint} group ${spec.group} volumes ${names} journal at sequence ${primary.journal.nextSeq}`)
-        return () => primary.stop()
+        return how => primary.stop(how)
       })
     })
 }

@@ -14,6 +14,7 @@ import { ActivityLog, activityFileName, readMarks } from '../capture/activity-lo
 import { Capture, type CaptureApi } from '../capture/capture.js'
 import { NativeCapture } from '../capture/native-capture.js'
 import { BackingSync } from '../capture/backing-sync.js'
+import { Retention, type RetainPolicy } from '../capture/retention.js'
 import { redoAfterPowerLoss, syncVolumes } from '../apply/redo.js'
 import { DirtySet } from '../capture/dirty-set.js'
 import { restateSteps, type RestateSource } from '../capture/restate.js'
@@ -22,9 +23,13 @@ import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
 import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
+import { VerifyService } from './verify-service.js'
 import { reportResync } from './progress.js'
 
 export type Log = (line: string) => void
+
+/** A stop for `demote` waits at most this for the secondary to catch up. */
+const drainMs = 20_000
 
 export type Replication = Omit<ReplicatorOptions, 'volumes' | 'source' | 'log'>
 
@@ -33,7 +38,8 @@ export interface Primary {
   commit: CommitApi
   capture: CaptureApi
   replicator: Replicator | null
-  stop (): Promise<void>
+  /** drain: after the unmount, wait (bounded) until the secondary acknowledged everything. */
+  stop (how?: { drain: boolean }): Promise<void>
 }
 
 /** Backing path of a volume-relative path, null for an unknown volume. */
@@ -43,11 +49,18 @@ function backingPath (spec: GroupSpec, num: number, rel: string): string | null 
   return rel === '' ? v.path : join(v.path, rel)
 }
 
+/** Segments small enough that trimming whole segments frees the journal
+ *  well before its limit; with a retention by age, small enough that the
+ *  newest (never dropped) holds little. */
+function segmentSize (journalMaxBytes: number, retain: RetainPolicy | null): number {
+  const bound = journalMaxBytes || (retain && 'maxBytes' in retain ? retain.maxBytes : 0)
+  if (bound) return Math.max(1 << 20, Math.min(segmentBytesDefault, Math.floor(bound / 8)))
+  return retain ? 8 << 20 : segmentBytesDefault
+}
+
 /** Opens and recovers a primary's journal before the core takes it over. */
-export async function openPrimary (spec: GroupSpec, state: string, log: Log, journalMaxBytes = 0) {
-  // Segments small enough that trimming whole segments frees the journal
-  // well before its limit.
-  const segmentBytes = journalMaxBytes ? Math.max(1 << 20, Math.min(segmentBytesDefault, Math.floor(journalMaxBytes / 8))) : segmentBytesDefault
+export async function openPrimary (spec: GroupSpec, state: string, log: Log, journalMaxBytes = 0, retain: RetainPolicy | null = null) {
+  const segmentBytes = segmentSize(journalMaxBytes, retain)
   const journal = await Journal.open(state, { group: spec.group, segmentBytes })
   if (journal.recovery) {
     const r = journal.recovery
@@ -60,8 +73,10 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   const dirty = DirtySet.load(state)
   const capture = new Capture(journal, commit, activity, dirty)
   const source: RestateSource = { backing: (num, rel) => backingPath(spec, num, rel), xattrs: allXattrsSync }
-  // A primary that was tracking (journal overflowed) keeps tracking until a resync.
-  if (!dirty.empty) capture.mode = 'track'
+  // A primary that was tracking (journal overflowed) keeps tracking until a
+  // resync. With retention (no peer) the dirty set holds what was dropped,
+  // and the journal goes on.
+  if (!dirty.empty && !retain) capture.mode = 'track'
 
   // The journal holds every change not yet acknowledged: the extent map is
   // rebuilt from it (it is the persisted form of the map).
@@ -90,9 +105,10 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
 
 /** The native core serves the mount and journals on its own threads; JS
  *  recovers the journal first, then follows it (replication, status). */
-export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null): Promise<Primary> {
+export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null,
+  verifyEvery: { intervalMs: number, rateBytesPerSec: number } | null = null, retain: RetainPolicy | null = null): Promise<Primary> {
   // Recovery journalled through JS; from here the core is the one writer.
-  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes)
+  const p = await openPrimary(spec, state, log, repl?.journalMaxBytes, retain)
   const core = nativeCore()
   const syncMode = repl?.mode === 'sync'
   let capture: NativeCapture | null = null
@@ -108,7 +124,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     throw err
   }
   capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
-  if (!p.dirty.empty) capture.mode = 'track'
+  if (!p.dirty.empty && !retain) capture.mode = 'track'
   const nc = capture
   nc.restateHot = async () => {
     const marks = await readMarks(join(state, activityFileName))
@@ -119,10 +135,13 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
   p.journal.trimFloor = () => backing.synced
   backing.start()
+  const retention = retain ? new Retention(p.journal, p.dirty, retain, () => backing.synced, log) : null
+  retention?.start()
   let replicator: Replicator | null = null
   let stopProgress = () => {}
   let mounted: Mounted
   const closeCapture = async () => {
+    await retention?.stop()
     await backing.stop().catch(err => log(`backing sync: ${describe(err)}`))
     await capture!.barrier()
     if (capture!.mode === 'track') await capture!.saveDirty()
@@ -142,13 +161,23 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     await closeCapture()
     throw err
   }
-  const control = await serveControl(state, () => ({ ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced }))
+  const verify = new VerifyService(capture, replicator, spec.volumes, p.source, log)
+  const control = await serveControl(state, () => ({
+    ...primaryStatus(spec, mountpoint, p.journal, capture!, replicator), backingSyncedSeq: backing.synced, verify: verify.status(),
+    ...(retention ? { retention: retention.status() } : {})
+  }), { verify: verify.command })
+  if (verifyEvery) verify.startPeriodic(verifyEvery.intervalMs, verifyEvery.rateBytesPerSec)
   let stopping: Promise<void> | null = null
   return {
     journal: p.journal, commit: capture.commit, capture,
     replicator,
-    stop: () => (stopping ??= (async () => {
+    stop: (how?: { drain: boolean }) => (stopping ??= (async () => {
+      verify.stop()
       await mounted.unmount().catch(err => log(`unmount: ${describe(err)}`))
+      if (how?.drain && replicator) {
+        const left = await replicator.drain(drainMs)
+        log(left === 0 ? 'drained: the secondary acknowledged every sequence' : `not drained: ${left} sequences not acknowledged by the secondary`)
+      }
       stopProgress()
       await replicator?.stop()
       control.close()

@@ -9,6 +9,7 @@ import { checkUnlocked } from '../journal/lock.js'
 import { openVolumes, closeVolumes } from '../volume/volume.js'
 import { ApplyTarget } from '../apply/target.js'
 import { Secondary } from '../replicate/receiver.js'
+import { VolumeReader } from '../replicate/verify-read.js'
 import { listen, parseHostPort } from '../replicate/transport.js'
 import { collect, groupFromFlags, checkStateDir, parseSize, writeGroupFile } from './group-spec.js'
 import { runDaemon } from './daemon.js'
@@ -67,6 +68,8 @@ with an error; the daemon keeps serving.`)
         const target = new ApplyTarget(vols, spec.volumes)
         const identity = { role: 'secondary' as const, group: spec.group, node: nodeId(state), volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret }
         const secondary = new Secondary(journal, target, identity, log)
+        const copyReader = new VolumeReader(spec.volumes)
+        secondary.readCopy = items => copyReader.read(items)
         secondary.startRecovery()
         const server = await listen(host, port, tls, c => secondary.attach(c), log)
         await serveControl(state, () => secondary.status())

@@ -33,7 +33,7 @@ export async function checkStateRole (state: string, want: Role): Promise<void> 
   if (was === null || was === want) return
   const verb = (r: Role) => r === 'primary' ? '`replfs mount`' : '`replfs serve`'
   throw replError('USAGE', `state directory ${state} belongs to a ${was} (${verb(was)}), not a ${want}`,
-    `give ${verb(want)} its own --state; a state directory serves one role`)
+    `give ${verb(want)} its own --state; a state directory serves one role (\`replfs promote\` / \`replfs demote\` change it)`)
 }
 
 export async function writeStateRole (state: string, role: Role): Promise<void> {

@@ -44,6 +44,12 @@ export function humanStatus (s: Status): string {
     add('acked seq', s.ackedSeq)
     add('lag', `${String(s.lagRecords ?? 0)} records, ${bytes(s.lagBytes)}, ${Number(s.lagSeconds ?? 0).toFixed(1)} s`)
     add('journal', `${bytes(s.journalBytes ?? (s.journal as Status | undefined)?.bytes)} of ${bytes(s.journalMaxBytes)} (${String(s.overflow ?? '-')} on overflow)${s.tracking ? ', TRACKING changes only' : ''}`)
+    const k = s.retention as Status | undefined
+    if (k) {
+      add('retention', `${String(k.retain)}: ${String(k.droppedSegments)} segments dropped (${String(k.droppedRecords)} records, ${bytes(k.droppedBytes)}, through sequence ${String(k.droppedThroughSeq)}${k.lastDropAt ? `, last at ${String(k.lastDropAt)}` : ''})`)
+      if (Number(k.foldedRecords) > 0) add('tracked', `${String(k.trackedPaths)} paths, ${String(k.trackedRanges)} byte ranges: a later peer gets a resync of them (${String(k.foldedRecords)} dropped records no peer had)`)
+      if (k.waiting) add('retention', `waiting: ${String(k.waiting)}`)
+    }
   } else {
     add('peer', `${String(s.peer ?? '-')} ${String(s.peerState)}${silence(s)}`)
     add('applied seq', s.appliedSeq)
@@ -55,11 +61,26 @@ export function humanStatus (s: Status): string {
     const pct = Number(r.bytesTotal) > 0 ? (100 * Number(r.bytesDone) / Number(r.bytesTotal)).toFixed(1) : '0'
     add('resync', `${String(r.kind)} ${String(r.phase)} ${bytes(r.bytesDone)} of ${bytes(r.bytesTotal)} (${pct}%), ${bytes(r.rateBytesPerSec)}/s, ETA ${r.etaSec ?? '?'} s, ${bytes(r.bytesSent)} sent`)
   }
+  const v = s.verify as Status | undefined
+  if (v?.running) {
+    const p = v.running as Status
+    const pct = Number(p.bytesTotal) > 0 ? (100 * Math.min(1, Number(p.bytesDone) / Number(p.bytesTotal))).toFixed(1) : '0'
+    add('verify', `${p.periodic ? 'periodic pass' : 'running'}, ${String(p.phase)}: ${bytes(p.bytesDone)} of ${bytes(p.bytesTotal)} (${pct}%), ${String(p.entriesDone)} entries, ${bytes(p.rateBytesPerSec)}/s, ${String(p.mismatches)} mismatches so far`)
+  }
+  if (v?.last) add('last verify', `${String((v.last as Status).at)}: ${String((v.last as Status).summary)}`)
+  if (v?.intervalSec) add('verify every', `${String(v.intervalSec)} s at ${bytes(v.rateBytesPerSec)}/s${v.nextAt ? `, next at ${String(v.nextAt)}` : ''}`)
   const a = s.applyError as Status | null | undefined
   if (a) add('apply error', `STUCK at sequence ${String(a.seq)}, volume ${String(a.vol)} path ${JSON.stringify(a.path)} since ${String(a.since)} (${String(a.attempts)} attempts): ${String(a.message)}`)
   const j = s.journalError as Status | null | undefined
   if (j) add('journal error', `appends failing since ${String(j.since)}, retried: ${String(j.message)}`)
   for (const d of (s.damage as string[] | undefined) ?? []) add('damage', d)
+  if (s.decision) add('pair', s.decision)
+  if (s.sentBytes !== undefined) add('sent', bytes(s.sentBytes))
+  const sb = s.splitBrain as Status | null | undefined
+  if (sb) {
+    add('SPLIT BRAIN', `since sequence ${String(sb.point)} (generation ${String(sb.generation)}), found ${String(sb.detected)}: ${String(sb.localFiles)} files changed here, ${String(sb.remoteFiles ?? '?')} on the peer`)
+    add('way out', sb.wayOut)
+  }
   if (s.lastError) add('last error', s.lastError)
   return lines.join('\n')
 }

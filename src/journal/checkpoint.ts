@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { decodeValue, encodeValue } from './codec.js'
 import { replError } from '../core/errors.js'
+import { parseHistory, type GenStart } from './generations.js'
 
 export interface Checkpoint {
   acked: number // last sequence the peer acknowledged (0: none)
@@ -13,6 +14,7 @@ export interface Checkpoint {
   appliedSeq: number // secondary: last sequence applied to the volumes
   ackedHash?: Uint8Array // chain hash of the batch ending at `acked` (the chain survives trimming)
   resyncFull?: boolean // damage lost unacknowledged sequences: the next resync must be full
+  history?: GenStart[] // the data generations this side went through (generations.ts)
 }
 
 const fileName = 'checkpoint.cbor'
@@ -42,7 +44,8 @@ export async function readCheckpoint (dir: string): Promise<Checkpoint | null> {
   }
   return {
     acked: v.acked, generation: v.generation, appliedSeq: typeof v.appliedSeq === 'number' ? v.appliedSeq : 0,
-    ackedHash: v.ackedHash instanceof Uint8Array ? v.ackedHash : undefined, resyncFull: v.resyncFull === true
+    ackedHash: v.ackedHash instanceof Uint8Array ? v.ackedHash : undefined, resyncFull: v.resyncFull === true,
+    history: parseHistory(v.history) ?? undefined
   }
 }
 

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import type { Batch, Record } from '../core/records.js'
 import { unreachable } from '../core/records.js'
 import { replError } from '../core/errors.js'
+import { hasEscapes, nameFromBytes, nameToBytes } from '../core/names.js'
 import {
   batchRecordsMax, chainHashBytes, formatVersion, nameBytesMax, pathBytesMax,
   recordDataBytesMax, volumesMax, xattrValueBytesMax
@@ -29,7 +30,25 @@ export function encodeBatch (b: Batch): Buffer {
   let bytes = 256
   for (const r of b.records) bytes += guessBytes(r)
   ;(cbor as unknown as { useBuffer (b: Buffer): void }).useBuffer(Buffer.allocUnsafe(bytes))
-  return cbor.encode(b)
+  return cbor.encode(b.records.some(escaped) ? { ...b, records: recordsToWire(b.records) } : b)
+}
+
+const nameFields = ['path', 'to', 'target'] as const
+
+function escaped (r: Record): boolean {
+  const o = r as unknown as { [k: string]: unknown }
+  return nameFields.some(k => typeof o[k] === 'string' && hasEscapes(o[k] as string))
+}
+
+/** Records as they go on the wire: a name that is not valid UTF-8 (an
+ *  escaped string, core/names.ts) as a CBOR byte string of its bytes. */
+export function recordsToWire (records: Record[]): unknown[] {
+  return records.map(r => {
+    if (!escaped(r)) return r
+    const o: { [k: string]: unknown } = { ...r }
+    for (const k of nameFields) if (typeof o[k] === 'string' && hasEscapes(o[k] as string)) o[k] = nameToBytes(o[k] as string)
+    return o
+  })
 }
 
 /** Encoded size, roughly (any object: tests encode hostile records too). */
@@ -105,6 +124,16 @@ function str (o: Obj, k: string, max: number): string {
   return v
 }
 
+/** A name or path: text, or a byte string when it is not valid UTF-8
+ *  (then its escaped string, core/names.ts). */
+function name (o: Obj, k: string, max: number): string {
+  const v = o[k]
+  if (!(v instanceof Uint8Array)) return str(o, k, max)
+  if (v.length > max) bad(`field ${k} is longer than ${max} bytes`)
+  if (v.includes(0)) bad(`field ${k} contains NUL`)
+  return nameFromBytes(v)
+}
+
 function bool (o: Obj, k: string): boolean {
   const v = o[k]
   if (typeof v !== 'boolean') bad(`field ${k} is not a boolean`)
@@ -116,7 +145,7 @@ export function validateRecord (v: unknown): Record {
   const kind = o.kind
   if (typeof kind !== 'string') bad('record has no kind')
   const vol = uint(o, 'vol', volumesMax - 1)
-  const path = str(o, 'path', pathBytesMax)
+  const path = name(o, 'path', pathBytesMax)
   const r = { kind, vol, path } as Record
   switch (r.kind) {
     case 'write': return { kind: r.kind, vol, path, off: uint(o, 'off'), data: bytes(o, 'data', recordDataBytesMax) }
@@ -124,8 +153,8 @@ export function validateRecord (v: unknown): Record {
     case 'create': case 'mkdir': case 'chmod': return { kind: r.kind, vol, path, mode: uint(o, 'mode', 0xffffffff) }
     case 'mknod': return { kind: r.kind, vol, path, mode: uint(o, 'mode', 0xffffffff), rdev: uint(o, 'rdev', 0xffffffff) }
     case 'unlink': case 'rmdir': case 'fsync': return { kind: r.kind, vol, path }
-    case 'rename': case 'link': return { kind: r.kind, vol, path, to: str(o, 'to', pathBytesMax) }
-    case 'symlink': return { kind: r.kind, vol, path, target: str(o, 'target', pathBytesMax) }
+    case 'rename': case 'link': return { kind: r.kind, vol, path, to: name(o, 'to', pathBytesMax) }
+    case 'symlink': return { kind: r.kind, vol, path, target: name(o, 'target', pathBytesMax) }
     case 'chown': return { kind: r.kind, vol, path, uid: uint(o, 'uid', 0xffffffff), gid: uint(o, 'gid', 0xffffffff) }
     case 'utimens': {
       const u: Record = { kind: r.kind, vol, path, atimeMs: int(o, 'atimeMs'), mtimeMs: int(o, 'mtimeMs') }
@@ -142,7 +171,7 @@ export function validateRecord (v: unknown): Record {
       if (type !== 'absent' && type !== 'file' && type !== 'dir' && type !== 'symlink') bad('state record has a bad type')
       return {
         kind: r.kind, vol, path, type, mode: uint(o, 'mode', 0xffffffff), uid: uint(o, 'uid', 0xffffffff),
-        gid: uint(o, 'gid', 0xffffffff), size: uint(o, 'size'), target: str(o, 'target', pathBytesMax), whole: bool(o, 'whole')
+        gid: uint(o, 'gid', 0xffffffff), size: uint(o, 'size'), target: name(o, 'target', pathBytesMax), whole: bool(o, 'whole')
       }
     }
     default: {

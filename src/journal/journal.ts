@@ -66,7 +66,10 @@ export interface ExternalAppender {
 
 export class Journal {
   nextSeq: Seq = 1
-  lastHash: Buffer = zeroHash
+  /** The chain hash of the newest batch (a followed batch's is taken when asked). */
+  get lastHash (): Buffer { return this.lastOf() }
+  set lastHash (h: Buffer) { this.lastOf = () => h }
+  private lastOf: () => Buffer = () => zeroHash
   checkpoint: Checkpoint = { acked: 0, generation: '', appliedSeq: 0 }
   recovery: Recovery | null = null
   /** Damage met (at open or while reading): never cut, always named. */
@@ -267,7 +270,7 @@ export class Journal {
     }
     cur.bytes += a.frameBytes
     this.nextSeq = a.seq + a.count
-    this.lastHash = a.hash
+    this.lastOf = () => a.hash
     this.durableSeq = Math.min(this.durableSeq, a.seq - 1)
   }
 
@@ -362,6 +365,30 @@ export class Journal {
     }
   }
 
+  /** First sequence the journal still holds (nextSeq when it holds none). */
+  get firstSeq (): Seq {
+    return this.segments[0]?.first ?? this.nextSeq
+  }
+
+  /** The oldest segment and the first sequence after it, or null when
+   *  there is only the newest (never dropped: it carries the chain's tail
+   *  and is the one being appended to). */
+  get oldest (): { path: string, first: Seq, bytes: number, nextFirst: Seq } | null {
+    if (this.segments.length < 2) return null
+    const s = this.segments[0]
+    return { path: s.path, first: s.first, bytes: s.bytes, nextFirst: this.segments[1].first }
+  }
+
+  /** Deletes the oldest segment, acknowledged or not, if it is still the
+   *  one starting at `first` (a trim may have taken it meanwhile): retention
+   *  of a primary without a peer (capture/retention.ts), which first folded
+   *  what it held into the dirty set. Never the newest. */
+  async dropOldest (first: Seq): Promise<void> {
+    if (this.segments.length < 2 || this.segments[0].first !== first) return
+    const old = this.segments.shift()!
+    await fsp.unlink(old.path).catch(() => {})
+  }
+
   /** Starts history over at `seq` after a batch whose hash is `prev`:
    *  every segment is dropped (a resync replaces what they described). */
   async rebase (seq: Seq, prev: Buffer): Promise<void> {
@@ -439,7 +466,7 @@ export class Journal {
         if (expect >= 0 && seq !== expect) {
           // A hole: name it and go on with the valid batches after it.
           // Readers that need every sequence see the jump (sender: JOURNAL_GAP).
-          const hole = holes.find(h => h.resumeAt !== null)
+          const hole = [...holes].reverse().find(h => h.resumeAt !== null) // the one just before this batch
           await this.noteDamage({
             file: segs[i].path, offset: hole?.offset ?? null, reason: hole?.reason ?? 'sequences missing before this segment (one deleted or cut short)',
             fromSeq: expect, toSeq: seq - 1
@@ -504,7 +531,14 @@ async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<
       const want = Math.min(readChunkBytes, limit - pos)
       const buf = Buffer.allocUnsafe(want)
       const { bytesRead } = await fh.read(buf, 0, want, null)
-      if (bytesRead === 0) return // a partial frame at the end is a batch still being written
+      if (bytesRead === 0) {
+        // A partial frame at the end: a batch still being written (the
+        // core appends while we read), or a damaged length that claims
+        // more than is there. Let the caller's scan tell them apart: it
+        // resumes at the next valid frame, or finds none and stops.
+        if (dec.pending > 0) throw replError('FRAME_SHORT', `${path}: a frame at byte ${pos - dec.pending} runs past the end of the segment`)
+        return
+      }
       pos += bytesRead
       for (const payload of dec.push(buf.subarray(0, bytesRead))) {
         yield { batch: decodeBatch(payload), payload }

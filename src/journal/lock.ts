@@ -34,7 +34,13 @@ export async function checkUnlocked (dir: string): Promise<void> {
   }
 }
 
-function alive (pid: number): boolean {
+/** The live process holding the state directory, if any. */
+export async function lockHolder (dir: string): Promise<number | null> {
+  const pid = Number((await fsp.readFile(join(dir, 'lock'), 'utf8').catch(() => '')).trim())
+  return pid > 0 && pid !== process.pid && alive(pid) ? pid : null
+}
+
+export function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

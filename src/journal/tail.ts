@@ -22,7 +22,10 @@ export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq }
 
 export type TailListener = (a: Appended, batch: Batch) => void
 
-const readChunkBytes = 8 * 1024 * 1024
+// One read buffer, reused: payloads are copied out of it, and a fresh
+// multi-MiB buffer per wake-up was most of this thread's time (the garbage
+// collector's, measured: 3.2 s of 7.6 s CPU over 176k 4 KiB writes).
+const readChunkBytes = 4 * 1024 * 1024
 
 export class JournalTail {
   readonly listeners: TailListener[] = []
@@ -34,6 +37,7 @@ export class JournalTail {
   private running: Promise<void> | null = null
   private again = false
   private idleWaiters: Array<() => void> = []
+  private readonly chunk = Buffer.allocUnsafe(readChunkBytes)
 
   constructor (private readonly journal: Journal, private readonly position: () => WriterPosition,
     private readonly onError: (err: Error) => void) {
@@ -102,17 +106,20 @@ export class JournalTail {
         throw err
       }
     }
-    const head = Buffer.allocUnsafe(frameHeaderBytes)
-    if (fs.readSync(this.fd, head, 0, frameHeaderBytes, this.offset) < frameHeaderBytes) return false
-    const first = head.readUInt32BE(0)
+    let buf = this.chunk
+    let n = fs.readSync(this.fd, buf, 0, buf.length, this.offset)
+    if (n < frameHeaderBytes) return false
+    const first = buf.readUInt32BE(0)
     if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
-    const want = Math.max(readChunkBytes, frameHeaderBytes + first)
-    const buf = Buffer.allocUnsafe(want)
-    const n = fs.readSync(this.fd, buf, 0, want, this.offset)
+    if (frameHeaderBytes + first > buf.length) { // a frame larger than the chunk: read it alone
+      buf = Buffer.allocUnsafe(frameHeaderBytes + first)
+      n = fs.readSync(this.fd, buf, 0, buf.length, this.offset)
+    }
+    const read = buf.subarray(0, n)
     let off = 0
     let any = false
     while (off < n) {
-      const f = checkFrameAt(buf.subarray(0, n), off)
+      const f = checkFrameAt(read, off)
       if (!f.ok) {
         if (f.reason === 'short') break
         throw replError('FRAME_CRC', `${f.reason} frame in ${this.journal.segmentPath(this.segFirst)} at byte ${this.offset + off}`)
@@ -121,7 +128,7 @@ export class JournalTail {
       // sender's recent batches), and a view would pin the whole chunk.
       const payload = Buffer.from(f.payload)
       const batch = decodeBatch(payload)
-      const a: Appended = { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), frameBytes: f.end - off, ts: batch.ts }
+      const a = followedBatch(batch, payload, f.end - off)
       if (a.seq !== this.journal.nextSeq) {
         throw replError('JOURNAL_GAP', `batch at byte ${this.offset + off} starts at sequence ${a.seq}, expected ${this.journal.nextSeq}`)
       }
@@ -138,5 +145,20 @@ export class JournalTail {
   private closeFd (): void {
     if (this.fd >= 0) fs.closeSync(this.fd)
     this.fd = -1
+  }
+}
+
+/** A followed batch. Its chain hash (a SHA-256 of the payload) is taken only
+ *  when asked for: acknowledgements and the checkpoint need it for a few
+ *  batches, following needs it for none. */
+function followedBatch (batch: Batch, payload: Buffer, frameBytes: number): Appended {
+  let hash: Buffer | null = null
+  return {
+    seq: batch.seq,
+    count: batch.records.length,
+    payload,
+    frameBytes,
+    ts: batch.ts,
+    get hash () { return (hash ??= chainHash(payload)) }
   }
 }

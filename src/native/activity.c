@@ -107,7 +107,9 @@ static void encode_mark(struct jenc *e, const struct hot_entry *m) {
   at += kl;
   at += m->region >= 0 ? cbor_encode_uint((uint64_t)m->region, head + at, sizeof head - at)
                        : cbor_encode_negint((uint64_t)(-(m->region + 1)), head + at, sizeof head - at);
-  at += cbor_encode_string_start(m->path_len, head + at, sizeof head - at);
+  /* A path that is not UTF-8 as a byte string (names are bytes: core/names.ts). */
+  at += jname_is_text(m->path, m->path_len) ? cbor_encode_string_start(m->path_len, head + at, sizeof head - at)
+                                             : cbor_encode_bytestring_start(m->path_len, head + at, sizeof head - at);
   size_t len = at - 8 + m->path_len;
   uint32_t crc = j_crc32c(j_crc32c(0, head + 8, at - 8), m->path, m->path_len);
   uint8_t hdr[8] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len,

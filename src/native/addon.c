@@ -320,6 +320,10 @@ static napi_value init(napi_env env, napi_value exports) {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_default, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL },
     { "syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL },
+    { "openBeneath", NULL, js_open_beneath, NULL, NULL, NULL, napi_default, NULL },
+    { "xattrs", NULL, js_xattrs, NULL, NULL, NULL, napi_default, NULL },
+    { "xattrSet", NULL, js_xattr_set, NULL, NULL, NULL, napi_default, NULL },
+    { "xattrRemove", NULL, js_xattr_remove, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

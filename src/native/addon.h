@@ -18,5 +18,9 @@ napi_value js_stats(napi_env env, napi_callback_info info);
 napi_value js_utimens(napi_env env, napi_callback_info info);
 napi_value js_mknod(napi_env env, napi_callback_info info);
 napi_value js_syncfs(napi_env env, napi_callback_info info);
+napi_value js_open_beneath(napi_env env, napi_callback_info info);
+napi_value js_xattrs(napi_env env, napi_callback_info info);
+napi_value js_xattr_set(napi_env env, napi_callback_info info);
+napi_value js_xattr_remove(napi_env env, napi_callback_info info);
 
 #endif

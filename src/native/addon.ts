@@ -83,9 +83,19 @@ export interface NativeCore {
   unmount (s: SessionHandle): Promise<void>
   stats (s: SessionHandle): SessionStats
   /** utimensat(AT_SYMLINK_NOFOLLOW) with nanoseconds (the apply side). */
-  utimens (path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
+  utimens (path: string | Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
   /** mknod: fifos, sockets, devices (Node has none). */
-  mknod (path: string, mode: number, rdev: number): void
+  mknod (path: string | Buffer, mode: number, rdev: number): void
+  /** An O_PATH fd of the directory `path` (relative, '.' for root itself)
+   *  names under the directory `root`, which the kernel keeps beneath it
+   *  (openat2 RESOLVE_BENEATH: EXDEV if a symlink or '..' leads out). The
+   *  caller closes it. */
+  openBeneath (root: string, path: string | Buffer): number
+  /** Every extended attribute of the entry itself (l* calls): name, value. */
+  xattrs (path: string | Buffer): Array<[string, Buffer]>
+  /** lsetxattr / lremovexattr (for paths given as bytes). */
+  xattrSet (path: string | Buffer, name: string, value: Buffer): void
+  xattrRemove (path: string | Buffer, name: string): void
   /** syncfs(2) of the filesystem holding `path`, on the thread pool. */
   syncfs (path: string): Promise<void>
 }

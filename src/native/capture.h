@@ -59,12 +59,14 @@ struct hot {
   const char *path; size_t path_len;
 };
 
-/* Any thread, no lock: 0 if a record string (path, name, link target) can
- * be journalled: valid UTF-8 (a CBOR text string; the TS reader would turn
- * bad bytes into U+FFFD, another name) without NUL; else -EILSEQ / -EINVAL.
- * Check names with it BEFORE the backing op: capture_append refuses such a
- * record, and by then the backing store has changed. */
+/* Any thread, no lock: 0 if a record string can be journalled; else
+ * -EILSEQ / -EINVAL. Paths and link targets are bytes (capture_name_ok: no
+ * NUL; one that is not UTF-8 is journalled as a CBOR byte string); xattr
+ * names are text (capture_text_ok: valid UTF-8 without NUL). Check with
+ * them BEFORE the backing op: capture_append refuses such a record, and by
+ * then the backing store has changed. */
 int  capture_text_ok(const char *s, size_t len);
+int  capture_name_ok(const char *s, size_t len);
 
 /* All return 0 or -errno. Threads: a FUSE worker (capture_lock also JS's
  * pool thread; capture_unlock whichever thread holds the lock now). */

@@ -49,6 +49,8 @@ void   jenc_free(struct jenc *e);
 size_t jenc_size(const struct jenc *e);
 /* Checks a record against the TS validator's bounds; 0 or -EINVAL/-E2BIG. */
 int    jrec_check(const struct rec *r);
+/* 1 if s[0..n) is valid UTF-8 (a name CBOR can carry as text), else 0. */
+int    jname_is_text(const char *s, size_t n);
 /* One record map, keys exactly as src/core/records.ts names them. */
 void   jenc_record(struct jenc *e, const struct rec *r);
 void   jenc_array_start(struct jenc *e, size_t n);

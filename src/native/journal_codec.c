@@ -135,6 +135,14 @@ static void put_bytes(struct jenc *e, const void *p, size_t n) {
   put_data(e, p, n);
 }
 static void put_key(struct jenc *e, const char *k) { put_text(e, k, strlen(k)); }
+static int utf8_ok(const uint8_t *s, size_t n);
+/* A name or path: a text string when it is valid UTF-8, else a byte string
+ * of its bytes (names are bytes; core/names.ts reads them back exactly). */
+static void put_name(struct jenc *e, const char *s, size_t n) {
+  if (utf8_ok((const uint8_t *)s, n)) { put_text(e, s, n); return; }
+  HEAD(e, cbor_encode_bytestring_start(n, d_, 9));
+  put_raw(e, s, n);
+}
 
 /* A timespec as records.ts' atimeMs (ms, an integer when exact, else a
  * double: what JS's Date and utimes take) plus the exact sub-second ns. */
@@ -180,22 +188,34 @@ int capture_text_ok(const char *s, size_t n) {
   return utf8_ok((const uint8_t *)s, n) ? 0 : -EILSEQ;
 }
 
+int jname_is_text(const char *s, size_t n) { return utf8_ok((const uint8_t *)s, n); }
+
+int capture_name_ok(const char *s, size_t n) {
+  if (n && !s) return -EINVAL;
+  return n && memchr(s, 0, n) ? -EINVAL : 0;   /* any bytes but NUL: names are bytes */
+}
+
 static int str_ok(const char *s, size_t n, size_t max) {
   if (n > max) return -E2BIG;
   return capture_text_ok(s, n);
 }
 
+static int name_ok(const char *s, size_t n, size_t max) {
+  if (n > max) return -E2BIG;
+  return capture_name_ok(s, n);
+}
+
 int jrec_check(const struct rec *r) {
   if ((unsigned)r->kind > REC_FSYNC) return -EINVAL;
   if (r->vol >= J_VOLUMES_MAX) return -EINVAL;
-  int rc = str_ok(r->path, r->path_len, J_PATH_MAX);
+  int rc = name_ok(r->path, r->path_len, J_PATH_MAX);
   if (rc) return rc;
   switch (r->kind) {
     case REC_WRITE:
       if (r->off > J_SAFE_INT_MAX - r->data_len) return -EFBIG;
       return r->data_len > J_RECORD_DATA_MAX || (r->data_len && !r->data) ? -E2BIG : 0;
     case REC_TRUNCATE: return r->size > J_SAFE_INT_MAX ? -EFBIG : 0;
-    case REC_RENAME: case REC_LINK: case REC_SYMLINK: return str_ok(r->to, r->to_len, J_PATH_MAX);
+    case REC_RENAME: case REC_LINK: case REC_SYMLINK: return name_ok(r->to, r->to_len, J_PATH_MAX);
     case REC_SETXATTR:
       if (r->data_len > J_XATTR_VALUE_MAX || (r->data_len && !r->data) || r->flags > 3) return -E2BIG;
       /* fall through */
@@ -220,7 +240,7 @@ void jenc_record(struct jenc *e, const struct rec *r) {
   put_key(e, "vol");
   put_uint(e, r->vol);
   put_key(e, "path");
-  put_text(e, r->path, r->path_len);
+  put_name(e, r->path, r->path_len);
   switch (r->kind) {
     case REC_WRITE:
       put_key(e, "off"); put_uint(e, r->off);
@@ -233,8 +253,8 @@ void jenc_record(struct jenc *e, const struct rec *r) {
       put_key(e, "rdev"); put_uint(e, r->rdev);
       break;
     case REC_UNLINK: case REC_RMDIR: case REC_FSYNC: break;
-    case REC_RENAME: case REC_LINK: put_key(e, "to"); put_text(e, r->to, r->to_len); break;
-    case REC_SYMLINK: put_key(e, "target"); put_text(e, r->to, r->to_len); break;
+    case REC_RENAME: case REC_LINK: put_key(e, "to"); put_name(e, r->to, r->to_len); break;
+    case REC_SYMLINK: put_key(e, "target"); put_name(e, r->to, r->to_len); break;
     case REC_CHOWN:
       put_key(e, "uid"); put_uint(e, r->uid);
       put_key(e, "gid"); put_uint(e, r->gid);

@@ -62,11 +62,20 @@ uint64_t arg_u64(napi_env env, napi_value v) {
 
 int path_arg(napi_env env, napi_value v, char *buf, size_t size) {
   size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len + 1 >= size) {
-    napi_throw_type_error(env, NULL, "path: a string shorter than PATH_MAX");
-    return -1;
+  bool is_buffer = false;
+  /* A Buffer holds a path's bytes as they are (a name need not be UTF-8). */
+  if (napi_is_buffer(env, v, &is_buffer) == napi_ok && is_buffer) {
+    void *data = NULL;
+    if (napi_get_buffer_info(env, v, &data, &len) == napi_ok && len + 1 < size && !memchr(data, 0, len)) {
+      memcpy(buf, data, len);
+      buf[len] = 0;
+      return 0;
+    }
+  } else if (napi_get_value_string_utf8(env, v, buf, size, &len) == napi_ok && len + 1 < size) {
+    return 0;
   }
-  return 0;
+  napi_throw_type_error(env, NULL, "path: a string or Buffer shorter than PATH_MAX, without NUL");
+  return -1;
 }
 
 napi_value make_number(napi_env env, double d) {

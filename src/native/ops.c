@@ -22,6 +22,7 @@
 #pragma weak capture_durable
 #pragma weak capture_sync
 #pragma weak capture_text_ok
+#pragma weak capture_name_ok
 
 static void op_destroy(struct req *r) { reply_err(r, 0); }
 
@@ -160,7 +161,12 @@ void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, c
 
 int mut_text(struct mut *m, const char *s, int len) {
   if (!m->c || len < 0) return 0;
-  return capture_text_ok(s, (size_t)len);
+  return capture_name_ok(s, (size_t)len);
+}
+
+int mut_xattr_name(struct mut *m, const char *s) {
+  if (!m->c) return 0;
+  return capture_text_ok(s, strlen(s));
 }
 
 int mut_begin_child(struct req *r, struct mut *m, struct inode *parent, const char *name, char *p, int *pl) {

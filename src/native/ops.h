@@ -38,10 +38,12 @@ struct mut {
 /* EROFS on a read-only mount; else takes the capture lock (if any). */
 int mut_begin(struct req *r, struct mut *m);
 void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, const char *path, int path_len);
-/* Before the backing op: 0 if the record string can be journalled
- * (capture_text_ok: UTF-8, no NUL), else -EILSEQ/-EINVAL. No-op without
+/* Before the backing op: 0 if the path or link target can be journalled
+ * (capture_name_ok: any bytes but NUL), else -EINVAL. No-op without
  * capture or without a path (len < 0). */
 int mut_text(struct mut *m, const char *s, int len);
+/* An xattr name: valid UTF-8 (it is text in the journal), else -EILSEQ. */
+int mut_xattr_name(struct mut *m, const char *s);
 /* mut_begin for a new or removed entry `name` of `parent`: refused in the
  * synthetic root (the volumes stay) and in a non-directory; *pl is the
  * entry's path length in p (or -ENOENT when it has none: not journalled). */

@@ -227,7 +227,7 @@ static void change_xattr(struct req *r, const char *name, const char *value, siz
     if (pl == -ENAMETOOLONG) rc = pl;
   }
   if (!rc) rc = mut_text(&m, p, pl);
-  if (!rc) rc = mut_text(&m, name, (int)strlen(name));
+  if (!rc) rc = mut_xattr_name(&m, name);
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   if (!rc) {
     int e = remove ? (nf ? lremovexattr(path, name) : removexattr(path, name))

@@ -6,6 +6,8 @@
 import { decodeValue, encodeValue } from '../journal/codec.js'
 import { replError } from '../core/errors.js'
 import { chainHashBytes, frameBytesMax, pathBytesMax, volumesMax } from '../core/limits.js'
+import { nameFromWire, nameToWire } from '../core/names.js'
+import { parseHistory, type GenStart } from '../journal/generations.js'
 
 export const protocolVersion = 1
 
@@ -23,11 +25,49 @@ export interface ManifestEntry {
 export const syncBlockBytes = 1024 * 1024
 export const manifestEntriesMax = 4096
 
+/** Online verify (verify.ts): one thing to look at on the copy. `entry`:
+ *  what is at `path` (type, mode, owner, size, link target, xattrs, link
+ *  count); `list`: a directory's names; `len` > 0: a checksum per `block`
+ *  bytes of [off, off+len) of a file. */
+export interface VerifyItem { vol: number, path: string, entry: boolean, list: boolean, off: number, len: number, block: number }
+
+export interface VerifyEntry {
+  type: 'absent' | 'file' | 'dir' | 'symlink' | 'other'
+  mode: number // st_mode: type bits and permissions
+  uid: number
+  gid: number
+  size: number
+  nlink: number
+  /** Index of the first item of the same answer that names the same inode
+   *  (its own index when none): hard-link structure, without inode numbers. */
+  link: number
+  target: string
+  xattrs: Array<{ name: string, sum: Uint8Array }> // sorted by name; value checksums
+}
+
+/** `names` holds at most verifyNamesMax names; `more` says a directory has more. */
+export interface VerifyAnswer { entry: VerifyEntry | null, names: string[] | null, more: boolean, sums: Uint8Array[] }
+
+export const verifyItemsMax = 256
+export const verifyNamesMax = 16_384 // 4 MiB of names at most (a request lists at most 2 directories)
+export const verifyXattrsMax = 4096
+export const verifyBlockBytesMin = 512
+export const verifyBlockBytesMax = 16 * 1024 * 1024
+export const verifyReadBytesMax = 64 * 1024 * 1024 // per request
+
 export type Message =
   | { t: 'hello', proto: number, group: string, node: string, role: 'primary' | 'secondary', volumes: VolumeInfo[], nonce: Uint8Array, auth: boolean }
   | { t: 'auth', mac: Uint8Array }
   // secondary → primary after authentication: where its copy stands
-  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean }
+  // (history: its data generations, replicate/pair-state.ts; absent from older peers)
+  // (rollback: after `resolve --discard-local`, the paths it rolled back, divergence.ts Rollback as JSON)
+  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string }
+  // primary → secondary, once the pair agreed where it stands: the
+  // primary's generations, which the secondary adopts as it follows
+  | { t: 'history', gens: GenStart[] }
+  // split brain, both ways once: this side's changes since sequence
+  // `common` (replicate/divergence.ts, JSON text checked by parseReport)
+  | { t: 'diverged', common: number, report: string }
   // primary → secondary: history restarts at `seq` after `prev` (a resync
   // follows; with `full`, the secondary first sends its manifest)
   | { t: 'rebase', seq: number, prev: Uint8Array, generation: string, full: boolean }
@@ -40,10 +80,27 @@ export type Message =
   | { t: 'ping', ts: number }
   | { t: 'pong', ts: number }
   | { t: 'error', code: string, message: string }
+  // primary → secondary: read `items` from the copy exactly when it has
+  // applied sequence `at` (before it applies at + 1)
+  | { t: 'verify', id: number, at: number, items: VerifyItem[] }
+  // secondary → primary: the answers in item order; `missed` when the copy
+  // was already past `at` (asked again at a later sequence), `consistent`
+  // false when the copy is mid-resync (nothing to compare against)
+  | { t: 'verified', id: number, at: number, missed: boolean, consistent: boolean, answers: VerifyAnswer[] }
 
 export type MessageType = Message['t']
 
+/** A manifest entry's path: text, or bytes for a name that is not UTF-8. */
+function manifestPath (eo: { [k: string]: unknown }): string {
+  const v = eo.path
+  if (!(v instanceof Uint8Array)) return str(eo, 'path', pathBytesMax)
+  if (v.length > pathBytesMax || v.includes(0)) bad('manifest path is too long or holds NUL')
+  return nameFromWire(v)
+}
+
 export function encodeMessage (m: Message): Buffer {
+  // A manifest path that is not UTF-8 goes as its bytes (core/names.ts).
+  if (m.t === 'manifest') return encodeValue({ ...m, entries: m.entries.map(e => ({ ...e, path: nameToWire(e.path) })) })
   return encodeValue(m)
 }
 
@@ -109,6 +166,12 @@ function oneOf<T extends string> (o: Obj, k: string, values: readonly T[]): T {
   return v as T
 }
 
+function history (o: Obj, k: string): GenStart[] {
+  return parseHistory(o[k]) ?? bad(`field ${k} is not a generation history`)
+}
+
+export const reportBytesMax = 4 * 1024 * 1024
+
 /** Decodes and validates one payload; BAD_MESSAGE / FRAME_DECODE on anything else. */
 export function decodeMessage (payload: Uint8Array): Message {
   const o = obj(decodeValue(payload), 'message')
@@ -125,7 +188,14 @@ export function decodeMessage (payload: Uint8Array): Message {
       }
     }
     case 'auth': return { t, mac: bytes(o, 'mac', 32, 32) }
-    case 'state': return { t, applied: uint(o, 'applied'), hash: bytes(o, 'hash', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), consistent: bool(o, 'consistent') }
+    case 'state': {
+      const m: Message = { t, applied: uint(o, 'applied'), hash: bytes(o, 'hash', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), consistent: bool(o, 'consistent') }
+      if (o.history !== undefined) m.history = history(o, 'history')
+      if (o.rollback !== undefined) m.rollback = str(o, 'rollback', reportBytesMax)
+      return m
+    }
+    case 'history': return { t, gens: history(o, 'gens') }
+    case 'diverged': return { t, common: uint(o, 'common'), report: str(o, 'report', reportBytesMax) }
     // Sequences start at 1: a history restarting at 0 would put the copy at -1.
     case 'rebase': return { t, seq: uint(o, 'seq') || bad('field seq of a rebase is 0; sequences start at 1'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), full: bool(o, 'full') }
     case 'manifest': {
@@ -135,7 +205,7 @@ export function decodeMessage (payload: Uint8Array): Message {
           if (!(s instanceof Uint8Array) || s.length !== 16) bad(`manifest sum ${i} is not 16 bytes`)
           return s
         })
-        return { path: str(eo, 'path', pathBytesMax), type: oneOf(eo, 'type', ['file', 'dir', 'symlink', 'other'] as const), size: uint(eo, 'size'), sums }
+        return { path: manifestPath(eo), type: oneOf(eo, 'type', ['file', 'dir', 'symlink', 'other'] as const), size: uint(eo, 'size'), sums }
       })
       const vol = uint(o, 'vol')
       if (vol >= volumesMax) bad('manifest volume number out of range')
@@ -147,6 +217,48 @@ export function decodeMessage (payload: Uint8Array): Message {
     case 'consistent': return { t, seq: uint(o, 'seq') }
     case 'ping': case 'pong': return { t, ts: uint(o, 'ts') }
     case 'error': return { t, code: str(o, 'code', 64), message: str(o, 'message', 4096) }
+    case 'verify': {
+      let bytes = 0
+      const items = list(o, 'items', verifyItemsMax).map(v => {
+        const io = obj(v, 'verify item')
+        const item = {
+          vol: uint(io, 'vol'), path: str(io, 'path', pathBytesMax), entry: bool(io, 'entry'), list: bool(io, 'list'),
+          off: uint(io, 'off'), len: uint(io, 'len'), block: uint(io, 'block')
+        }
+        if (item.vol >= volumesMax) bad('verify item volume number out of range')
+        if (item.block < verifyBlockBytesMin || item.block > verifyBlockBytesMax) bad(`verify block size ${item.block} is outside ${verifyBlockBytesMin}..${verifyBlockBytesMax}`)
+        bytes += item.len
+        return item
+      })
+      if (bytes > verifyReadBytesMax) bad(`a verify request asks for ${bytes} bytes, over ${verifyReadBytesMax}`)
+      return { t, id: uint(o, 'id'), at: uint(o, 'at'), items }
+    }
+    case 'verified': {
+      const answers = list(o, 'answers', verifyItemsMax).map(v => {
+        const ao = obj(v, 'verify answer')
+        const names = ao.names === null ? null : list(ao, 'names', verifyNamesMax).map((n, i) => {
+          if (typeof n !== 'string' || Buffer.byteLength(n) > 255) bad(`verify name ${i} is not a name`)
+          return n
+        })
+        const sums = list(ao, 'sums', verifyReadBytesMax / verifyBlockBytesMin).map((s, i) => {
+          if (!(s instanceof Uint8Array) || s.length !== 16) bad(`verify sum ${i} is not 16 bytes`)
+          return s
+        })
+        return { entry: ao.entry === null ? null : verifyEntry(obj(ao.entry, 'verify entry')), names, more: bool(ao, 'more'), sums }
+      })
+      return { t, id: uint(o, 'id'), at: uint(o, 'at'), missed: bool(o, 'missed'), consistent: bool(o, 'consistent'), answers }
+    }
     default: return bad(`unknown message type ${JSON.stringify(t)}`.slice(0, 200))
+  }
+}
+
+function verifyEntry (eo: Obj): VerifyEntry {
+  const xattrs = list(eo, 'xattrs', verifyXattrsMax).map(x => {
+    const xo = obj(x, 'verify xattr')
+    return { name: str(xo, 'name', 255), sum: bytes(xo, 'sum', 16, 16) }
+  })
+  return {
+    type: oneOf(eo, 'type', ['absent', 'file', 'dir', 'symlink', 'other'] as const), mode: uint(eo, 'mode'), uid: uint(eo, 'uid'), gid: uint(eo, 'gid'),
+    size: uint(eo, 'size'), nlink: uint(eo, 'nlink'), link: uint(eo, 'link'), target: str(eo, 'target', pathBytesMax), xattrs
   }
 }

@@ -12,8 +12,13 @@ import { chainHash, decodeBatch } from '../journal/codec.js'
 import { describeDamage, type Journal, type JournalDamage } from '../journal/journal.js'
 import type { Connection } from './transport.js'
 import { handshake, type Identity } from './handshake.js'
-import type { ManifestEntry, Message } from './messages.js'
+import type { ManifestEntry, Message, VerifyAnswer, VerifyItem } from './messages.js'
 import { Heartbeat, silentPeerMs } from './heartbeat.js'
+import { clipHistory, historyOf, type GenStart } from '../journal/generations.js'
+import { changesSince, parseReport, reportText } from './divergence.js'
+import { reportBytesMax } from './messages.js'
+import { loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
+import { splitBrainWayOut } from './pair-state.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -42,6 +47,8 @@ export interface SecondaryStatus {
   /** An apply that cannot go on (full or failing copy): what, where, since when. */
   applyError: ApplyBlock | null
   damage: string[] // journal damage met since start (named: file, byte, sequences)
+  generations: GenStart[]
+  splitBrain: ReturnType<typeof splitBrainSummary> | null
 }
 
 export interface ApplyBlock {
@@ -57,6 +64,14 @@ export interface ApplyBlock {
 const retryMs = [250, 500, 1000, 2000, 5000]
 
 const cursorFile = 'applied'
+
+/** Written by `resolve --discard-local`: what this copy rolled back
+ *  (divergence.ts Rollback), sent to the primary until a rebase. */
+export const rollbackFile = 'rollback.json'
+
+function readRollback (dir: string): string | null {
+  try { return fs.readFileSync(join(dir, rollbackFile), 'utf8') } catch { return null }
+}
 
 export class Secondary {
   private conn: Connection | null = null
@@ -76,6 +91,14 @@ export class Secondary {
   private blocked: ApplyBlock | null = null
   private closing = false
   private wakeRetry: (() => void) | null = null
+  /** The data generations of the copy: the primary's, adopted as followed. */
+  private history: GenStart[]
+  /** A split brain found with a primary: every primary is refused until resolved. */
+  private splitBrain: SplitBrainRecord | null = null
+  /** Online verify: reads of the copy waiting for their sequence to be applied. */
+  private readonly verifyWaiters = new Map<Seq, Array<(missed: boolean) => void>>()
+  /** Reads the copy for an online verify (verify-read.ts; set by the wiring). */
+  readCopy: ((items: VerifyItem[]) => VerifyAnswer[]) | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -86,6 +109,8 @@ export class Secondary {
     // A fresh secondary is "consistent" only in that it claims nothing yet.
     this.consistent = buf[8] !== 1
     this.generation = journal.checkpoint.generation
+    this.history = historyOf(journal.checkpoint)
+    this.splitBrain = loadSplitBrain(journal.dir)
     const onDamage = (d: JournalDamage) => { this.lastError = describeDamage(d); this.log(this.lastError) }
     journal.damage.forEach(onDamage)
     journal.damageListeners.push(onDamage)
@@ -109,7 +134,7 @@ export class Secondary {
         if (batch.seq > this.applied + 1) {
           // A hole in this side's journal: what it held cannot be applied,
           // and applying past it would skip history.
-          const d = this.journal.damage[this.journal.damage.length - 1]
+          const d = [...this.journal.damage].reverse().find(x => x.fromSeq <= this.applied + 1 && this.applied + 1 <= x.toSeq)
           throw replError('JOURNAL_DAMAGE', d ? describeDamage(d) : `journal has no sequences ${this.applied + 1}..${batch.seq - 1}`)
         }
         for (let i = 0; i < batch.records.length; i++) {
@@ -145,7 +170,9 @@ export class Secondary {
       peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
-      damage: this.journal.damage.map(d => describeDamage(d))
+      damage: this.journal.damage.map(d => describeDamage(d)),
+      generations: clipHistory(this.history, this.applied),
+      splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
     }
   }
 
@@ -165,6 +192,11 @@ export class Secondary {
       } else if (this.conn === null) this.log(`primary ${conn.remote} disconnected`)
     })
     handshake(conn, this.me, 10_000).then(peer => {
+      if (this.splitBrain) {
+        const sb = this.splitBrain
+        conn.fail(splitBrainError(sb.point, `this secondary recorded a split brain with primary ${sb.peerNode} at sequence ${sb.point} (${sb.detected}); it takes no primary's stream until it is resolved`, this.journal.dir, 'secondary'))
+        return
+      }
       if (this.blocked) {
         // Nothing can be applied or acknowledged now: tell the primary why
         // (its status shows it) rather than take batches it would wait on.
@@ -181,6 +213,7 @@ export class Secondary {
       this.hb = hb
       this.connNode = peer.node
       this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
+      this.verifyWaiters.clear() // they answer only the connection that asked
       this.deferredStores = 0
       old?.fail(replError('PEER_ERROR', `replaced by a new connection from the primary (${conn.remote})`))
       hb.start()
@@ -190,7 +223,8 @@ export class Secondary {
       // (they arrive ahead of their apply): apply them first, as after a crash.
       this.enqueue(conn, async () => {
         await this.recover()
-        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent })
+        const rollback = this.consistent ? null : readRollback(this.journal.dir)
+        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied), ...(rollback ? { rollback } : {}) })
       })
     }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
@@ -264,8 +298,10 @@ export class Secondary {
         this.enqueue(conn, async () => {
           this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
+          fs.rmSync(join(this.journal.dir, rollbackFile), { force: true }) // what it listed is in this resync, or a full one covers it
           this.applied = m.seq - 1
           this.consistent = false
+          this.answerVerifiesUpTo(Infinity) // missed: the copy is rebuilt
           this.generation = m.generation
           this.resyncUntil = null
           this.writeCursor()
@@ -283,6 +319,26 @@ export class Secondary {
           if (this.applied >= m.seq) this.becomeConsistent()
         })
         return
+      case 'history':
+        this.enqueue(conn, async () => {
+          this.history = m.gens
+          await this.journal.setCheckpoint({ history: m.gens })
+        })
+        return
+      case 'diverged':
+        this.enqueue(conn, async () => {
+          const names = this.me.volumes.map(v => v.name)
+          const local = await changesSince(this.journal, m.common + 1, this.applied, names)
+          conn.send({ t: 'diverged', common: m.common, report: reportText(local, reportBytesMax) })
+          this.splitBrain = {
+            detected: new Date().toISOString(), side: 'secondary', node: this.me.node, peerNode: this.connNode, point: m.common,
+            common: clipHistory(this.history, m.common).pop()!, local, remote: parseReport(m.report), wayOut: splitBrainWayOut(m.common, this.journal.dir, 'secondary')
+          }
+          await saveSplitBrain(this.journal.dir, this.splitBrain)
+          this.log(`SPLIT_BRAIN: split brain with primary ${this.connNode}: ${this.splitBrain.wayOut}`)
+        })
+        return
+      case 'verify': return this.onVerify(conn, m)
       case 'ping': conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return
       default:
@@ -333,6 +389,39 @@ export class Secondary {
     if (this.blocked) this.unblock(seq)
     this.applied = seq
     this.writeCursor()
+    if (this.verifyWaiters.size > 0) this.answerVerifiesUpTo(seq)
+  }
+
+  /** An online verify asks what the copy holds exactly at sequence `at`,
+   *  before `at + 1` applies: the primary read its side at `at` under its
+   *  group lock and sent this before any later batch, so the copy is at or
+   *  before `at` now (already past it only after a reconnect: `missed`, the
+   *  primary asks again). The read is synchronous: no apply falls inside it. */
+  private onVerify (conn: Connection, m: Extract<Message, { t: 'verify' }>): void {
+    const answer = (missed: boolean): void => {
+      if (this.conn !== conn) return
+      const consistent = this.consistent && !this.blocked && this.readCopy !== null
+      let answers: VerifyAnswer[] = []
+      if (!missed && consistent) {
+        try { answers = this.readCopy!(m.items) } catch (err) { return this.reject(conn, err) }
+      }
+      conn.send({ t: 'verified', id: m.id, at: m.at, missed, consistent, answers })
+    }
+    if (this.applied > m.at) return answer(true)
+    // At `at` already: after the jobs queued now (none applies past `at`).
+    if (this.applied === m.at) return this.enqueue(conn, async () => answer(this.applied !== m.at))
+    const list = this.verifyWaiters.get(m.at)
+    if (list) list.push(answer)
+    else this.verifyWaiters.set(m.at, [answer])
+  }
+
+  /** Answers the verify reads waiting for `seq` (and, as missed, any below it). */
+  private answerVerifiesUpTo (seq: Seq): void {
+    for (const [at, list] of this.verifyWaiters) {
+      if (at > seq) continue
+      this.verifyWaiters.delete(at)
+      for (const answer of list) answer(at < seq)
+    }
   }
 
   /** Lets the journal go of segments wholly applied, once what they hold is

@@ -18,8 +18,10 @@ import type { VolumeSpec } from '../core/config.js'
 import type { CaptureApi } from '../capture/capture.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { ExtentMap } from '../capture/extent-map.js'
-import { emitState, pathSteps, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
+import { withPathSync } from '../volume/long-path.js'
+import { emitState, lstatOrNull, pathSteps, readNames, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
 import { syncBlockBytes, type ManifestEntry } from './messages.js'
+import type { ChangedPath } from './divergence.js'
 
 export interface ResyncProgress {
   kind: 'full' | 'partial'
@@ -110,6 +112,43 @@ export class Resync {
     return this.finish()
   }
 
+  /** After a split brain's resolve: the paths either side changed since
+   *  the common point, restated from this side (see divergence.ts
+   *  ChangedPath); image volumes by their byte ranges only. */
+  async paths (changed: ChangedPath[]): Promise<boolean> {
+    let total = 0
+    for (const c of changed) for (const [s, e] of c.ranges) total += e - s
+    this.progress.bytesTotal = total
+    const steps = function * (this: Resync): Generator<Step> {
+      for (const c of changed) {
+        const v = this.volumes[c.vol]
+        const abs = this.src.backing(c.vol, c.path)
+        if (!v || abs === null) continue
+        if (v.kind === 'dir') {
+          yield * pathSteps(c.vol, c.path, abs, c.whole, this.src, this.emit)
+          if (c.xattrs?.length) {
+            // A restate sets the survivor's xattrs; names only the copy has go.
+            yield () => {
+              if (!lstatOrNull(abs)) return 0 // absent here: the restate removed it whole
+              const have = new Set(this.src.xattrs(abs).map(([n]) => n))
+              for (const name of c.xattrs!) if (!have.has(name)) this.emit({ kind: 'removexattr', vol: c.vol, path: c.path, name })
+              return 0
+            }
+          }
+          if (c.whole) continue
+        }
+        for (const [start0, end0] of c.ranges) {
+          for (let start = start0; start < end0; start += syncBlockBytes) {
+            const end = Math.min(end0, start + syncBlockBytes)
+            yield () => { const n = restateBytes(c.vol, c.path, abs, start, end, this.emit); this.progress.bytesDone += end - start; return n }
+          }
+        }
+      }
+    }.call(this)
+    if (!await this.run(steps)) return false
+    return this.finish()
+  }
+
   private readonly emit = (r: Record) => {
     if (r.kind === 'write') this.progress.bytesSent += r.data.length
     this.emitting = true
@@ -191,7 +230,7 @@ export class Resync {
     yield () => {
       st = lstatOrNull(abs)
       emitState(vol, path, abs, st, false, this.src, this.emit)
-      if (st?.isDirectory()) names = fs.readdirSync(abs).sort()
+      if (st?.isDirectory()) names = readNames(abs)
       return 0
     }
     const s = st as fs.Stats | null
@@ -220,7 +259,7 @@ export class Resync {
       const i = off / syncBlockBytes
       yield () => {
         let fd: number
-        try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW) } catch { return 0 }
+        try { fd = withPathSync(abs, p => fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)) } catch { return 0 }
         try {
           const data = Buffer.allocUnsafe(syncBlockBytes)
           const n = fs.readSync(fd, data, 0, syncBlockBytes, off)
@@ -237,17 +276,13 @@ export class Resync {
   }
 }
 
-function lstatOrNull (abs: string): fs.Stats | null {
-  try { return fs.lstatSync(abs) } catch { return null }
-}
-
 /** Bytes of regular files under a volume (progress total for a full sync). */
 function treeBytes (v: VolumeSpec): number {
   if (v.kind === 'image') return v.size
   let n = 0
   const walk = (d: string) => {
     let entries: fs.Dirent[]
-    try { entries = fs.readdirSync(d, { withFileTypes: true }) } catch { return }
+    try { entries = withPathSync(d, p => fs.readdirSync(p, { withFileTypes: true })) } catch { return }
     for (const e of entries) {
       if (e.isDirectory()) walk(join(d, e.name))
       else if (e.isFile()) n += lstatOrNull(join(d, e.name))?.size ?? 0

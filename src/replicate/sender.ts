@@ -7,7 +7,7 @@
 import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
 import { describeDamage, type Journal, type Appended, type JournalDamage, type JournalEntry } from '../journal/journal.js'
-import { chainHash, zeroHash } from '../journal/codec.js'
+import { chainHash } from '../journal/codec.js'
 import type { CommitApi } from '../journal/group-commit.js'
 import type { CaptureApi } from '../capture/capture.js'
 import type { RestateSource } from '../capture/restate.js'
@@ -19,6 +19,13 @@ import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
+import { historyOf, startGeneration } from '../journal/generations.js'
+import { newGeneration } from '../journal/checkpoint.js'
+import type { Compared } from './pair-state.js'
+import { changesSince, parseReport, reportText, type ChangedPath } from './divergence.js'
+import { planSession, rollbackPaths, type Plan } from './plan.js'
+import { reportBytesMax } from './messages.js'
+import { archiveSplitBrain, loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
 
 export interface ReplicatorOptions {
   host: string
@@ -55,6 +62,7 @@ interface Session {
   manifest: Manifest | null
   manifestDone: (() => void) | null
   hb: Heartbeat | null
+  onDiverged: ((m: Extract<Message, { t: 'diverged' }>) => void) | null
 }
 
 export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
@@ -77,7 +85,16 @@ export class Replicator {
    *  paths not rebuilt yet): no sync writer is released until the copy is
    *  consistent, at this sequence (Infinity: not known yet). */
   private holdUntil: Seq | null = null
+  /** A split brain found with the secondary (kept in STATE/diverged.json). */
+  private splitBrain: SplitBrainRecord | null = null
+  /** Batch bytes sent on the wire since start: what resyncs and streaming cost. */
+  private sentBytes = 0
+  private decision: string | null = null
+  /** A generation was started for writes made without the peer since the last session. */
+  private aloneGeneration = false
   readonly overflow: Overflow
+  /** Online verify (verify.ts) hears the secondary's answers here. */
+  readonly verifyListeners = new Set<(m: Extract<Message, { t: 'verified' }>) => void>()
 
   constructor (private readonly journal: Journal, private readonly commit: CommitApi, private readonly capture: CaptureApi,
     private readonly o: ReplicatorOptions) {
@@ -88,6 +105,7 @@ export class Replicator {
     journal.damageListeners.push(onDamage)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     commit.listeners.push(a => this.onAppended(a))
+    try { this.splitBrain = loadSplitBrain(journal.dir) } catch (err) { o.log(describe(err)) }
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
   }
 
@@ -103,6 +121,18 @@ export class Replicator {
     this.overflow.stop()
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
     await this.flushAck()
+  }
+
+  /** Waits (after writes stopped) until the secondary acknowledged every
+   *  sequence, or `ms` passed, or the link is down; the sequences left. */
+  async drain (ms: number): Promise<number> {
+    const until = Date.now() + ms
+    await this.commit.idle()
+    while (this.acked < this.commit.lastAssigned && this.session && Date.now() < until) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    await this.flushAck()
+    return Math.max(0, this.commit.lastAssigned - this.acked)
   }
 
   status () {
@@ -132,7 +162,22 @@ export class Replicator {
       overflow: this.o.onOverflow,
       tracking: this.capture.mode === 'track',
       damage: this.journal.damage.map(d => describeDamage(d)),
-      resync: this.resync ? { ...this.resync.progress } : null
+      resync: this.resync ? { ...this.resync.progress } : null,
+      sentBytes: this.sentBytes,
+      decision: this.decision,
+      generations: historyOf(this.journal.checkpoint),
+      splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
+    }
+  }
+
+  /** The session an online verify runs over: only while streaming to a
+   *  consistent copy (no resync running or waiting to complete). */
+  verifyLink (): { send: (m: Message) => void, onEnd: (fn: () => void) => () => void } | null {
+    const s = this.session
+    if (!s || s.closed || this.peerState !== 'streaming' || this.resync || this.holdUntil !== null) return null
+    return {
+      send: m => { s.conn.send(m) },
+      onEnd: fn => { const h = () => fn(); s.conn.once('close', h); return () => { s.conn.off('close', h) } }
     }
   }
 
@@ -199,7 +244,7 @@ export class Replicator {
     const state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
-      closed: false, manifest: null, manifestDone: null, hb: null
+      closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null
     }
     this.session = s
     const hb = s.hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
@@ -210,6 +255,18 @@ export class Replicator {
     this.o.log(`connected to secondary ${peer.node} at ${conn.remote} (applied ${state.applied}, ${state.consistent ? 'consistent' : 'inconsistent'})`)
 
     const plan = await this.plan(state)
+    if (plan.kind === 'split') return await this.refuseSplit(s, peer.node, plan.standing)
+    if (plan.kind === 'refuse') throw plan.error
+    this.decision = `${plan.kind}: ${plan.why}`
+    this.o.log(`pair decision: ${plan.kind === 'resume' ? 'resume the journal' : plan.kind === 'rollback' ? 'resync the rolled back paths' : `resync, ${plan.kind}`}: ${plan.why}`)
+    if (this.splitBrain) {
+      const to = await archiveSplitBrain(this.journal.dir)
+      this.o.log(`the split brain recorded at sequence ${this.splitBrain.point} is resolved${to ? ` (record kept in ${to})` : ''}`)
+      this.splitBrain = null
+    }
+    // The secondary follows this side's generations from here on.
+    conn.send({ t: 'history', gens: historyOf(this.journal.checkpoint) })
+    this.aloneGeneration = false
     if (plan.kind === 'resume') {
       this.holdUntil = null // a consistent copy at state.applied
       s.sentUpTo = state.applied
@@ -218,57 +275,73 @@ export class Replicator {
       void this.pump(s)
       return
     }
-    if (plan.kind === 'refuse') throw plan.error
     // Resync: history restarts on the secondary at the next batch.
     await this.commit.idle()
     const seq = this.journal.nextSeq
     const prev = this.journal.lastHash
+    const changed = plan.kind === 'rollback' ? await rollbackPaths(this.journal, plan.rollback, seq - 1, this.o.volumes.map(v => v.name)) : null
+    const kind = plan.kind === 'full' || (plan.kind === 'rollback' && !changed) ? 'full' : 'partial'
+    if (plan.kind === 'rollback' && !changed) this.o.log(`this journal no longer holds every sequence since ${plan.rollback.point}: a full resync instead`)
+    if (kind === 'partial') await this.foldSkipped(seq)
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
-    conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: plan.kind === 'full' })
+    conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: kind === 'full' })
     // The copy is inconsistent from here until the full resync completes,
     // and the next session resyncs in full again if this one is cut short.
-    if (plan.kind === 'full' && this.journal.checkpoint.resyncFull) await this.journal.setCheckpoint({ resyncFull: false })
+    if (kind === 'full' && this.journal.checkpoint.resyncFull) await this.journal.setCheckpoint({ resyncFull: false })
     this.holdUntil = Infinity
     await this.takeAck(seq - 1, prev) // what came before is covered by the resync (trim), but not on the copy yet (hold)
-    this.o.log(`${plan.kind} resync of the secondary starts at sequence ${seq}`)
+    this.o.log(`${kind} resync of the secondary starts at sequence ${seq}${changed ? ` (${changed.length} paths changed on either side since the common point)` : ''}`)
     void this.pump(s)
-    void this.runResync(s, plan.kind)
+    void this.runResync(s, kind, changed)
   }
 
-  /** Where does the secondary stand against this journal? */
-  private async plan (st: Extract<Message, { t: 'state' }>): Promise<{ kind: 'resume' | 'full' | 'partial' } | { kind: 'refuse', error: Error }> {
-    const mine = this.journal.checkpoint.generation
-    if (st.generation !== mine) return { kind: 'full' } // a new or foreign copy
-    // Damage lost sequences the secondary may not have: which extents they
-    // changed is unknown, so everything is compared (block checksums: what
-    // the copy has is not sent again).
-    if (this.journal.checkpoint.resyncFull) return { kind: 'full' }
-    // A resync was cut short. Before the dirty set: if the cut one was a
-    // full resync (say the journal overflowed during an initial sync), the
-    // dirty set holds only what it had journalled, not the blocks it never
-    // reached; a partial resync would declare a half-built copy consistent.
-    // A full one compares checksums, so what the copy has is not resent.
-    if (!st.consistent) return { kind: 'full' }
-    if (this.capture.mode === 'track' || !this.capture.dirty.empty) {
-      return st.applied >= this.acked ? { kind: 'partial' } : { kind: 'full' }
-    }
-    if (st.applied > this.commit.lastAssigned) {
-      return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary has applied up to ${st.applied}, beyond this primary's history (${this.commit.lastAssigned})`, 'the sides have diverged; pick the survivor and resync the other') }
-    }
-    const hash = await this.journal.hashAt(st.applied)
-    if (st.applied === 0 && this.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume' }
-    if (hash === null) return { kind: 'full' } // trimmed past it: the journal cannot prove a common history
-    // The secondary cannot tell its own hash (its journal is damaged or was
-    // cut below what it applied): unknown, not a different history.
-    if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full' }
-    if (!hash.equals(Buffer.from(st.hash))) {
-      return { kind: 'refuse', error: replError('SPLIT_BRAIN', `the secondary's history differs from this primary's at sequence ${st.applied}`, 'both sides were written; pick the survivor and resync the other') }
-    }
-    return { kind: 'resume' }
+  /** Where does the secondary stand against this journal? (plan.ts) */
+  private plan (st: Extract<Message, { t: 'state' }>): Promise<Plan> {
+    // History past what the peer acknowledged dropped by retention (a primary
+    // that ran without a peer: capture/retention.ts) is in the dirty set too.
+    const tracking = this.capture.mode === 'track' || !this.capture.dirty.empty || this.journal.firstSeq > this.acked + 1
+    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking }, st)
   }
 
-  private async runResync (s: Session, kind: 'full' | 'partial'): Promise<void> {
+  /** Both sides wrote since the common point: each tells the other what it
+   *  changed (replfs diverged), both write it down, nothing is merged. */
+  private async refuseSplit (s: Session, peerNode: string, st: Compared): Promise<never> {
+    const names = this.o.volumes.map(v => v.name)
+    const local = await changesSince(this.journal, st.point + 1, this.commit.lastAssigned, names)
+    const reply = new Promise<Extract<Message, { t: 'diverged' }> | null>(resolve => {
+      const timer = setTimeout(() => resolve(null), 15_000)
+      s.onDiverged = m => { clearTimeout(timer); resolve(m) }
+      s.conn.on('close', () => { clearTimeout(timer); resolve(null) })
+    })
+    s.conn.send({ t: 'diverged', common: st.point, report: reportText(local, reportBytesMax) })
+    const theirs = await reply
+    const detail = st.primaryPast > 0
+      ? `this primary wrote ${st.primaryPast} sequences and the secondary ${peerNode} holds ${st.secondaryPast} this side never had, since sequence ${st.point} (generation ${st.common.id})`
+      : `the secondary ${peerNode} holds ${st.secondaryPast} sequences past sequence ${st.point} (generation ${st.common.id}) that this primary never had: it has newer data (to keep it, make it the primary: demote this side, promote that one)`
+    const err = splitBrainError(st.point, detail, this.journal.dir, 'primary')
+    const rec: SplitBrainRecord = {
+      detected: new Date().toISOString(), side: 'primary', node: this.o.identity.node, peerNode, point: st.point, common: st.common,
+      local, remote: theirs ? parseReport(theirs.report) : null, wayOut: err.hint ?? ''
+    }
+    await saveSplitBrain(this.journal.dir, rec)
+    this.splitBrain = rec
+    this.decision = `split brain: ${detail}`
+    throw err
+  }
+
+  /** A partial resync restarts the secondary's history at `seq`: what the
+   *  journal still holds between the peer's acknowledgement and there is
+   *  not streamed, so it joins the dirty set the resync sends (a journal
+   *  kept by retention while no peer was there holds such records). */
+  private async foldSkipped (seq: Seq): Promise<void> {
+    for await (const { batch } of this.journal.read(this.acked + 1)) {
+      if (batch.seq >= seq) break
+      batch.records.forEach((r, i) => { if (batch.seq + i > this.acked && batch.seq + i < seq) this.capture.dirty.add(r) })
+    }
+  }
+
+  private async runResync (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
     const wasTracking = this.capture.mode === 'track'
     const resync = new Resync(this.capture, this.o.volumes, this.o.source, kind, () => this.overflow.resyncPause())
     this.resync = resync
@@ -284,6 +357,8 @@ export class Replicator {
       const manifest = await this.receiveManifest(s)
       if (!manifest) return
       ok = await resync.full(manifest)
+    } else if (changed) {
+      ok = await resync.paths(changed) // the dirty set is empty (planRollback)
     } else {
       ok = await resync.partial(dirty.marks, dirty.extents)
     }
@@ -307,10 +382,32 @@ export class Replicator {
     })
   }
 
+  /** The first write made without the peer starts a data generation: the
+   *  histories then show where this side went on alone (the sequences alone
+   *  already tell the pair where it stands, pair-state.ts; the generation
+   *  names the point in status, logs and reports). */
+  private async startAloneGeneration (from: Seq): Promise<void> {
+    const id = newGeneration()
+    try {
+      await this.journal.setCheckpoint({ generation: id, history: startGeneration(historyOf(this.journal.checkpoint), id, from) })
+      this.o.log(`writing without the secondary: data generation ${id} starts at sequence ${from}`)
+    } catch (err) {
+      this.noteError(`checkpoint write failed (generation not recorded): ${describe(err)}`)
+    }
+  }
+
   // ---- streaming ---------------------------------------------------------
 
   private onAppended (a: Appended): void {
     this.recent.push(a)
+    const gens = historyOf(this.journal.checkpoint)
+    // Only when the peer reached into the current generation: one it never
+    // acknowledged anything of (a promotion's, or an earlier time alone)
+    // already marks the point, and the history stays short.
+    if (!this.session && !this.aloneGeneration && !this.stopped && gens[gens.length - 1].from <= this.acked) {
+      this.aloneGeneration = true
+      void this.startAloneGeneration(a.seq)
+    }
     this.session?.wake()
   }
 
@@ -325,6 +422,7 @@ export class Replicator {
         const next = await this.nextBatch(s)
         if (!next || s.closed) { await this.sleep(s); continue }
         s.sentUpTo = next.seq + next.count - 1
+        this.sentBytes += next.payload.length
         s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, hash: next.hash, ts: next.ts })
         s.inflightBytes += next.payload.length
         if (!s.conn.sendBatch(next.payload)) {
@@ -385,6 +483,8 @@ export class Replicator {
         return
       }
       case 'manifest-end': s.manifestDone?.(); return
+      case 'diverged': s.onDiverged?.(m); return
+      case 'verified': for (const l of this.verifyListeners) l(m); return
       case 'ping': s.conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return
       default: s.conn.fail(replError('BAD_MESSAGE', `a primary does not take "${m.t}" messages`))

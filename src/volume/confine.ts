@@ -4,6 +4,7 @@
 // the way down) needs the filesystem and lives in dir.ts.
 import { replError } from '../core/errors.js'
 import { nameBytesMax, pathBytesMax } from '../core/limits.js'
+import { nameByteLength } from '../core/names.js'
 
 function escape (p: string, why: string): never {
   const shown = p.length > 120 ? `${p.slice(0, 120)}...` : p // a hostile path can be 4 KiB
@@ -19,13 +20,13 @@ export function checkRelPath (p: string): string {
   if (typeof p !== 'string') escape(String(p), 'is not a string')
   if (p === '') return p
   if (p.includes('\0')) escape(p, 'contains NUL')
-  if (Buffer.byteLength(p) > pathBytesMax) escape(p, `is longer than ${pathBytesMax} bytes`)
+  if (nameByteLength(p) > pathBytesMax) escape(p, `is longer than ${pathBytesMax} bytes`)
   if (p.startsWith('/')) escape(p, 'is absolute')
   if (p.endsWith('/')) escape(p, 'ends with a slash')
   for (const name of p.split('/')) {
     if (name === '') escape(p, 'has an empty component')
     if (name === '.' || name === '..') escape(p, `has a '${name}' component`)
-    if (Buffer.byteLength(name) > nameBytesMax) escape(p, `has a component longer than ${nameBytesMax} bytes`)
+    if (nameByteLength(name) > nameBytesMax) escape(p, `has a component longer than ${nameBytesMax} bytes`)
   }
   return p
 }

@@ -5,6 +5,7 @@
 // binary then fails only xattr records, not the whole apply side.
 import { createRequire } from 'node:module'
 import { constants as osc } from 'node:os'
+import { nativeCore } from '../native/addon.js'
 
 type Native = typeof import('@napi-rs/xattr')
 
@@ -85,7 +86,9 @@ export function removeXattrSync (abs: string, name: string): void {
 }
 
 /** name → value of every attribute; none for a path that cannot tell. */
-export function allXattrsSync (abs: string): Array<[string, Buffer]> {
+export function allXattrsSync (abs: string | Buffer): Array<[string, Buffer]> {
+  // A path as bytes (a name that is not UTF-8): the binding takes text only.
+  if (typeof abs !== 'string') return nativeCore().xattrs(abs)
   const out: Array<[string, Buffer]> = []
   let names: string[]
   try { names = listXattrSync(abs) } catch { return out }

@@ -111,6 +111,48 @@ test('a symlink inside the root is followed as a parent: it is not an escape', a
   await rejects(apply({ kind: 'create', path: 'in/hop/x', mode: 0o644 }), 'APPLY_FAILED', /ENOENT/)
 })
 
+test('at a depth past PATH_MAX the same symlinks are refused and the same inside ones followed', async () => {
+  // 20 levels of 200-byte names, then 60-byte ones: record paths of ~4090
+  // bytes, whose absolute form on this side passes 4096 bytes.
+  const chain = Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(200, 'x'))
+  const deep = chain.join('/')
+  const [out, abs, alias, sub] = ['o', 'a', 'l', 's'].map(c => c.repeat(60))
+  let fd = fs.openSync(env.root, fs.constants.O_RDONLY)
+  for (const n of chain) {
+    fs.mkdirSync(`/proc/self/fd/${fd}/${n}`)
+    const next = fs.openSync(`/proc/self/fd/${fd}/${n}`, fs.constants.O_RDONLY)
+    fs.closeSync(fd); fd = next
+  }
+  try {
+    fs.symlinkSync('../'.repeat(chain.length + 1) + 'outside', `/proc/self/fd/${fd}/${out}`) // relative, leads out
+    fs.symlinkSync(env.outside, `/proc/self/fd/${fd}/${abs}`)
+    fs.symlinkSync('../'.repeat(chain.length) + 'in', `/proc/self/fd/${fd}/${alias}`) // relative, stays inside
+    assert.ok(Buffer.byteLength(path.join(env.root, deep, out, 'secret')) > 4096)
+    for (const p of [`${deep}/${out}/secret`, `${deep}/${out}/new`, `${deep}/${abs}/secret`]) {
+      await rejects(apply({ kind: 'write', path: p, off: 0, data: bytes('pwned') }), 'PATH_ESCAPE', /outside the volume/)
+      await rejects(apply({ kind: 'create', path: p, mode: 0o777 }), 'PATH_ESCAPE', /outside the volume/)
+      await rejects(apply({ kind: 'rename', path: 'f', to: p }), 'PATH_ESCAPE', /outside the volume/)
+      await rejects(apply({ kind: 'state', path: p, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false }), 'PATH_ESCAPE', /outside the volume/)
+    }
+    await rejects(apply({ kind: 'write', path: `${deep}/${out}`, off: 0, data: bytes('pwned') }), 'PATH_ESCAPE', /is a symlink/)
+    await apply({ kind: 'create', path: `${deep}/${alias}/x`, mode: 0o644 })
+    await apply({ kind: 'write', path: `${deep}/${alias}/x`, off: 0, data: bytes('ok') })
+    assert.is(fs.readFileSync(path.join(env.root, 'in', 'x'), 'utf8'), 'ok')
+    // And plain work at that depth, a subtree removed by a state record included.
+    await apply({ kind: 'mkdir', path: `${deep}/${sub}`, mode: 0o700 })
+    await apply({ kind: 'create', path: `${deep}/${sub}/f`, mode: 0o600 })
+    await apply({ kind: 'write', path: `${deep}/${sub}/f`, off: 0, data: bytes('deep') })
+    assert.is(fs.readFileSync(`/proc/self/fd/${fd}/${sub}/f`, 'utf8'), 'deep')
+    await apply({ kind: 'state', path: `${deep}/${sub}`, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false })
+    assert.not.ok(fs.existsSync(`/proc/self/fd/${fd}/${sub}`))
+  } finally {
+    fs.closeSync(fd)
+  }
+  // The whole deep tree goes the same way (fs.rm cannot: its paths grow past PATH_MAX).
+  await apply({ kind: 'state', path: chain[0], type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false })
+  assert.not.ok(fs.existsSync(path.join(env.root, chain[0])))
+})
+
 test('unknown volume and image overrun are refused; the rest of the batch is not applied', async () => {
   await rejects(applyBatch(env.vols, { seq: 5, records: [
     { kind: 'write', vol: 42, path: 'f', off: 0, data: bytes('x') },

@@ -5,9 +5,9 @@
 // mount, and (make conformance) on the primary of a replicating pair, whose
 // replica must then equal the primary's backing store exactly (names, types,
 // modes, owners, sizes, contents, link targets, xattrs, hard-link groups).
-// The pair run is not in the suite yet: pjdfstest's paths near PATH_MAX
-// cannot be applied on the secondary, which builds absolute paths (the copy
-// is then held back with APPLY_BLOCKED, never skipped); see the note.
+// In the suite on a pair: pjdfstest's files that build paths of PATH_MAX
+// (4095 bytes under the volume: their absolute form passes PATH_MAX on
+// both sides), then a tree left that deep, compared exactly.
 // A whole run takes 15-22 minutes on this 2-core machine when it is busy,
 // more than the suite can give it: the suite runs the directories of
 // pjdfstest that exercise what the core captures (modes, owners, links,
@@ -27,11 +27,21 @@ const tool = join(ROOT, '..', 'shared', 'tools', 'pjdfstest-run')
 const maxFailed = 55
 // (pjdfstest-run's --only is a substring: 'link/' takes link/, symlink/ and unlink/)
 const suiteDirs = process.env.PJDFSTEST_DIRS?.split(',') ?? ['chmod/', 'link/', 'mkdir/', 'mkfifo/', 'mknod/', 'open/', 'truncate/', 'utimensat/']
+// Files whose paths reach PATH_MAX (dirgen_max in misc.sh builds them): the
+// */03.t that test ENAMETOOLONG of a whole path, and rename/02. Each takes
+// 20-40 s here (its names come from a shell loop of dd | openssl), so the
+// suite runs three that make, rename and remove entries that deep (the
+// rest of what happens at that depth is in test/pair/deep-paths.test.mjs);
+// PJDFSTEST_PATH_MAX=all runs all twelve.
+const pathMaxFiles = process.env.PJDFSTEST_PATH_MAX === 'all'
+  ? ['chmod/03', 'chown/03', 'truncate/03', 'link/03', 'mkdir/03', 'mkfifo/03', 'mknod/03', 'open/03', 'rmdir/03', 'rename/02']
+  : ['mkdir/03', 'open/03', 'rename/02']
 
-/** Runs pjdfstest in `dir` (all of it, or the suite's directories); returns
- *  the subtests run and failed, and the files timed out. */
-function pjdfstest (dir) {
-  const runs = process.env.PJDFSTEST_FULL ? [[]] : suiteDirs.map(d => ['--only', d])
+/** Runs pjdfstest in `dir` (all of it, or the suite's directories, or
+ *  `only`'s files); returns the subtests run and failed, and the files
+ *  timed out. */
+function pjdfstest (dir, only = process.env.PJDFSTEST_FULL ? null : suiteDirs) {
+  const runs = only ? only.map(d => ['--only', d]) : [[]]
   const total = { subtests: 0, failed: 0, timedOut: 0 }
   for (const only of runs) {
     let out
@@ -90,5 +100,48 @@ if (process.env.PJDFSTEST_PAIR) test('pjdfstest on a replicating primary; the re
   assert.ok(r.failed <= maxFailed, `${r.failed} failed subtests (a C passthrough fails ${maxFailed})`)
   assert.equal(snapshot(L.s.v, { exact: true }), snapshot(L.p.v, { exact: true }))
 }))
+
+test('pjdfstest\'s PATH_MAX files on a replicating primary, then a tree that deep; the replica is exact', bounded(300_000, async () => {
+  const L = layout('pjd-deep', { vols: ['v'] })
+  const { sec, pri } = await startPair(L, 17701)
+  let r
+  try {
+    const v = join(L.mnt, 'v')
+    r = pjdfstest(v, pathMaxFiles)
+    console.log(`pjdfstest's PATH_MAX files on the replicating primary: ${r.subtests} subtests, ${r.failed} failed, ${r.timedOut} timed out`)
+    // pjdfstest removes what it made: leave a tree that deep behind.
+    leaveDeepTree(v)
+    await waitSynced(L, 120_000)
+  } finally {
+    await stopAll(L, pri, sec)
+  }
+  assert.ok(r.subtests >= 10, `only ${r.subtests} subtests ran`)
+  assert.is(r.timedOut, 0)
+  assert.is(r.failed, 0)
+  assert.equal(snapshot(L.s.v, { exact: true }), snapshot(L.p.v, { exact: true }))
+}))
+
+/** Under `dir`, directories of 127-byte names down to 4095 bytes (as
+ *  pjdfstest's dirgen_max), holding a file, a hard link, a symlink, a fifo. */
+function leaveDeepTree (dir) {
+  let fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+  try {
+    for (let depth = 0, bytes = 0; bytes + 128 + 40 < 4095; depth++, bytes += 128) {
+      const name = `${depth}`.padEnd(127, 'p')
+      fs.mkdirSync(`/proc/self/fd/${fd}/${name}`, 0o750)
+      const next = fs.openSync(`/proc/self/fd/${fd}/${name}`, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+      fs.closeSync(fd)
+      fd = next
+    }
+    const at = n => `/proc/self/fd/${fd}/${n}`
+    fs.writeFileSync(at('file'), 'at PATH_MAX\n'.repeat(1000))
+    fs.chmodSync(at('file'), 0o604)
+    fs.linkSync(at('file'), at('hard'))
+    fs.symlinkSync('file', at('soft'))
+    sh(`mkfifo /proc/${process.pid}/fd/${fd}/fifo`) // (Node has no mkfifo)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
 
 test.run()

@@ -75,12 +75,14 @@ export function startPrimary (L, port, { mode = 'async', extra = [] } = {}) {
   return mount([L.mnt, '--group', 'g', '--state', L.pstate, ...volArgs(L, 'p'), '--peer', `127.0.0.1:${port}`, '--mode', mode, ...secretArgs(L, extra), ...extra])
 }
 
-/** Waits until the primary has nothing unacknowledged and streams, and the
- *  secondary is consistent at the primary's last sequence. */
+/** Waits until the primary has nothing unacknowledged, streams and has no
+ *  journal error pending (changes its journal failed to take are not on the
+ *  copy until re-journalled), and the secondary is consistent at the
+ *  primary's last sequence. */
 export async function waitSynced (L, ms = 60_000) {
   return waitFor(async () => {
     const p = await status(L.pstate)
-    if (p.lagRecords !== 0 || p.peerState !== 'streaming' || p.resync) return false
+    if (p.lagRecords !== 0 || p.peerState !== 'streaming' || p.resync || p.journalError) return false
     const s = await status(L.sstate)
     if (!s.consistent || s.appliedSeq !== p.lastSeq) return false
     return { p, s }

@@ -1,14 +1,17 @@
 // Snapshot of a directory tree for comparisons: names, types, content
 // hashes, modes, link targets, xattrs (what "identical" means in tests).
-import { readdirSync, lstatSync, readFileSync, readlinkSync } from 'node:fs'
+// Trees can be deeper than PATH_MAX: each directory is held by an fd and
+// its entries named through /proc/self/fd/<fd>/<name>, a short path. Names
+// are bytes (a key shows one that is not UTF-8 escaped: core/names.ts).
+import { readdirSync, lstatSync, readFileSync, readlinkSync, openSync, closeSync, constants } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
-import { execFileSync } from 'node:child_process'
+import { nameFromBytes } from '../../dist/core/names.js'
+import { nativeCore } from '../../dist/native/addon.js'
 
+/** Every xattr of the entry itself, as getfattr -e hex would show them. */
 function xattrs (p) {
   try {
-    const out = execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', '-e', 'hex', p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-    return out.split('\n').filter(l => l && !l.startsWith('#')).sort().join(';')
+    return nativeCore().xattrs(p).map(([n, v]) => `${n}=0x${v.toString('hex')}`).sort().join(';')
   } catch { return '' }
 }
 
@@ -17,8 +20,9 @@ function xattrs (p) {
 export function snapshot (root, { withXattrs = true, exact = false } = {}) {
   const out = {}
   const groups = new Map()
-  const walk = (rel) => {
-    const abs = rel ? join(root, rel) : root
+  // dirFd: the directory holding `name` (bytes; the root's own path with -1).
+  const walk = (rel, dirFd, name) => {
+    const abs = dirFd < 0 ? name : Buffer.concat([Buffer.from(`/proc/self/fd/${dirFd}/`), name])
     const st = lstatSync(abs, { bigint: exact })
     if (exact) {
       let extra = ` owner ${st.uid}:${st.gid}`
@@ -32,14 +36,23 @@ export function snapshot (root, { withXattrs = true, exact = false } = {}) {
     }
     const mode = (Number(st.mode) & 0o7777).toString(8)
     let e
-    if (st.isSymbolicLink()) e = `link ${readlinkSync(abs)}`
+    if (st.isSymbolicLink()) e = `link ${nameFromBytes(readlinkSync(abs, { encoding: 'buffer' }))}`
     else if (st.isDirectory()) e = `dir ${mode}`
     else if (st.isFile()) e = `file ${mode} ${st.size} ${createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)}`
     else e = `other ${st.mode.toString(8)}`
+    if (st.isDirectory()) {
+      const fd = openSync(abs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+      try {
+        if (withXattrs) { const x = xattrs(`/proc/self/fd/${fd}/.`); if (x) e += ` xattr[${x}]` }
+        out[rel || '.'] = e
+        const names = readdirSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).map(b => [nameFromBytes(b), b]).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+        for (const [n, b] of names) walk(rel ? `${rel}/${n}` : n, fd, b)
+      } finally { closeSync(fd) }
+      return
+    }
     if (withXattrs && !st.isSymbolicLink()) { const x = xattrs(abs); if (x) e += ` xattr[${x}]` }
     out[rel || '.'] = e
-    if (st.isDirectory()) for (const n of readdirSync(abs).sort()) walk(rel ? `${rel}/${n}` : n)
   }
-  walk('')
+  walk('', -1, root)
   return out
 }

@@ -565,7 +565,11 @@ int cmd_selftest(void) {
   for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(capture_text_ok(bad[i], strlen(bad[i])) == -EILSEQ, "bad text %u", i);
   CHECK(capture_text_ok("a\0b", 3) == -EINVAL, "NUL refused");
   struct rec r = R(REC_CREATE, .vol = 0, .path = "\xff", .path_len = 1, .mode = 0600);
-  CHECK(jrec_check(&r) == -EILSEQ, "a record with a non-UTF-8 path is refused");
+  CHECK(jrec_check(&r) == 0, "a record with a non-UTF-8 path is journalled (as a byte string)");
+  r = (struct rec)R(REC_CREATE, .vol = 0, .path = "a\0b", .path_len = 3, .mode = 0600);
+  CHECK(jrec_check(&r) == -EINVAL, "a path with NUL is refused");
+  r = (struct rec)R(REC_SETXATTR, .vol = 0, .path = "x", .path_len = 1, .name = "user.\xff", .name_len = 6);
+  CHECK(jrec_check(&r) == -EILSEQ, "an xattr name that is not UTF-8 is refused");
   r = (struct rec)R(REC_UTIMENS, .vol = 0, .path = "x", .path_len = 1, .atime = { 0, UTIME_NOW });
   CHECK(jrec_check(&r) == -EINVAL, "UTIME_NOW is not a time");
   r = (struct rec)R(REC_WRITE, .vol = 0, .path = "x", .path_len = 1, .off = 1ull << 53, .data = "x", .data_len = 1);

@@ -1,0 +1,77 @@
+// The fault campaign's disks: each of the four places where a pair keeps data gets a small
+// filesystem of its own (a tmpfs), so that a fault can fill exactly that place up (ENOSPC)
+// and free it again: the primary's backing store (volume `one`), the primary's state
+// directory, the secondary's copy of `one` and the secondary's state directory.
+// The filler lives at the filesystem's root, beside the volume or state directory, never in
+// it: it must not become part of what is replicated or compared.
+import fs from 'node:fs'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+
+export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
+
+/** Mounts the four filesystems and points the layout L (test/helpers/pair.mjs) at them. */
+export function smallFilesystems (L, sizeMiB = 256) {
+  const roots = {}
+  const place = (name, dirName) => {
+    const root = join(L.base, `fs-${name}`)
+    fs.mkdirSync(root)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700`, `replfs-faults-${name}`, root])
+    roots[name] = root
+    const dir = join(root, dirName)
+    fs.mkdirSync(dir, { mode: 0o700 })
+    return dir
+  }
+  L.p.one = place('primary-backing', 'one')
+  L.pstate = place('primary-state', 'state')
+  L.s.one = place('secondary-copy', 'one')
+  L.sstate = place('secondary-state', 'state')
+  return {
+    /** Takes every free byte of the place's filesystem. The daemons write meanwhile, so a
+     *  size read a moment ago may no longer fit: ask again and grow the filler. */
+    fill (name) {
+      const filler = join(roots[name], 'filler')
+      for (let t = 0; t < 20; t++) {
+        const st = fs.statfsSync(roots[name])
+        const free = st.bavail * st.bsize
+        if (free === 0) return
+        const have = fs.existsSync(filler) ? fs.statSync(filler).size : 0
+        try { execFileSync('fallocate', ['-l', String(have + free), filler], { stdio: 'ignore' }) } catch {}
+      }
+    },
+    free (name) {
+      fs.rmSync(join(roots[name], 'filler'), { force: true })
+    },
+    /** Copies what the filesystems hold into `dir` (a failed run is kept for a look). */
+    keep (dir) {
+      for (const [name, root] of Object.entries(roots)) {
+        try { fs.cpSync(root, join(dir, `kept-${name}`), { recursive: true, filter: src => !fs.lstatSync(src).isSocket() }) } catch {}
+      }
+    },
+    /** Lazy unmounts (a daemon killed late may still hold a file open). */
+    close () {
+      for (const root of Object.values(roots)) {
+        try { execFileSync('umount', ['-l', root], { stdio: 'ignore' }) } catch {}
+      }
+    }
+  }
+}
+
+/** Flips one bit at a seeded random place of a random journal segment in a state
+ *  directory (the daemon that owns it is stopped). Returns what was flipped. */
+export function flipJournalBit (stateDir, r) {
+  const segs = fs.readdirSync(stateDir).filter(n => n.endsWith('.seg')).sort()
+    .map(n => ({ n, size: fs.statSync(join(stateDir, n)).size })).filter(s => s.size > 0)
+  if (segs.length === 0) return null
+  const seg = segs[Math.floor(r() * segs.length)]
+  const at = Math.floor(r() * seg.size)
+  const bit = 1 << Math.floor(r() * 8)
+  const fd = fs.openSync(join(stateDir, seg.n), 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    fs.readSync(fd, b, 0, 1, at)
+    b[0] ^= bit
+    fs.writeSync(fd, b, 0, 1, at)
+  } finally { fs.closeSync(fd) }
+  return `${seg.n} byte ${at} of ${seg.size} (bit ${bit})`
+}

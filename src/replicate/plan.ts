@@ -1,0 +1,97 @@
+// What the primary does with a secondary at connect, and why: resume the
+// journal, resync (partial, full, or the paths a rolled back copy lists),
+// or refuse (split brain). First where the sides stand by data generations
+// (pair-state.ts), then what this journal still holds. Reads the journal
+// (chain hashes, a rollback's own changes); decides nothing else.
+import type { Seq } from '../core/records.js'
+import type { Journal } from '../journal/journal.js'
+import { zeroHash } from '../journal/codec.js'
+import { historyOf, showHistory } from '../journal/generations.js'
+import type { Message } from './messages.js'
+import { compareSides, type Compared } from './pair-state.js'
+import { collectSince, parseRollback, unionChanged, type ChangedPath, type Rollback } from './divergence.js'
+import { splitBrainError } from './split-brain.js'
+
+type StateMessage = Extract<Message, { t: 'state' }>
+
+/** The primary's side of the comparison. */
+export interface PlanSide {
+  journal: Journal
+  lastAssigned: Seq
+  acked: Seq // what the secondary acknowledged, by this side's checkpoint
+  tracking: boolean // changes are kept outside the journal (overflow): a dirty set
+}
+
+/** What the pair does at connect, and why (logged, and shown in status). */
+export type Plan =
+  | { kind: 'resume' | 'full' | 'partial', why: string }
+  | { kind: 'rollback', why: string, rollback: Rollback }
+  | { kind: 'refuse', error: Error }
+  | { kind: 'split', standing: Compared }
+
+/** Where does the secondary stand against this journal? First by data
+ *  generations (pair-state.ts), then by what this journal still holds. */
+export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan> {
+  const mine = historyOf(me.journal.checkpoint)
+  const theirs = st.history ?? [{ id: st.generation, from: 1 }]
+  const standing = compareSides({ history: mine, last: me.lastAssigned }, { history: theirs, last: st.applied })
+  if (standing.kind === 'unrelated') {
+    return { kind: 'full', why: `no data generation in common (this side ${showHistory(mine)}, the secondary ${showHistory(theirs)}): a new or foreign copy` }
+  }
+  const at = `common point sequence ${standing.point} in generation ${standing.common.id}`
+  // A resync was cut short. Before the dirty set: if the cut one was a
+  // full resync (say the journal overflowed during an initial sync), the
+  // dirty set holds only what it had journalled, not the blocks it never
+  // reached; a partial resync would declare a half-built copy consistent.
+  // A full one compares checksums, so what the copy has is not resent.
+  // (A copy rolled back by `resolve --discard-local` is marked so too.)
+  const rollback = !st.consistent && st.rollback !== undefined ? await planRollback(me, st, standing.kind) : null
+  if (rollback) return { kind: 'rollback', why: `the secondary rolled back its own writes to the ${at} (resolve --discard-local): the paths either side changed since (${rollback.files.length} there) are sent from here`, rollback }
+  if (!st.consistent) return { kind: 'full', why: `the copy is marked inconsistent (a resync cut short, or rolled back by resolve); ${at}: its blocks are compared by checksum, only differing ones are sent` }
+  // The secondary holds sequences this primary never had: written there
+  // as a primary, or lost here (a journal tail lost with the power). Both
+  // wrote or not, its data is never overwritten without the operator.
+  if (standing.kind === 'split' || standing.kind === 'ahead') return { kind: 'split', standing }
+  // Damage lost sequences the secondary may not have: which extents they
+  // changed is unknown, so everything is compared (block checksums: what
+  // the copy has is not sent again).
+  if (me.journal.checkpoint.resyncFull) return { kind: 'full', why: `journal damage lost sequences the secondary may not have; ${at}` }
+  if (me.tracking) {
+    return st.applied >= me.acked
+      ? { kind: 'partial', why: `the journal overflowed: the changed ranges tracked since sequence ${me.acked} are sent; ${at}` }
+      : { kind: 'full', why: `the journal overflowed and the secondary is behind what the tracked ranges cover; ${at}` }
+  }
+  const hash = await me.journal.hashAt(st.applied)
+  const state = standing.kind === 'in-sync' ? `in sync at ${at}` : `the secondary is behind by ${standing.primaryPast} sequences, ${at}`
+  if (st.applied === 0 && me.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume', why: `${state}: streaming from the start` }
+  if (hash === null) return { kind: 'full', why: `${state}, but this journal no longer holds sequence ${st.applied} (trimmed): it cannot prove a common history` }
+  // The secondary cannot tell its own hash (its journal is damaged or was
+  // cut below what it applied): unknown, not a different history.
+  if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full', why: `${state}, but the secondary cannot tell its chain hash there` }
+  if (!hash.equals(Buffer.from(st.hash))) {
+    return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`, me.journal.dir, 'primary') }
+  }
+  return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
+}
+
+/** A copy rolled back by `resolve` to the common point: the paths it
+ *  changed since and the ones this side changed since, when this journal
+ *  still holds every one of its own (else null: a full resync). */
+async function planRollback (me: PlanSide, st: StateMessage, standing: string): Promise<Rollback | null> {
+const rb = parseRollback(st.rollback ?? '')
+if (!rb || rb.point !== st.applied || (standing !== 'behind' && standing !== 'in-sync')) return null
+if (me.journal.checkpoint.resyncFull || me.tracking) return null
+// The same history up to the point, by chain hash, where both can tell it
+// (else every block is compared: always safe on a copy marked inconsistent).
+const hash = await me.journal.hashAt(st.applied)
+if (hash === null || Buffer.from(st.hash).equals(zeroHash) || !hash.equals(Buffer.from(st.hash))) return null
+return rb
+}
+
+/** The rolled back paths and this side's own changes from the common
+ *  point up to the rebase (later ones are streamed); null when this
+ *  journal no longer holds all of them. */
+export async function rollbackPaths (journal: Journal, rb: Rollback, upTo: Seq, volNames: readonly string[]): Promise<ChangedPath[] | null> {
+const mine = await collectSince(journal, rb.point + 1, upTo, volNames)
+return mine.complete ? unionChanged(rb.files, mine.changed) : null
+}
