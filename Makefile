@@ -1,7 +1,7 @@
 # replfs — two commands do everything on a fresh Debian 12 machine, as root:
 #   make demo    install what is needed, build, run the embedded demo
 #   make test    install what is needed, build, run the whole suite (ends "N passed, N failed")
-# Other targets: make setup | build | native | test-asan | bench | faults | clean
+# Other targets: make setup | build | native | test-asan | bench | faults | fuzz | clean
 #   make test TESTS="journal frame"   runs only test files whose path contains a word
 #   BENCH_QUICK=1 make bench          shortened benchmark run (smaller sizes)
 
@@ -14,7 +14,7 @@ NODE_GYP   := $(NODE) $(dir $(shell readlink -f $$(command -v npm)))../node_modu
 GYP_FLAGS  := --nodedir=/usr --directory=$(NATIVE_DIR)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all setup build native native-asan test test-asan conformance demo bench clean install faults
+.PHONY: all setup build native native-asan test test-asan conformance demo bench clean install faults fuzz
 
 all: build
 
@@ -57,6 +57,11 @@ test-asan: build native-asan
 # The seeded fault campaign (scripts/faults.mjs): FAULT_SEED=S reproduces, FAULT_RUNS=N, SOAK=1.
 faults: build
 	$(NODE) scripts/faults.mjs
+
+# The seeded network fuzzer against a live `serve` (scripts/fuzz.mjs): FUZZ_SEED=S reproduces,
+# FUZZ_FRAMES=N frames (default 20000).
+fuzz: build
+	$(NODE) scripts/fuzz.mjs
 
 # All of pjdfstest on a plain mount and on a replicating primary (the suite runs a part of it).
 conformance: build

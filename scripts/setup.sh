@@ -19,7 +19,7 @@ ROOT=$(pwd)
 
 # The native core (src/native) builds against ISA-L (CRC32C), libcbor and OpenSSL;
 # pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools.
-PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 iproute2 util-linux procps openssl kmod python3 make g++ gcc
+PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 git iproute2 util-linux procps openssl kmod python3 make g++ gcc
           libisal-dev libcbor-dev libssl-dev autoconf automake libtool perl)
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -64,7 +64,7 @@ else
   run "apt-get install" "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 fi
-for c in fio bindfs sqlite3 rsync mkfs.ext4 e2fsck setfattr getfattr losetup ip fusermount mountpoint; do
+for c in fio bindfs sqlite3 git rsync mkfs.ext4 e2fsck setfattr getfattr losetup ip fusermount mountpoint; do
   command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || [ -x "/sbin/$c" ] || die "command $c not found after install"
 done
 

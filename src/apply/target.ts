@@ -61,7 +61,7 @@ export class ApplyTarget {
         await vol?.fsync(f.path)
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code
-        if (code !== 'ENOENT') { // gone since: nothing to sync
+        if (!goneSince(code)) {
           throw replError('APPLY_BLOCKED', `volume ${vol?.spec.name} (${f.vol}): fsync ${JSON.stringify(f.path)} failed: ${code ?? String(err)}`,
             'fix the copy\'s storage on the secondary; applying resumes by itself')
         }
@@ -83,6 +83,13 @@ export class ApplyTarget {
       if (part.entries.length > 0) yield part
     }
   }
+}
+
+/** fsync errors that say the name no longer leads to the file written (removed, or
+ *  replaced by a symlink, a fifo or a device, or its parent by a non-directory): there is
+ *  nothing of it to sync under that name, and retrying would block the copy for good. */
+function goneSince (code: string | undefined): boolean {
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'PATH_ESCAPE' || code === 'EINVAL'
 }
 
 async function * imageEntry (v: VolumeSpec): AsyncGenerator<ManifestPart['entries'][number]> {

@@ -190,6 +190,8 @@ export function validateBatch (v: unknown): Batch {
     if (!Array.isArray(recs) || recs.length === 0 || recs.length > batchRecordsMax) bad(`batch must hold 1..${batchRecordsMax} records`)
     const prev = bytes(o, 'prev', chainHashBytes)
     if (prev.length !== chainHashBytes) bad('batch prev hash has the wrong length')
+    // Every record's sequence must be exact as a number (a copy at 2^53 could not say where it is).
+    if (uint(o, 'seq') > Number.MAX_SAFE_INTEGER - (recs.length - 1)) bad(`batch sequences run past ${Number.MAX_SAFE_INTEGER}`)
     return {
       v: ver,
       group: str(o, 'group', 255),

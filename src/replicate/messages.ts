@@ -196,7 +196,8 @@ export function decodeMessage (payload: Uint8Array): Message {
     }
     case 'history': return { t, gens: history(o, 'gens') }
     case 'diverged': return { t, common: uint(o, 'common'), report: str(o, 'report', reportBytesMax) }
-    case 'rebase': return { t, seq: uint(o, 'seq'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), full: bool(o, 'full') }
+    // Sequences start at 1: a history restarting at 0 would put the copy at -1.
+    case 'rebase': return { t, seq: uint(o, 'seq') || bad('field seq of a rebase is 0; sequences start at 1'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), full: bool(o, 'full') }
     case 'manifest': {
       const entries = list(o, 'entries', manifestEntriesMax).map(e => {
         const eo = obj(e, 'manifest entry')

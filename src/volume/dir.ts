@@ -86,13 +86,28 @@ class DirVolume implements Volume {
 
   private async open (path: string, flags: number, mode?: number): Promise<fsp.FileHandle> {
     try {
-      return await this.at(path, p => fsp.open(p, flags, mode))
+      return await this.at(path, async p => {
+        if ((flags & fsc.O_CREAT) === 0) await this.checkDataNode(path, p)
+        return fsp.open(p, flags, mode)
+      })
     } catch (err) {
       // O_NOFOLLOW on a final symlink gives ELOOP: a record never names a
       // symlink for data (the kernel resolves links before FUSE sees them).
       if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw this.symlinkRefused(path)
       throw err
     }
+  }
+
+  /** Data is read and written only in regular files (and a directory is opened to sync
+   *  it): any other node is refused before it is opened. A device node's data is the
+   *  device itself, outside every volume (a block device record, then a write, would
+   *  write the host's disk), and opening some devices acts by itself. The primary never
+   *  journals data for such a node: I/O on it goes to the device, not through FUSE. */
+  private async checkDataNode (path: string, entry: string | Buffer): Promise<void> {
+    const st = await fsp.lstat(entry).catch(() => null) // missing, or a symlink: open says so
+    if (!st || st.isFile() || st.isDirectory() || st.isSymbolicLink()) return
+    const what = st.isBlockDevice() ? 'a block device' : st.isCharacterDevice() ? 'a character device' : st.isFIFO() ? 'a fifo' : 'a socket'
+    throw Object.assign(new Error(`EINVAL: volume ${this.spec.name}: ${JSON.stringify(path)} is ${what}, not a regular file; apply writes data only to regular files`), { code: 'EINVAL' })
   }
 
   private symlinkRefused (path: string): Error {
