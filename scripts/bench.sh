@@ -142,12 +142,15 @@ mkdir -p "$RUN/logs" "$RUN/out"
 : > "$RESULTS_TSV"
 
 TARBALL=$WORK/usr-$(echo "$TAR_SRC" | tr / -).tar
-if [ ! -s "$TARBALL" ]; then
+if [ ! -s "$TARBALL" ] && [ ${#selected[@]} -gt 0 ]; then
   log "creating $TARBALL from /usr/$TAR_SRC (once)"
   tar -cf "$TARBALL.tmp" -C /usr "$TAR_SRC" 2>/dev/null && mv "$TARBALL.tmp" "$TARBALL"
 fi
-TAR_ENTRIES=$(tar -tf "$TARBALL" | wc -l)
-TAR_MB=$(calc "$(stat -c %s "$TARBALL") / 1048576")
+TAR_ENTRIES=0; TAR_MB=0
+if [ -s "$TARBALL" ]; then
+  TAR_ENTRIES=$(tar -tf "$TARBALL" | wc -l)
+  TAR_MB=$(calc "$(stat -c %s "$TARBALL") / 1048576")
+fi
 
 # SQL scripts: one single-row transaction per line, N of them.
 gen_sql() {
