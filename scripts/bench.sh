@@ -9,6 +9,11 @@
 #   replfs-sync   the same with --mode sync
 #   replfs-tN     the plain mount with REPLFS_THREADS=N (N in BENCH_THREADS, default "1 2 4"):
 #                 the FUSE reader thread sweep, on 4 KiB QD1 and tar only
+#   failback      issue 8's figures, after the others (scripts/bench/failback.mjs, on one image
+#                 volume, 1 GiB, BENCH_QUICK 128 MiB): failback resync bytes sent / bytes changed
+#                 and its time next to rsync --inplace --no-whole-file; replfs verify MiB/s next
+#                 to sha256sum; 4 KiB random write IOPS with and without a periodic verify.
+#                 Runs when `verify` and `promote` exist; its figures are appended to results.txt
 # The replfs targets use the native core (REPLFS_CORE=native unless set otherwise; REPLFS_THREADS
 # from the environment, the core's default when unset). Replicating targets run only when
 # `node dist/cli.js serve --help` succeeds; replfs targets only when `mount --help` does.
@@ -18,7 +23,9 @@
 #   BENCH_QUICK=1          smoke run (smaller sizes, 5 s time bounds, 1 round; a few minutes)
 #   BENCH_DIR=DIR          work dir (default /tmp/replfs-bench); results in DIR/results.txt
 #   BENCH_TARGETS="..."    subset of: direct bindfs bindfs-mt replfs replfs-async replfs-sync sweep
-#                          ("sweep" = the replfs-tN targets)
+#                          failback ("sweep" = the replfs-tN targets)
+#   BENCH_FB_SIZE, BENCH_FB_ROUNDS, BENCH_FB_FIO_S, BENCH_FB_PORT: see scripts/bench/failback.mjs
+#                          (its two ports default to the last two of BENCH_PORTS)
 #   BENCH_THREADS="1 2 4"  thread counts of the sweep
 #   BENCH_ROUNDS=N         rounds, targets interleaved (order rotated each round); medians shown
 #                          (default 3, BENCH_QUICK 1)
@@ -108,10 +115,13 @@ has_verb() {
 have_replfs=0; have_repl=0
 if has_verb mount; then have_replfs=1; fi
 if [ $have_replfs = 1 ] && has_verb serve; then have_repl=1; fi
-TARGETS=${BENCH_TARGETS:-direct bindfs bindfs-mt replfs replfs-async replfs-sync sweep}
-selected=()
+TARGETS=${BENCH_TARGETS:-direct bindfs bindfs-mt replfs replfs-async replfs-sync sweep failback}
+selected=(); run_failback=0
 for t in $TARGETS; do
   case "$t" in
+    failback)
+      if [ $have_repl = 1 ] && has_verb verify && has_verb promote; then run_failback=1
+      else log "skipping failback: '$CLI verify --help' or 'promote --help' does not work yet"; fi ;;
     direct|bindfs|bindfs-mt) selected+=("$t") ;;
     replfs|sweep|replfs-t[0-9]*)
       if [ $have_replfs = 1 ]; then
@@ -122,7 +132,7 @@ for t in $TARGETS; do
     *) die "unknown target $t" ;;
   esac
 done
-[ ${#selected[@]} -gt 0 ] || die "no target to run"
+[ ${#selected[@]} -gt 0 ] || [ $run_failback = 1 ] || die "no target to run"
 
 # --- work dir ------------------------------------------------------------------------
 mkdir -p "$WORK"
@@ -132,12 +142,15 @@ mkdir -p "$RUN/logs" "$RUN/out"
 : > "$RESULTS_TSV"
 
 TARBALL=$WORK/usr-$(echo "$TAR_SRC" | tr / -).tar
-if [ ! -s "$TARBALL" ]; then
+if [ ! -s "$TARBALL" ] && [ ${#selected[@]} -gt 0 ]; then
   log "creating $TARBALL from /usr/$TAR_SRC (once)"
   tar -cf "$TARBALL.tmp" -C /usr "$TAR_SRC" 2>/dev/null && mv "$TARBALL.tmp" "$TARBALL"
 fi
-TAR_ENTRIES=$(tar -tf "$TARBALL" | wc -l)
-TAR_MB=$(calc "$(stat -c %s "$TARBALL") / 1048576")
+TAR_ENTRIES=0; TAR_MB=0
+if [ -s "$TARBALL" ]; then
+  TAR_ENTRIES=$(tar -tf "$TARBALL" | wc -l)
+  TAR_MB=$(calc "$(stat -c %s "$TARBALL") / 1048576")
+fi
 
 # SQL scripts: one single-row transaction per line, N of them.
 gen_sql() {
@@ -461,7 +474,7 @@ run_target() { # TARGET ROUND
   rm -rf --one-file-system "${RUN:?}/$t" 2>/dev/null || true
 }
 n=${#selected[@]}
-for round in $(seq 1 "$ROUNDS"); do
+for round in $( [ "$n" -gt 0 ] && seq 1 "$ROUNDS"); do
   [ "$ROUNDS" = 1 ] || log "##### round $round of $ROUNDS"
   # The order rotates every round, so no target always runs right after the same one.
   for i in $(seq 0 $((n - 1))); do
@@ -478,3 +491,18 @@ done
 
 # --- report ----------------------------------------------------------------------------
 report
+
+# --- issue 8: failback and verify (its own pair, after the others) --------------------------
+if [ $run_failback = 1 ]; then
+  log "=== failback and verify (scripts/bench/failback.mjs)"
+  fb_hi=${BENCH_PORTS:-17400-17499}; fb_hi=${fb_hi#*-}
+  fb_out=$RUN/out/failback.txt
+  fb_rc=0
+  BENCH_DIR=$WORK BENCH_FB_PORT=${BENCH_FB_PORT:-$((fb_hi - 1))} BENCH_QUICK=$QUICK \
+    timeout -k 10 "$((WL_TIMEOUT * 3))" node "$ROOT/scripts/bench/failback.mjs" > "$fb_out" 2> "$RUN/logs/failback.log" || fb_rc=$?
+  [ $fb_rc = 0 ] || log "failback benchmark failed ($fb_rc): see $fb_out and $RUN/logs/failback.log"
+  { echo; cat "$fb_out"; } >> "$WORK/results.txt"
+  cp "$fb_out" "$WORK/results-failback-$(date -u +%Y%m%dT%H%M%SZ).txt"
+  echo; cat "$fb_out"; echo
+  log "failback figures appended to $WORK/results.txt"
+fi
