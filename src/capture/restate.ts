@@ -29,6 +29,21 @@ export type Emit = (r: Record) => void
 /** One step; returns the bytes of data it emitted. */
 export type Step = () => number
 
+/** One round of steps under the capture's group lock: up to 16 steps or
+ *  `bytes` of data, so that mounts keep serving between rounds. True once
+ *  the steps are all done. */
+export function stepRound (capture: { exclusive<T> (fn: () => T): Promise<T> }, it: Iterator<Step>, bytes: number): Promise<boolean> {
+  return capture.exclusive(() => {
+    let sent = 0
+    for (let n = 0; n < 16 && sent < bytes; n++) {
+      const next = it.next()
+      if (next.done) return true
+      sent += next.value()
+    }
+    return false
+  })
+}
+
 const order = { path: 0, meta: 1, region: 2 } as const
 
 /** Steps that restate `marks`: whole paths first, then metadata, then regions. */

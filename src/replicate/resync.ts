@@ -19,7 +19,7 @@ import type { CaptureApi } from '../capture/capture.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { ExtentMap } from '../capture/extent-map.js'
 import { withPathSync } from '../volume/long-path.js'
-import { emitState, lstatOrNull, pathSteps, readNames, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
+import { emitState, stepRound, lstatOrNull, pathSteps, readNames, restateBytes, restateSteps, type RestateSource, type Step } from '../capture/restate.js'
 import { syncBlockBytes, type ManifestEntry } from './messages.js'
 import type { ChangedPath } from './divergence.js'
 
@@ -196,16 +196,7 @@ export class Resync {
       // (what pause() looks at) grows only when the group commit runs, on
       // the next turn; 16 steps of 1 MiB blocks between looks overflowed
       // an 8 MiB journal during an initial sync.
-      const done = await this.capture.exclusive(() => {
-        let bytes = 0
-        for (let n = 0; n < 16 && bytes < syncBlockBytes; n++) {
-          const next = it.next()
-          if (next.done) return true
-          bytes += next.value()
-        }
-        return false
-      })
-      if (done) break
+      if (await stepRound(this.capture, it, syncBlockBytes)) break
       await new Promise(resolve => setImmediate(resolve))
       const p = this.pause()
       if (p) await p

@@ -22,7 +22,7 @@ import type { Record, Seq } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import { recordDataBytesMax } from '../core/limits.js'
-import type { RestateSource } from '../capture/restate.js'
+import { stepRound, type RestateSource } from '../capture/restate.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { Message, VerifyAnswer, VerifyItem } from './messages.js'
 import { verifyItemsMax, verifyNamesMax } from './messages.js'
@@ -350,16 +350,7 @@ export class Verifier {
     const it = repairSteps(found, groups, this.src, r => { this.capture.record(r, [], () => {}) }, recheck)[Symbol.iterator]()
     for (;;) {
       if (this.stopped) throw this.stopped
-      const done = await this.capture.exclusive(() => {
-        let bytes = 0
-        for (let n = 0; n < 16 && bytes < recordDataBytesMax; n++) {
-          const next = it.next()
-          if (next.done) return true
-          bytes += next.value()
-        }
-        return false
-      })
-      if (done) break
+      if (await stepRound(this.capture, it, recordDataBytesMax)) break
       await new Promise(resolve => setImmediate(resolve))
     }
     return recheck
