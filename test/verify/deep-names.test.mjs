@@ -94,6 +94,10 @@ test('verify of a tree deeper than PATH_MAX with names that are not UTF-8: clean
     assert.equal(has('data', nameFromBytes(n80))?.ranges, [[65536, 131072]], `the 255 x \\x80 file's block: ${JSON.stringify(found)}`)
     assert.match(has('xattr', nameFromBytes(ye9))?.detail ?? '', /values differ: user.k/, JSON.stringify(found))
     assert.equal(found.length, 3, `nothing else: ${JSON.stringify(found)}`)
+    const human = await cli(['verify', '--state', L.pstate], { timeoutMs: 90_000 })
+    assert.equal(human.code, 1, human.out + human.err)
+    assert.match(human.out, /^  v:y\\xe9: xattr: values differ: user\.k$/m, 'a terminal shows the name\'s bytes')
+    assert.match(human.out, new RegExp(`^  v:${'\\\\x80'.repeat(255)}: data differs in bytes 65536-131071 `, 'm'))
 
     r = await verify(L, '--repair')
     assert.equal(r.code, 0, `repaired: ${r.out}${r.err}`)
