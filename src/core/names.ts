@@ -84,6 +84,13 @@ export function syscallName (s: string): string | Buffer {
   return hasEscapes(s) ? nameToBytes(s) : s
 }
 
+/** For a terminal: each escaped byte shown as \xNN (a lone surrogate
+ *  would print as U+FFFD, and y\xe8 and y\xe9 look the same). The `u`
+ *  flag leaves the halves of a surrogate pair alone. */
+export function displayName (s: string): string {
+  return hasEscapes(s) ? s.replace(/[\udc80-\udcff]/gu, c => `\\x${(c.charCodeAt(0) - 0xdc00).toString(16)}`) : s
+}
+
 /** Bytes of the name on disk (limits are in bytes). */
 export function nameByteLength (s: string): number {
   return hasEscapes(s) ? nameToBytes(s).length : Buffer.byteLength(s)

@@ -92,15 +92,30 @@ export type MessageType = Message['t']
 
 /** A manifest entry's path: text, or bytes for a name that is not UTF-8. */
 function manifestPath (eo: { [k: string]: unknown }): string {
-  const v = eo.path
-  if (!(v instanceof Uint8Array)) return str(eo, 'path', pathBytesMax)
-  if (v.length > pathBytesMax || v.includes(0)) bad('manifest path is too long or holds NUL')
+  return wireName(eo, 'path', pathBytesMax, 'manifest path')
+}
+
+/** A path or name as nameToWire sends it: text, or bytes for one that is
+ *  not UTF-8 (no NUL, at most `max` bytes either way). */
+function wireName (o: { [k: string]: unknown }, key: string, max: number, what: string): string {
+  const v = o[key]
+  if (!(v instanceof Uint8Array)) return str(o, key, max)
+  if (v.length > max || v.includes(0)) bad(`${what} is too long or holds NUL`)
   return nameFromWire(v)
 }
 
 export function encodeMessage (m: Message): Buffer {
-  // A manifest path that is not UTF-8 goes as its bytes (core/names.ts).
+  // A path or name that is not UTF-8 goes as its bytes (core/names.ts).
   if (m.t === 'manifest') return encodeValue({ ...m, entries: m.entries.map(e => ({ ...e, path: nameToWire(e.path) })) })
+  if (m.t === 'verify') return encodeValue({ ...m, items: m.items.map(it => ({ ...it, path: nameToWire(it.path) })) })
+  if (m.t === 'verified') {
+    return encodeValue({
+      ...m,
+      answers: m.answers.map(a => ({
+        ...a, names: a.names && a.names.map(nameToWire), entry: a.entry && { ...a.entry, target: nameToWire(a.entry.target) }
+      }))
+    })
+  }
   return encodeValue(m)
 }
 
@@ -222,7 +237,7 @@ export function decodeMessage (payload: Uint8Array): Message {
       const items = list(o, 'items', verifyItemsMax).map(v => {
         const io = obj(v, 'verify item')
         const item = {
-          vol: uint(io, 'vol'), path: str(io, 'path', pathBytesMax), entry: bool(io, 'entry'), list: bool(io, 'list'),
+          vol: uint(io, 'vol'), path: wireName(io, 'path', pathBytesMax, 'verify item path'), entry: bool(io, 'entry'), list: bool(io, 'list'),
           off: uint(io, 'off'), len: uint(io, 'len'), block: uint(io, 'block')
         }
         if (item.vol >= volumesMax) bad('verify item volume number out of range')
@@ -237,8 +252,8 @@ export function decodeMessage (payload: Uint8Array): Message {
       const answers = list(o, 'answers', verifyItemsMax).map(v => {
         const ao = obj(v, 'verify answer')
         const names = ao.names === null ? null : list(ao, 'names', verifyNamesMax).map((n, i) => {
-          if (typeof n !== 'string' || Buffer.byteLength(n) > 255) bad(`verify name ${i} is not a name`)
-          return n
+          if (n instanceof Uint8Array ? n.length > 255 || n.includes(0) || n.includes(0x2f) : typeof n !== 'string' || Buffer.byteLength(n) > 255) bad(`verify name ${i} is not a name`)
+          return nameFromWire(n)
         })
         const sums = list(ao, 'sums', verifyReadBytesMax / verifyBlockBytesMin).map((s, i) => {
           if (!(s instanceof Uint8Array) || s.length !== 16) bad(`verify sum ${i} is not 16 bytes`)
@@ -259,6 +274,6 @@ function verifyEntry (eo: Obj): VerifyEntry {
   })
   return {
     type: oneOf(eo, 'type', ['absent', 'file', 'dir', 'symlink', 'other'] as const), mode: uint(eo, 'mode'), uid: uint(eo, 'uid'), gid: uint(eo, 'gid'),
-    size: uint(eo, 'size'), nlink: uint(eo, 'nlink'), link: uint(eo, 'link'), target: str(eo, 'target', pathBytesMax), xattrs
+    size: uint(eo, 'size'), nlink: uint(eo, 'nlink'), link: uint(eo, 'link'), target: wireName(eo, 'target', pathBytesMax, 'verify symlink target'), xattrs
   }
 }

@@ -3,6 +3,7 @@
 // Both answers describe one instant of history (verify.ts reads them
 // exactly at one sequence), so any difference here is a real divergence.
 import type { VerifyEntry } from './messages.js'
+import { displayName } from '../core/names.js'
 
 export type MismatchKind = 'data' | 'missing' | 'extra' | 'type' | 'mode' | 'owner' | 'size' | 'target' | 'xattr' | 'links'
 
@@ -125,7 +126,7 @@ export function humanBytes (n: number): string {
 
 /** One line per mismatch, for a terminal. */
 export function describeMismatch (m: Mismatch): string {
-  const where = `${m.volume}:${m.path === '' ? '/' : m.path}`
+  const where = `${m.volume}:${m.path === '' ? '/' : displayName(m.path)}`
   if (m.kind === 'data') {
     const rs = (m.ranges ?? []).map(([a, b]) => `${a}-${b - 1}`)
     const shown = rs.length > 8 ? [...rs.slice(0, 8), `... (${rs.length} ranges)`] : rs

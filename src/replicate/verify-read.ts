@@ -6,14 +6,19 @@
 // Synchronous on purpose: one request is read in one turn of the event
 // loop, so nothing the process itself does (an apply on the secondary) can
 // fall between the reads of one answer. Paths come from a peer on the
-// secondary: they are confined like apply's (checkRelPath, every parent
-// resolved inside the volume root, the last name never followed).
+// secondary: they are confined like apply's (volume/dir.ts: checkRelPath,
+// the parent opened beneath the volume root, the last name never
+// followed). Reading an entry through its parent's fd also reaches trees
+// deeper than PATH_MAX, and names are bytes at every call (core/names.ts):
+// a name that is not UTF-8 is read, listed and answered as its bytes.
 import fs from 'node:fs'
-import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { VolumeSpec } from '../core/config.js'
-import { checkRelPath, isInside, splitRelPath } from '../volume/confine.js'
+import { nameFromBytes, syscallName } from '../core/names.js'
+import { checkRelPath, splitRelPath } from '../volume/confine.js'
+import { entryPath } from '../volume/long-path.js'
 import { allXattrsSync } from '../volume/xattr.js'
+import { nativeCore } from '../native/addon.js'
 import { verifyNamesMax, verifyXattrsMax, type VerifyAnswer, type VerifyEntry, type VerifyItem } from './messages.js'
 
 /** Checksum of one block or one xattr value: SHA-256 truncated to 128 bits
@@ -21,6 +26,10 @@ import { verifyNamesMax, verifyXattrsMax, type VerifyAnswer, type VerifyEntry, t
 export function verifySum (data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest().subarray(0, 16)
 }
+
+/** Directory fds of the parents met in one read, by volume and parent
+ *  path (null: none there, or it leads out of the root). */
+type Parents = Map<string, number | null>
 
 /** The volumes of one side, their roots resolved once. */
 export class VolumeReader {
@@ -38,8 +47,8 @@ export class VolumeReader {
   read (items: VerifyItem[], inodes?: Array<string | null>, data?: Array<Buffer | null>): VerifyAnswer[] {
     const firsts = new Map<string, number>() // dev:ino -> first item index
     const buf = { b: Buffer.alloc(0) }
-    return items.map((it, i) => {
-      const abs = this.resolve(it.vol, it.path)
+    return this.withParents(parents => items.map((it, i) => {
+      const abs = this.resolve(it.vol, it.path, parents)
       let st: fs.BigIntStats | null = null
       if (abs !== null) { try { st = fs.lstatSync(abs, { bigint: true }) } catch {} }
       let entry: VerifyEntry | null = null
@@ -63,37 +72,54 @@ export class VolumeReader {
         else sums = sumBlocks(bytes, it.block)
       }
       return { entry, names, more: all !== null && all.length > verifyNamesMax, sums }
-    })
+    }))
   }
 
   /** Every name of a directory (the primary's side of a large one). */
   names (vol: number, path: string): string[] {
-    const abs = this.resolve(vol, path)
-    return abs === null ? [] : listNames(abs)
+    return this.withParents(parents => {
+      const abs = this.resolve(vol, path, parents)
+      return abs === null ? [] : listNames(abs)
+    })
   }
 
-  /** Absolute path of a volume path, or null when nothing can be there (an
+  /** Runs `fn` with an empty set of parent fds, closed when it returns. */
+  private withParents<T> (fn: (parents: Parents) => T): T {
+    const parents: Parents = new Map()
+    try {
+      return fn(parents)
+    } finally {
+      for (const fd of parents.values()) if (fd !== null) fs.closeSync(fd)
+    }
+  }
+
+  /** A path naming a volume path's entry in one call (through its parent's
+   *  fd, opened beneath the root), or null when nothing can be there (an
    *  unknown volume, a missing parent, a parent that leads out of the root:
    *  the parent's own entry then shows the difference). */
-  private resolve (vol: number, path: string): string | null {
+  private resolve (vol: number, path: string, parents: Parents): string | Buffer | null {
     const v = this.roots.get(vol)
     if (!v) return null
     checkRelPath(path)
     if (v.kind === 'image') return path === '' ? v.root : null
     if (path === '') return v.root
     const { parent, name } = splitRelPath(path)
-    let real: string
-    try { real = parent === '' ? v.root : fs.realpathSync(join(v.root, parent)) } catch { return null }
-    return isInside(v.root, real) ? join(real, name) : null
+    const key = `${vol}:${parent}`
+    let fd = parents.get(key)
+    if (fd === undefined) {
+      try { fd = nativeCore().openBeneath(v.root, parent === '' ? '.' : syscallName(parent)) } catch { fd = null }
+      parents.set(key, fd)
+    }
+    return fd === null ? null : entryPath(fd, name)
   }
 }
 
-function describeEntry (abs: string | null, st: fs.BigIntStats | null, link: number): VerifyEntry {
+function describeEntry (abs: string | Buffer | null, st: fs.BigIntStats | null, link: number): VerifyEntry {
   const none = { mode: 0, uid: 0, gid: 0, size: 0, nlink: 0, link, target: '', xattrs: [] }
   if (!abs || !st) return { type: 'absent', ...none }
   const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other'
   let target = ''
-  if (type === 'symlink') { try { target = fs.readlinkSync(abs) } catch {} }
+  if (type === 'symlink') { try { target = nameFromBytes(fs.readlinkSync(abs, { encoding: 'buffer' })) } catch {} }
   const xattrs = allXattrsSync(abs).slice(0, verifyXattrsMax).map(([name, value]) => ({ name, sum: verifySum(value) })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   return {
     type, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: type === 'file' ? Number(st.size) : 0,
@@ -101,12 +127,12 @@ function describeEntry (abs: string | null, st: fs.BigIntStats | null, link: num
   }
 }
 
-function listNames (abs: string): string[] {
-  try { return fs.readdirSync(abs).sort() } catch { return [] }
+function listNames (abs: string | Buffer): string[] {
+  try { return fs.readdirSync(abs, { encoding: 'buffer' }).map(nameFromBytes).sort() } catch { return [] }
 }
 
 /** The bytes of [off, off+len), clipped to the file's end (a view of `buf`). */
-function readRange (abs: string, off: number, len: number, buf: { b: Buffer }): Buffer {
+function readRange (abs: string | Buffer, off: number, len: number, buf: { b: Buffer }): Buffer {
   let fd: number
   try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK) } catch { return Buffer.alloc(0) }
   try {

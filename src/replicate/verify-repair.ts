@@ -4,11 +4,14 @@
 // mismatch, a missing entry whole, a remove for an extra one, state and
 // xattrs where attributes differ, a hard-link group rebuilt. Each step
 // reads the primary and emits its records in one go; the caller runs the
-// steps under the group lock.
+// steps under the group lock. Backing paths can pass PATH_MAX and hold
+// names that are not UTF-8: every call takes them through withPathSync,
+// as restate does.
 import fs from 'node:fs'
 import type { Record } from '../core/records.js'
 import { recordDataBytesMax } from '../core/limits.js'
-import { emitState, pathSteps, restateBytes, type RestateSource, type Step } from '../capture/restate.js'
+import { emitState, lstatOrNull, pathSteps, restateBytes, type RestateSource, type Step } from '../capture/restate.js'
+import { withPathSync } from '../volume/long-path.js'
 import type { LinkGroups, Mismatch, VerifyTask } from './verify-compare.js'
 
 /** The steps that repair `found`; `recheck` gets the tasks that verify
@@ -43,7 +46,7 @@ export function * repairSteps (found: Mismatch[], groups: LinkGroups, src: Resta
       case 'mode': case 'owner': case 'size': case 'target': case 'xattr':
         yield () => {
           emitState(m.vol, m.path, abs, lstatOrNull(abs), false, src, emit)
-          const mine = new Set(src.xattrs(abs).map(([n]) => n))
+          const mine = new Set(withPathSync(abs, p => src.xattrs(p)).map(([n]) => n))
           for (const name of m.extraXattrs ?? []) if (!mine.has(name)) emit({ kind: 'removexattr', vol: m.vol, path: m.path, name })
           return 0
         }
@@ -72,7 +75,7 @@ function relink (vol: number, paths: string[], src: RestateSource, emit: (r: Rec
     emit({ kind: 'state', vol, path: p, type: 'absent', mode: 0, uid: 0, gid: 0, size: 0, target: '', whole: false })
     const abs = src.backing(vol, p)
     let st: fs.BigIntStats | null = null
-    try { st = abs ? fs.lstatSync(abs, { bigint: true }) : null } catch {}
+    try { st = abs ? withPathSync(abs, p => fs.lstatSync(p, { bigint: true })) : null } catch {}
     if (!st) continue
     const key = st.isDirectory() ? `dir:${p}` : `${st.dev}:${st.ino}`
     const g = byInode.get(key)
@@ -85,8 +88,4 @@ function relink (vol: number, paths: string[], src: RestateSource, emit: (r: Rec
     for (const to of others) emit({ kind: 'link', vol, path: first, to })
   }
   return bytes
-}
-
-function lstatOrNull (abs: string): fs.Stats | null {
-  try { return fs.lstatSync(abs) } catch { return null }
 }

@@ -16,13 +16,12 @@
 // Repair restates exactly what differs through the journal (capture/
 // restate.ts, under the group lock: ordered with everything else) and
 // verifies those parts again.
-import fs from 'node:fs'
 import { join } from 'node:path'
 import type { Record, Seq } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import { recordDataBytesMax } from '../core/limits.js'
-import { stepRound, type RestateSource } from '../capture/restate.js'
+import { lstatOrNull, readNames, stepRound, type RestateSource } from '../capture/restate.js'
 import type { HotMark } from '../capture/activity-log.js'
 import type { Message, VerifyAnswer, VerifyItem } from './messages.js'
 import { verifyItemsMax, verifyNamesMax } from './messages.js'
@@ -357,19 +356,17 @@ export class Verifier {
   }
 }
 
-/** Bytes of regular files under a directory (the progress total). */
-function lstatOrNull (abs: string): fs.Stats | null {
-  try { return fs.lstatSync(abs) } catch { return null }
-}
-
+/** Bytes of regular files under a directory (the progress total), at any
+ *  depth and whatever the names' bytes (restate's reads). */
 function treeBytes (root: string): number {
   let n = 0
   const walk = (d: string) => {
-    let entries: fs.Dirent[]
-    try { entries = fs.readdirSync(d, { withFileTypes: true }) } catch { return }
-    for (const e of entries) {
-      if (e.isDirectory()) walk(join(d, e.name))
-      else if (e.isFile()) n += lstatOrNull(join(d, e.name))?.size ?? 0
+    let names: string[]
+    try { names = readNames(d) } catch { return }
+    for (const name of names) {
+      const st = lstatOrNull(join(d, name))
+      if (st?.isDirectory()) walk(join(d, name))
+      else if (st?.isFile()) n += st.size
     }
   }
   walk(root)

@@ -19,8 +19,8 @@ import { LRUCache } from 'lru-cache'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import { checkRelPath, splitRelPath } from './confine.js'
-import { fdPath } from './long-path.js'
-import { hasEscapes, nameFromBytes, nameToBytes, syscallName } from '../core/names.js'
+import { entryPath, fdPath } from './long-path.js'
+import { nameFromBytes, syscallName } from '../core/names.js'
 import type { PathState, Volume } from './volume.js'
 import { getXattr, removeXattr, setXattr } from './xattr.js'
 import { nativeCore } from '../native/addon.js'
@@ -320,11 +320,6 @@ class DirVolume implements Volume {
   }
 
   async close (): Promise<void> { this.forget() }
-}
-
-/** `/proc/self/fd/<fd>/<name>`, a Buffer when the name is not UTF-8. */
-function entryPath (fd: number, name: string): string | Buffer {
-  return hasEscapes(name) ? Buffer.concat([Buffer.from(fdPath(fd, '') + '/'), nameToBytes(name)]) : fdPath(fd, name)
 }
 
 /** A symlink's target as a name (its bytes, escaped where not UTF-8). */

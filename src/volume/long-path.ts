@@ -14,7 +14,7 @@
 // for trusted trees (the primary's backing store, the secondary reading its
 // own copy); records from a peer go through dir.ts, which confines them.
 import fs from 'node:fs'
-import { syscallName } from '../core/names.js'
+import { hasEscapes, nameToBytes, syscallName } from '../core/names.js'
 
 /** Longest path handed to a single call (PATH_MAX less the NUL, less room
  *  for '/proc/self/fd/NNNNNNNNNN/'). */
@@ -25,6 +25,12 @@ const openDirFlags = 0o10000000 | fs.constants.O_DIRECTORY
 
 export function fdPath (fd: number, rel: string): string {
   return rel === '' ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${rel}`
+}
+
+/** `/proc/self/fd/<fd>/<name>`, a Buffer when the name is not UTF-8: a
+ *  name in a directory held by an fd (volume/dir.ts, verify-read.ts). */
+export function entryPath (fd: number, name: string): string | Buffer {
+  return hasEscapes(name) ? Buffer.concat([Buffer.from(fdPath(fd, '') + '/'), nameToBytes(name)]) : fdPath(fd, name)
 }
 
 /** Splits an absolute path into stretches of at most stretchBytesMax bytes,

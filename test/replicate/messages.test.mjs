@@ -7,6 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { decodeMessage, encodeMessage, protocolVersion, manifestEntriesMax } from '../../dist/replicate/messages.js'
 import { encodeValue } from '../../dist/journal/codec.js'
+import { nameFromBytes } from '../../dist/core/names.js'
 import { frameBytesMax, volumesMax, pathBytesMax } from '../../dist/core/limits.js'
 
 const b = (n, fill = 1) => new Uint8Array(n).fill(fill)
@@ -163,6 +164,20 @@ test('sizes and counts over their bounds are BAD_MESSAGE', () => {
   // Bounds are inclusive at their limits.
   decodeMessage(encodeValue({ ...good.hello, group: 'g'.repeat(255) }))
   decodeMessage(encodeValue({ ...good.manifest, vol: volumesMax - 1 }))
+})
+
+test('verify paths, names and symlink targets that are not UTF-8 travel as their bytes', () => {
+  const n80 = nameFromBytes(Buffer.alloc(255, 0x80))
+  const ye8 = nameFromBytes(Buffer.from([0x79, 0xe8]))
+  const entry = { type: 'symlink', mode: 0o120777, uid: 0, gid: 0, size: 0, nlink: 1, link: 0, target: nameFromBytes(Buffer.from([0x74, 0xff])), xattrs: [] }
+  const req = { t: 'verify', id: 1, at: 5, items: [{ vol: 0, path: `d/${n80}`, entry: true, list: true, off: 0, len: 0, block: 65536 }] }
+  const ans = { t: 'verified', id: 1, at: 5, missed: false, consistent: true, answers: [{ entry, names: [n80, ye8, 'plain'], more: false, sums: [] }] }
+  for (const m of [req, ans]) assert.equal(decodeMessage(encodeMessage(m)), m, m.t)
+  // Bytes on the wire: a name is at most 255 of them and holds no slash.
+  const bad = (names) => ({ ...ans, answers: [{ entry: null, names, more: false, sums: [] }] })
+  rejectsWith(bad([Buffer.alloc(256, 0x80)]), ['BAD_MESSAGE'], '256-byte name')
+  rejectsWith(bad([Buffer.from([0x61, 0x2f, 0x80])]), ['BAD_MESSAGE'], 'a name with a slash')
+  rejectsWith({ ...req, items: [{ ...req.items[0], path: Buffer.from([0x61, 0, 0x80]) }] }, ['BAD_MESSAGE'], 'a path with NUL')
 })
 
 test('a string field with a multi-byte character is bounded in bytes, not characters', () => {
