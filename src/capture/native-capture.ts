@@ -245,7 +245,7 @@ export class NativeCapture implements CaptureApi {
  *  policy: batches as they are followed, in order. */
 export class NativeCommit {
   readonly listeners: Array<(a: Appended) => void> = []
-  /** The last journal append that failed in the core, until one succeeds. */
+  /** The last journal append that failed in the core, until what it left out is re-journalled. */
   appendError: { message: string, since: string } | null = null
 
   constructor (tail: JournalTail, private readonly caughtUp: () => Promise<void>, private readonly last: () => Seq) {
