@@ -318,6 +318,9 @@ export class Journal {
   /** Concurrent callers share one fdatasync (group commit of syncs: the
    *  primary's fsyncs, the secondary's sync batches). A caller that comes
    *  while one is under way waits for the next: its batches may be newer. */
+  /** On disk through this sequence (0: not known yet). */
+  get durableThrough (): Seq { return this.durableSeq }
+
   async sync (): Promise<void> {
     const target = this.lastSeq
     while (this.durableSeq < target) {

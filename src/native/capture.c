@@ -10,7 +10,8 @@
  *                   side and the activity log.
  *   tq_mu           the track queue (memory only)
  *   mu              modes, sync waits, acks, errors, pending releases
- *                   (memory only); sync_cv is on it (CLOCK_MONOTONIC).
+ *                   (memory only); the sync waiters' conditions are on it
+ *                   (CLOCK_MONOTONIC).
  * Every entry point names its thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +38,16 @@ struct taken {                       /* tracked records handed to JS, marks stil
 
 struct held_list { struct hot_entry **v; size_t n, cap; };
 
+/* A FUSE thread waiting for the secondary to acknowledge `seq`. Each has a
+ * condition of its own, so that an ack wakes only the writers it covers: a
+ * broadcast woke every waiter on every ack, and on this VM each wake-up of a
+ * thread that goes back to sleep costs tens of microseconds. */
+struct sync_waiter {
+  uint64_t seq;
+  pthread_cond_t cv;
+  struct sync_waiter *next;
+};
+
 struct capture {
   struct journal *j;
   struct activity *a;
@@ -57,7 +68,8 @@ struct capture {
   uint64_t next_token;
 
   pthread_mutex_t mu;
-  pthread_cond_t sync_cv;
+  pthread_condattr_t sync_cattr;     /* CLOCK_MONOTONIC, for the waiters' conditions */
+  struct sync_waiter *sync_waiters;
   int sync_on, fell_back, track, closing;
   uint32_t sync_timeout_ms, sync_waiting;
   uint64_t acked, sync_fallbacks;
@@ -67,6 +79,13 @@ struct capture {
 };
 
 /* ---- wake and errors (any thread) ------------------------------------------ */
+
+/* Holding mu: wakes the waiters the ack covers, or all of them (they look at
+ * the modes again: fallback, sync off, closing). */
+static void wake_waiters(struct capture *c, int all) {
+  for (struct sync_waiter *w = c->sync_waiters; w; w = w->next)
+    if (all || w->seq <= c->acked) pthread_cond_signal(&w->cv);
+}
 
 static void wake(struct capture *c) {
   if (c->wake && atomic_exchange(&c->wake_armed, 0)) c->wake(c->wake_ctx);
@@ -130,11 +149,8 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
   jenc_init(&c->tq, 0);
   c->next_token = 1;
   pthread_mutex_init(&c->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&c->sync_cv, &ca);
-  pthread_condattr_destroy(&ca);
+  pthread_condattr_init(&c->sync_cattr);
+  pthread_condattr_setclock(&c->sync_cattr, CLOCK_MONOTONIC);
   c->sync_on = cfg->sync_mode != 0;
   c->sync_timeout_ms = cfg->sync_timeout_ms ? cfg->sync_timeout_ms : 10000;
   c->acked = cfg->next_seq - 1;   /* nothing before the handover waits */
@@ -152,7 +168,7 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
     pthread_cond_destroy(&c->lk_cv);
     pthread_mutex_destroy(&c->tq_mu);
     pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->sync_cv);
+    pthread_condattr_destroy(&c->sync_cattr);
     free(c);
     return rc;
   }
@@ -165,7 +181,7 @@ void capture_close(struct capture *c) {
   pthread_mutex_lock(&c->mu);
   c->closing = 1;
   c->sync_on = 0;
-  pthread_cond_broadcast(&c->sync_cv);
+  wake_waiters(c, 1);
   while (c->sync_waiting) {   /* a waiter still inside capture_durable: let it leave first */
     pthread_mutex_unlock(&c->mu);
     sched_yield();
@@ -186,7 +202,7 @@ void capture_close(struct capture *c) {
   pthread_cond_destroy(&c->lk_cv);
   pthread_mutex_destroy(&c->tq_mu);
   pthread_mutex_destroy(&c->mu);
-  pthread_cond_destroy(&c->sync_cv);
+  pthread_condattr_destroy(&c->sync_cattr);
   free(c);
 }
 
@@ -372,7 +388,7 @@ int capture_rebase(struct capture *c, uint64_t next_seq, const uint8_t prev[16])
   if (rc < 0) { set_error(c, rc, msg); return rc; }
   pthread_mutex_lock(&c->mu);
   if (c->acked < next_seq - 1) c->acked = next_seq - 1;   /* nothing before the base is waited for */
-  pthread_cond_broadcast(&c->sync_cv);
+  wake_waiters(c, 0);
   pthread_mutex_unlock(&c->mu);
   wake(c);
   return 0;
@@ -398,19 +414,26 @@ int capture_durable(struct capture *c, uint64_t seq) {
     deadline.tv_sec += c->sync_timeout_ms / 1000;
     deadline.tv_nsec += (long)(c->sync_timeout_ms % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
+    struct sync_waiter w = { .seq = seq, .next = c->sync_waiters };
+    pthread_cond_init(&w.cv, &c->sync_cattr);
+    c->sync_waiters = &w;
     c->sync_waiting++;
     while (c->sync_on && !c->fell_back && !c->closing && c->acked < seq) {
-      if (pthread_cond_timedwait(&c->sync_cv, &c->mu, &deadline) == ETIMEDOUT &&
+      if (pthread_cond_timedwait(&w.cv, &c->mu, &deadline) == ETIMEDOUT &&
           c->sync_on && !c->fell_back && !c->closing && c->acked < seq) {
         /* The oldest waiter's deadline is the first to pass: everyone goes,
          * and nobody waits until JS turns sync mode on again. */
         c->fell_back = 1;
         c->sync_fallbacks++;
-        pthread_cond_broadcast(&c->sync_cv);
+        wake_waiters(c, 1);
         fell = 1;
       }
     }
+    struct sync_waiter **p = &c->sync_waiters;
+    while (*p != &w) p = &(*p)->next;
+    *p = w.next;
     c->sync_waiting--;
+    pthread_cond_destroy(&w.cv);
   }
   pthread_mutex_unlock(&c->mu);
   if (fell) wake(c);
@@ -423,7 +446,7 @@ void capture_ack(struct capture *c, uint64_t seq) {
   pthread_mutex_lock(&c->mu);
   if (seq > c->acked) {
     c->acked = seq;
-    if (c->sync_waiting) pthread_cond_broadcast(&c->sync_cv);
+    wake_waiters(c, 0);
   }
   pthread_mutex_unlock(&c->mu);
 }
@@ -432,7 +455,7 @@ void capture_set_sync(struct capture *c, int active) {
   pthread_mutex_lock(&c->mu);
   c->sync_on = active != 0;
   c->fell_back = 0;
-  pthread_cond_broadcast(&c->sync_cv);
+  wake_waiters(c, 1);
   pthread_mutex_unlock(&c->mu);
 }
 

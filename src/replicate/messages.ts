@@ -74,7 +74,9 @@ export type Message =
   | { t: 'manifest', vol: number, entries: ManifestEntry[] }
   | { t: 'manifest-end' }
   | { t: 'batch', b: Uint8Array } // a journal batch payload, verbatim
-  | { t: 'ack', applied: number }
+  // secondary → primary: applied through `applied`; `stored`: its journal
+  // holds through there on disk (sync-mode writers may return, DESIGN.md)
+  | { t: 'ack', applied: number, stored?: number }
   // primary → secondary: the resync is complete once `seq` is applied
   | { t: 'consistent', seq: number }
   | { t: 'ping', ts: number }
@@ -228,7 +230,7 @@ export function decodeMessage (payload: Uint8Array): Message {
     }
     case 'manifest-end': return { t }
     case 'batch': return { t, b: bytes(o, 'b', 1, frameBytesMax) }
-    case 'ack': return { t, applied: uint(o, 'applied') }
+    case 'ack': return o.stored === undefined ? { t, applied: uint(o, 'applied') } : { t, applied: uint(o, 'applied'), stored: uint(o, 'stored') }
     case 'consistent': return { t, seq: uint(o, 'seq') }
     case 'ping': case 'pong': return { t, ts: uint(o, 'ts') }
     case 'error': return { t, code: str(o, 'code', 64), message: str(o, 'message', 4096) }

@@ -38,6 +38,8 @@ export interface SecondaryStatus {
   peerState: 'waiting' | 'connected' | 'silent'
   peerSilentSec: number
   appliedSeq: Seq
+  /** In the journal on disk or about to be (acknowledged in sync mode); applied next. */
+  storedSeq: Seq
   consistent: boolean
   generation: string
   batchesApplied: number
@@ -62,6 +64,8 @@ export interface ApplyBlock {
 
 /** Retry delays of a blocked apply: the operator may free space any time. */
 const retryMs = [250, 500, 1000, 2000, 5000]
+/** How long an applied ack after a sync-mode batch waits for a stored ack to carry it. */
+const appliedAckDelayMs = 10
 
 const cursorFile = 'applied'
 
@@ -88,6 +92,9 @@ export class Secondary {
   private lastError: string | null = null
   private pendingRebases = 0
   private deferredStores = 0
+  private storedAcked: Seq = 0 // the last `stored` told to the primary on this connection
+  private appliedAcked: Seq = 0 // the last `applied` told to it
+  private appliedAckTimer: NodeJS.Timeout | null = null
   private blocked: ApplyBlock | null = null
   private closing = false
   private wakeRetry: (() => void) | null = null
@@ -168,7 +175,7 @@ export class Secondary {
     return {
       role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null,
       peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
-      appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
+      appliedSeq: this.applied, storedSeq: this.journal.lastSeq, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
       damage: this.journal.damage.map(d => describeDamage(d)),
       generations: clipHistory(this.history, this.applied),
@@ -185,7 +192,13 @@ export class Secondary {
     const hb = new Heartbeat(conn, () => this.log(`primary ${conn.remote} silent: dropping the connection`))
     conn.on('close', err => {
       hb.stop()
-      if (this.conn === conn) this.conn = null
+      if (this.conn === conn) {
+        this.conn = null
+        // Its queued applies are dropped with it, but what it stored was
+        // acknowledged (sync writers returned): apply it now, not only when
+        // a primary is back (it may never be: a failover).
+        if (!this.closing) this.startRecovery()
+      }
       if (err) {
         this.lastError = describe(err)
         this.log(`connection from ${conn.remote} ended: ${describe(err)}`)
@@ -215,6 +228,7 @@ export class Secondary {
       this.pendingRebases = 0 // queued jobs of an earlier connection will be skipped
       this.verifyWaiters.clear() // they answer only the connection that asked
       this.deferredStores = 0
+      this.storedAcked = 0
       old?.fail(replError('PEER_ERROR', `replaced by a new connection from the primary (${conn.remote})`))
       hb.start()
       conn.on('message', m => this.onMessage(conn, m))
@@ -227,6 +241,37 @@ export class Secondary {
         conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied), ...(rollback ? { rollback } : {}) })
       })
     }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
+  }
+
+  /** Tells the primary how far the copy is applied (it trims its journal
+   *  and its window by this). After a sync-mode batch the stored ack that
+   *  released its writers is out already, and the next one carries
+   *  `applied` too: the separate ack waits a moment (one message and one
+   *  system call less per batch on each side while writers keep coming). */
+  private ackApplied (conn: Connection, lazy: boolean): void {
+    if (!lazy) return this.sendAck(conn)
+    this.appliedAckTimer ??= setTimeout(() => {
+      this.appliedAckTimer = null
+      if (this.conn === conn && this.applied > this.appliedAcked) this.sendAck(conn)
+    }, appliedAckDelayMs)
+  }
+
+  private sendAck (conn: Connection, stored?: Seq): void {
+    this.appliedAcked = this.applied
+    conn.send(stored === undefined ? { t: 'ack', applied: this.applied } : { t: 'ack', applied: this.applied, stored })
+  }
+
+  /** Tells the primary as soon as its sync-mode batches are on disk in this
+   *  journal, before they are applied: their writers may return then
+   *  (DESIGN.md: journalled on the secondary; a crash here re-applies them
+   *  from the journal). Calls made while an fdatasync runs share the next
+   *  one (Journal.sync), so writers in flight together cost one sync. */
+  private async ackStored (conn: Connection): Promise<void> {
+    try { await this.journal.sync() } catch { return } // the batch's apply job meets the error and reports it
+    const stored = this.journal.durableThrough
+    if (this.conn !== conn || stored <= this.storedAcked) return
+    this.storedAcked = stored
+    this.sendAck(conn, stored)
   }
 
   /** The chain position the primary checks: the hash of the batch ending
@@ -263,6 +308,7 @@ export class Secondary {
         if (deferred) this.deferredStores++
         else {
           try { store() } catch (err) { return this.reject(conn, err) }
+          if (batch.sync) void this.ackStored(conn)
         }
         this.enqueue(conn, async () => {
           if (deferred) {
@@ -288,7 +334,7 @@ export class Secondary {
           this.batches++
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
-          conn.send({ t: 'ack', applied: this.applied })
+          this.ackApplied(conn, batch.sync)
           await this.trim(batch.seq + batch.records.length - 1, hash!)
         })
         return
@@ -298,6 +344,7 @@ export class Secondary {
         this.enqueue(conn, async () => {
           this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
+          this.storedAcked = 0 // history restarts at m.seq
           fs.rmSync(join(this.journal.dir, rollbackFile), { force: true }) // what it listed is in this resync, or a full one covers it
           this.applied = m.seq - 1
           this.consistent = false
@@ -505,8 +552,10 @@ export class Secondary {
 
   async close (): Promise<void> {
     this.closing = true
+    if (this.appliedAckTimer) clearTimeout(this.appliedAckTimer)
     this.wakeRetry?.()
     this.conn?.close()
+    this.startRecovery() // what the connection stored and did not apply yet
     await this.queue
     await this.journal.setCheckpoint({ appliedSeq: this.applied })
     fs.closeSync(this.cursorFd)

@@ -9,10 +9,12 @@ import type { Seq } from '../core/records.js'
 
 export interface HeldBatch { seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number }
 
-const dropped = { seq: -1, count: 0, payload: Buffer.alloc(0), hash: Buffer.alloc(0), ts: 0, upTo: 0 }
+const dropped: HeldBatch = { seq: -1, count: 0, payload: Buffer.alloc(0), hash: Buffer.alloc(0), ts: 0 }
 
 export class RecentBatches {
-  private items: Array<HeldBatch & { upTo: number }> = [] // upTo: cumulative payload bytes through this batch
+  // Held as given: a batch's hash may be a getter computed on demand (tail.ts)
+  private items: HeldBatch[] = []
+  private upTo: number[] = [] // cumulative payload bytes through each batch
   private head = 0
   private bytes = 0
   private total = 0 // payload bytes ever pushed
@@ -21,7 +23,8 @@ export class RecentBatches {
 
   push (b: HeldBatch): void {
     this.total += b.payload.length
-    this.items.push({ ...b, upTo: this.total })
+    this.items.push(b)
+    this.upTo.push(this.total)
     this.bytes += b.payload.length
     while (this.bytes > this.bytesMax && this.items.length - this.head > 1) {
       this.bytes -= this.items[this.head].payload.length
@@ -30,6 +33,7 @@ export class RecentBatches {
     }
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
+      this.upTo = this.upTo.slice(this.head)
       this.head = 0
     }
   }
@@ -49,7 +53,7 @@ export class RecentBatches {
     if (i < 0) i = this.head
     const b = this.items[i]
     if (b.seq + b.count - 1 <= acked) return { bytes: 0, oldestTs: null, complete: true }
-    const before = i === this.head ? first.upTo - first.payload.length : this.items[i - 1].upTo
+    const before = i === this.head ? this.upTo[i] - first.payload.length : this.upTo[i - 1]
     return { bytes: this.total - before, oldestTs: b.ts, complete: first.seq <= acked + 1 }
   }
 

@@ -47,7 +47,9 @@ const windowBytes = 16 * 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
-interface InFlight { end: Seq, bytes: number, hash: Buffer, ts: number }
+// `batch.hash` may be computed on demand (a SHA-256): only the last batch an
+// ack covers needs it.
+interface InFlight { end: Seq, bytes: number, batch: { readonly hash: Buffer }, ts: number }
 
 interface Session {
   conn: Connection
@@ -423,7 +425,7 @@ export class Replicator {
         if (!next || s.closed) { await this.sleep(s); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
-        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, hash: next.hash, ts: next.ts })
+        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next, ts: next.ts })
         s.inflightBytes += next.payload.length
         if (!s.conn.sendBatch(next.payload)) {
           // Whichever comes first; the other listener goes too (one left per wait piled up
@@ -465,13 +467,15 @@ export class Replicator {
     switch (m.t) {
       case 'ack': {
         if (m.applied > s.sentUpTo) return s.conn.fail(replError('BAD_MESSAGE', `ack of ${m.applied}, beyond what was sent (${s.sentUpTo})`))
-        let hash: Buffer | undefined
+        let last: InFlight | undefined
         while (s.inflight.length > 0 && s.inflight[0].end <= m.applied) {
-          const f = s.inflight.shift()!
-          s.inflightBytes -= f.bytes
-          hash = f.hash
+          last = s.inflight.shift()!
+          s.inflightBytes -= last.bytes
         }
-        void this.takeAck(m.applied, hash)
+        void this.takeAck(m.applied, last?.batch.hash)
+        // Stored on disk there, not applied yet: enough for sync writers.
+        // Never past what was sent on this connection.
+        if (m.stored !== undefined) this.takeStored(Math.min(m.stored, s.sentUpTo))
         s.wake()
         return
       }
@@ -500,6 +504,11 @@ export class Replicator {
     this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
     if (!hash) this.pendingAck.hash = (await this.journal.hashAt(seq)) ?? this.pendingAck.hash
     if (!this.checkpointTimer) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 200)
+  }
+
+  /** The secondary's journal holds everything up to `seq` on disk. */
+  private takeStored (seq: Seq): void {
+    if (seq > this.released && (this.holdUntil === null || seq >= this.holdUntil)) this.release(seq)
   }
 
   private release (seq: Seq): void {

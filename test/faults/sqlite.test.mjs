@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { spawn, execFileSync } from 'node:child_process'
 import { bounded } from '../helpers/mount.mjs'
 import { rng } from '../../scripts/faults.mjs'
-import { layout, startPair, startSecondary, waitSynced, stopAll, differences, sleep } from '../helpers/pair.mjs'
+import { layout, startPair, startSecondary, waitSynced, waitFor, status, stopAll, differences, sleep } from '../helpers/pair.mjs'
 
 const port = 17540
 
@@ -78,10 +78,23 @@ test('SQLite WAL synchronous=FULL on a sync pair: copies of the secondary are co
     for (let round = 0; round < 6; round++) {
       await sleep(800 + r() * 1500)
       const before = lastAck(acks)
-      if (round % 2) await sec.kill9(); else await sec.stop()
       const copy = join(L.base, `copy${round}`)
-      fs.cpSync(L.s.db, copy, { recursive: true })
-      sec = await startSecondary(L, port)
+      if (round % 2) {
+        // Killed: a returned commit may be in its journal only. The copy is
+        // the one it rebuilds from that journal alone (primary stopped).
+        await sec.kill9()
+        pri.proc.kill('SIGSTOP')
+        try {
+          sec = await startSecondary(L, port)
+          await waitFor(async () => { const st = await status(L.sstate); return st.appliedSeq >= st.storedSeq }, 20_000, 'the restarted secondary to apply its journal')
+          sec.proc.kill('SIGSTOP')
+          try { fs.cpSync(L.s.db, copy, { recursive: true }) } finally { sec.proc.kill('SIGCONT') }
+        } finally { pri.proc.kill('SIGCONT') }
+      } else {
+        await sec.stop() // a clean stop applies what it stored first
+        fs.cpSync(L.s.db, copy, { recursive: true })
+        sec = await startSecondary(L, port)
+      }
       seen.push(checkCopy(copy, before, `copy ${round} (${round % 2 ? 'kill -9' : 'SIGTERM'})`))
       fs.rmSync(copy, { recursive: true, force: true })
     }

@@ -46,7 +46,9 @@ test('sync mode: a write waiting when a full resync starts returns only once the
     assert.is(out, '', 'the sync write returned with the secondary away')
     sec = await startSecondary(L, port)
     await waitFor(() => out.includes('returned'), 90_000, 'the writer to return')
-    const there = fs.existsSync(join(L.s.one, 'waiting')) && fs.readFileSync(join(L.s.one, 'waiting'), 'utf8') === 'written while the secondary was away'
+    // Returned: in the secondary's journal, on the copy once applied (a moment later).
+    const holds = () => fs.existsSync(join(L.s.one, 'waiting')) && fs.readFileSync(join(L.s.one, 'waiting'), 'utf8') === 'written while the secondary was away'
+    const there = await waitFor(holds, 5000, 'the write on the copy', 20).then(() => true, () => false)
     const fellBack = /falling back to async/.test(pri.err)
     assert.ok(there || fellBack, `the sync write returned while the copy did not hold it, and no fallback was logged:\n${pri.err.slice(-1500)}`)
     await waitSynced(L, 90_000)
