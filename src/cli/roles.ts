@@ -59,7 +59,7 @@ volumes: \`replfs serve ... --state DIR\` (the command is printed).`)
     .action(async (flags: { state: string }) => run(() => demote(resolve(flags.state))))
 }
 
-async function promote (state: string, force: boolean): Promise<void> {
+export async function promote (state: string, force: boolean, hints = true): Promise<void> {
   const role = await stateRole(state)
   if (role !== 'secondary') throw replError('USAGE', `${state} is ${role === null ? 'not a replfs state directory' : `a ${role}'s state directory`}: promote is for a secondary`)
   const spec = await groupOf(state)
@@ -109,11 +109,12 @@ async function promote (state: string, force: boolean): Promise<void> {
     await journal.close()
   }
   console.log(`replfs: promoted: ${state} is a primary from sequence ${applied + 1}, data generation ${id}`)
+  if (!hints) return
   console.log('start it on its volumes (add --peer HOST:PORT of the old primary once it serves as a secondary):')
   console.log(`  replfs mount MOUNTPOINT --group ${spec.group} --state ${state} ${volumeFlags(spec)}`)
 }
 
-async function demote (state: string): Promise<void> {
+export async function demote (state: string, hints = true): Promise<void> {
   const role = await stateRole(state)
   if (role !== 'primary') throw replError('USAGE', `${state} is ${role === null ? 'not a replfs state directory' : `a ${role}'s state directory`}: demote is for a primary`)
   const spec = await groupOf(state)
@@ -125,6 +126,7 @@ async function demote (state: string): Promise<void> {
     console.log('if the other side was promoted without them, they are rolled back from its data when it connects,')
     console.log(`saved first in ${state}/discarded-TIME/ (its log says what), except parts an unclean stop's recovery re-journalled that it holds as they are`)
   }
+  if (!hints) return
   console.log('start it on its volumes; the new primary resumes from here:')
   console.log(`  replfs serve --listen HOST:PORT --group ${spec.group} --state ${state} ${volumeFlags(spec)}`)
 }
