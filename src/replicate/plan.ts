@@ -121,9 +121,12 @@ async function planRollBack (me: PlanSide, st: StateMessage, standing: Compared)
   const held = past.filter((_, i) => ok[i]).map(entryKey)
   const restateOnly = digest !== null && covered(digest.ranges, standing.point, st.applied)
   const at = `past the common point sequence ${standing.point} (generation ${standing.common.id})`
-  if (restateOnly && held.length === past.length) {
+  if (restateOnly && past.length > 0 && held.length === past.length) {
     return { kind: 'roll-back', point: standing.point, prev, held, drop: true, why: `the secondary's ${standing.secondaryPast} sequences ${at} are its recovery of an unclean stop re-journalling parts this side holds as they are: dropped there, nothing is rolled back` }
   }
   if (st.demoted !== st.applied) return null
-  return { kind: 'roll-back', point: standing.point, prev, held, drop: false, why: `the secondary was demoted at sequence ${st.applied} after this side was promoted: its ${standing.secondaryPast} sequences ${at}, but for the parts re-journalled by a recovery that this side holds as they are, (unshipped writes, or parts its recovery re-journalled that differ here) are rolled back there from this side's data and saved (${held.length} of ${past.length} restated parts held here are not counted)` }
+  return {
+    kind: 'roll-back', point: standing.point, prev, held, drop: false,
+    why: `the secondary was demoted at sequence ${st.applied} after this side was promoted: its ${standing.secondaryPast} sequences ${at} (unshipped writes; parts its recovery re-journalled) are rolled back there from this side's data, saved first${past.length > 0 ? ` (of ${past.length} re-journalled parts, ${held.length} hold what this side has: not counted)` : ''}`
+  }
 }

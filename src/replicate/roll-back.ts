@@ -17,6 +17,10 @@ import { splitBrainWayOut } from './pair-state.js'
 
 type StateMessage = Extract<Message, { t: 'state' }>
 
+/** Restated entries compared per turn of the group lock: 64 pieces of
+ *  64 KiB, 4 MiB read at most while applications wait. */
+const heldRoundEntries = 64
+
 /** Saving the discarded writes (their journal and file copies) can take a while. */
 const rollBackMs = 300_000
 
@@ -28,11 +32,18 @@ export interface PrimarySide { journal: Journal, commit: CommitApi, capture: Cap
  *  point. Read under the group lock, so the journal up to the sequence
  *  read there says what changed before. */
 export async function heldOnPrimary (entries: RestateEntry[], point: Seq, p: PrimarySide): Promise<boolean[]> {
+  // In rounds of a few MiB, so applications' writes wait little. An entry
+  // read at one round and changed before the last is caught below: the
+  // changes counted run up to the last round's sequence.
   let upTo = 0
-  const same = await p.capture.exclusive(() => {
-    upTo = p.commit.lastAssigned
-    return heldHere(entries, p.source, vol => p.volumes[vol]?.kind === 'image')
-  })
+  const same: boolean[] = []
+  for (let i = 0; i < entries.length; i += heldRoundEntries) {
+    const part = entries.slice(i, i + heldRoundEntries)
+    same.push(...await p.capture.exclusive(() => {
+      upTo = p.commit.lastAssigned
+      return heldHere(part, p.source, vol => p.volumes[vol]?.kind === 'image')
+    }))
+  }
   await p.commit.idle()
   const changed = await collectSince(p.journal, point + 1, upTo, p.volumes.map(v => v.name))
   if (!changed.complete) return entries.map(() => false)
