@@ -15,7 +15,7 @@ import type { Command } from 'commander'
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, replError } from '../core/errors.js'
+import { describe, isReplError, replError } from '../core/errors.js'
 import { stateRole } from './state-role.js'
 import { demote, promote } from './roles.js'
 import { loadPair, mountArgs, peerHost, serveArgs, shell, type PairSettings } from './pair-settings.js'
@@ -73,8 +73,13 @@ async function run (f: RoleFlags, which: (state: string) => Promise<Step>): Prom
       console.log(shell(['replfs', ...daemon]))
       return
     }
-    if (step === 'promote') await promote(state, f.force === true, false)
-    else await demote(state, false)
+    if (step === 'promote') {
+      await promote(state, f.force === true, false).catch(err => {
+        if (!isReplError(err, 'BUSY')) throw err
+        throw replError('BUSY', err.message,
+          `run \`replfs pair switchover --state ${s.peer.state ?? 'DIR'}\` on ${peerHost(s)} first (it demotes it and serves); give --force to \`pair failover\` only when it is really gone`)
+      })
+    } else await demote(state, false)
     console.log(next(step, state, s))
     if (!f.start) {
       console.log(`start this host's daemon:\n  ${shell(['replfs', ...daemon])}`)

@@ -82,6 +82,12 @@ test('pair switchover both ways, then failover and failback, from the recorded s
     assert.equal(words(mountB), ['replfs', 'mount', d.mntB, '--group', 'app', '--state', d.B, '--volume', `one=${d.sa}`, '--image', `disk=${imgB}:${imageSize}`,
       '--peer', `127.0.0.1:${portA}`, '--mode', 'async', '--journal-max', '1G', '--on-overflow', 'block', '--secret-file', join(d.B, 'secret')])
 
+    // On the secondary first: refused while the primary is connected, with the way.
+    const busy = await cli(['pair', 'switchover', '--state', d.B])
+    assert.is(busy.code, 1)
+    assert.match(busy.err, /BUSY: the old primary is connected/)
+    assert.ok(busy.err.includes(`replfs pair switchover --state ${d.A}\` on 127.0.0.1 first`), busy.err)
+
     // Switchover: on A (demote, serve), then on B (promote, mount).
     const swA = await start(['pair', 'switchover', '--state', d.A], 'listening')
     assert.match(swA.out, /pair switchover --state/)
