@@ -133,6 +133,19 @@ test('kill -9 with unshipped writes, promote --force, demote: rolled back, saved
     }
     if (process.env.PAIR_DEBUG) console.log(JSON.stringify(report.rolledBack.files.map(f => [f.path, f.ops, f.bytesWritten, f.ranges])))
     console.log(`  failback after kill -9: B sent ${p.sentBytes} bytes; rolled back ${report.rolledBack.bytesWritten} bytes in ${report.rolledBack.files.length} files`)
+
+    // And the roles swap back by demote + promote: the journal resumes, nothing is copied again.
+    assert.is((await cli(['demote', '--state', b.state])).code, 0)
+    await priB.waitExit()
+    await secA.stop()
+    assert.is((await cli(['promote', '--state', a.state])).code, 0)
+    secB = await serveOn(L, b, portB)
+    priA = await mountOn(L, a, portB)
+    fs.writeFileSync(join(a.mnt, 'one', 'back.txt'), 'A is the primary again\n')
+    const { p: back } = await waitPair(a.state, b.state)
+    assert.match(priA.err, /pair decision: resume the journal/)
+    assert.ok(back.sentBytes < 64 << 10, `swap back: A sent ${back.sentBytes} bytes`)
+    assert.equal(differences(L), null)
   } finally {
     if (process.env.PAIR_DEBUG) console.log(priA?.err, secB?.err, priB?.err, secA?.err)
     proxy?.close()
