@@ -15,6 +15,7 @@
 // BENCH_FB_SIZE (image bytes, e.g. 1G), BENCH_FB_ROUNDS (3),
 // BENCH_FB_IOPS_ROUNDS (IOPS with/without verify: 5), BENCH_FB_FIO_S (fio run
 // seconds, 10), BENCH_FB_PORT (first of two ports, default 17800),
+// BENCH_FB_ONLY (a comma list of verify,iops,failback: only those parts),
 // BENCH_DIR (work dir, default /tmp/replfs-bench; this uses DIR/failback).
 import fs from 'node:fs'
 import { join } from 'node:path'
@@ -38,6 +39,8 @@ const fioSecs = Number(process.env.BENCH_FB_FIO_S ?? (quick ? 5 : 10))
 const portB = Number(process.env.BENCH_FB_PORT ?? 17800) // B serves here
 const portA = portB + 1 // A serves here after the failover
 const block = 4096
+const only = process.env.BENCH_FB_ONLY ? process.env.BENCH_FB_ONLY.split(',') : null
+const wanted = part => !only || only.includes(part)
 
 const MiB = 1 << 20
 const now = () => performance.now() / 1000
@@ -150,6 +153,7 @@ try {
   // --- 2. verify throughput next to sha256sum, interleaved --------------------------------
   // Besides sha256sum (coreutils: its own SHA-256, no SHA extensions), `openssl dgst -sha256`
   // (the same OpenSSL SHA-256 that verify's node:crypto uses) as a second, stricter baseline.
+  if (wanted('verify')) {
   const verifyMibs = []; const shaMibs = []; const sslMibs = []; const verifyWall = []
   for (let r = 0; r < rounds; r++) {
     const order = [['verify', 'sha', 'ssl'], ['sha', 'ssl', 'verify'], ['ssl', 'verify', 'sha']][r % 3]
@@ -181,7 +185,10 @@ try {
   figure('verify throughput next to openssl dgst -sha256', f(vm, 1), 'MiB/s', f(om, 1), 'MiB/s (openssl dgst -sha256 of the primary image)', vm / om, '>= 0.8', vm / om >= 0.8,
     `rounds openssl ${sslMibs.map(x => f(x, 0)).join('/')} MiB/s`)
 
+  }
+
   // --- 3. random-write IOPS with and without a periodic verify ------------------------------
+  if (wanted('iops')) {
   const iops = { off: [], on: [] }; const passSeen = []
   for (let r = 0; r < iopsRounds; r++) {
     const order = r % 2 ? ['on', 'off'] : ['off', 'on']
@@ -204,7 +211,10 @@ try {
   figure('4 KiB random write IOPS (fio psync QD1 on the mount) during a periodic verify (--verify-interval 1s, default --verify-rate 32M)', f(on, 0), 'IOPS', f(off, 0), 'IOPS without verify', on / off, '>= 0.8 (<= 20% fewer)', on / off >= 0.8,
     `rounds with ${iops.on.map(x => f(x, 0)).join('/')}, without ${iops.off.map(x => f(x, 0)).join('/')}; verify progress during each run: ${passSeen.join('; ')}`)
 
+  }
+
   // --- 1. failover, writes on the old primary that never reached B, failback --------------
+  if (wanted('failback')) {
   // The realistic "demoted side has changed blocks" case of the roles design: A loses its
   // secondary and writes on (async), B is promoted; A is demoted and serves B: split brain,
   // refused; `resolve --discard-local` on A saves and rolls back its writes, and B restates
@@ -265,6 +275,7 @@ try {
   if (!sameFiles(img(B), copy)) throw new Error('rsync left the copy different from B\'s image')
   figure('catch-up time (B connected to A -> pair in sync)', f(catchSecs, 2), 's', f(rs2.secs, 2), 's (rsync --inplace --no-whole-file)', catchSecs / rs2.secs, '< 1 (faster)', catchSecs < rs2.secs, `from A's serve start ${f(catchWall, 2)} s; rsync sent ${rs2.sent} bytes (${f(rs2.sent / changedB)}x changed; literal ${rs2.literal})`)
   fs.rmSync(copy, { force: true })
+  }
 } catch (err) {
   process.exitCode = 1
   console.log(`failback benchmark failed: ${err.stack ?? err}`)

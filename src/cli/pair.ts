@@ -10,15 +10,18 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { describe, replError } from '../core/errors.js'
 import { collect, groupFromFlags, parseSize } from './group-spec.js'
 import { parseHostPort } from '../replicate/transport.js'
+import { savePair } from './pair-settings.js'
+import { registerPairRoles } from './pair-roles.js'
 
 const cli = fileURLToPath(new URL('../cli.js', import.meta.url))
 
 interface InitFlags {
-  state: string, group: string, volume: string[], image: string[], mount: string, peer: string,
+  state: string, group: string, volume: string[], image: string[], mount: string, peer: string, listen?: string, remoteMount?: string,
   remoteState?: string, remoteVolume: string[], remoteImage: string[], mode: string, journalMax: string, onOverflow: string
 }
 
@@ -32,6 +35,8 @@ export function registerPair (program: Command): void {
     .requiredOption('--group <name>', 'consistency group name')
     .requiredOption('--mount <mountpoint>', 'where applications will use the volumes on this host')
     .requiredOption('--peer <host:port>', 'address the secondary will listen on')
+    .option('--listen <host:port>', 'address this host listens on when it is the secondary, after a failover (default: this host\'s name, the --peer port)')
+    .option('--remote-mount <mountpoint>', 'where applications use the volumes on the secondary host when it is the primary (default: the same as --mount)')
     .option('--volume <name=dir>', 'a directory volume on this host, repeatable', collect, [])
     .option('--image <name=file[:size]>', 'an image volume on this host, repeatable', collect, [])
     .option('--remote-state <dir>', 'state directory on the secondary host (default /var/lib/replfs/GROUP)')
@@ -56,6 +61,12 @@ export function registerPair (program: Command): void {
     .option('--volume <name=dir>', 'a directory volume copy, repeatable', collect, [])
     .option('--image <name=file[:size]>', 'an image volume copy, repeatable', collect, [])
     .option('--mount <mountpoint>', 'also expose the copies read-only through FUSE')
+    .option('--peer <host:port>', 'address the primary host listens on when it is the secondary (for `pair failover` and `pair switchover`)')
+    .option('--peer-state <dir>', 'the primary host\'s state directory (default: the same as --state)')
+    .option('--app-mount <mountpoint>', 'where applications use the volumes on this host when it is the primary')
+    .option('--mode <async|sync>', 'replication mode when this host is the primary', 'async')
+    .option('--journal-max <size>', 'journal size limit when this host is the primary', '1G')
+    .option('--on-overflow <block|track>', 'policy at the journal limit when this host is the primary', 'block')
     .action(async (f: JoinFlags) => {
       try {
         await join_(f)
@@ -64,6 +75,7 @@ export function registerPair (program: Command): void {
         process.exitCode = 1
       }
     })
+  registerPairRoles(pair)
 }
 
 function init (f: InitFlags): void {
@@ -86,12 +98,23 @@ function init (f: InitFlags): void {
     const size = colon > 0 ? rest.slice(colon) : (fs.existsSync(file) ? `:${fs.statSync(file).size}` : '')
     remoteVols.push('--image', `${name}=${ri.get(name) ?? resolve(file)}${size}`)
   }
-  const { host } = parseHostPort(f.peer)
+  const { host, port } = parseHostPort(f.peer)
+  const listen = f.listen ?? `${hostname()}:${port}`
+  parseHostPort(listen)
   const remoteState = f.remoteState ?? `/var/lib/replfs/${f.group}`
-  const joinCmd = ['replfs', 'pair', 'join', '--state', remoteState, '--group', f.group, '--listen', f.peer, ...remoteVols].map(quote).join(' ')
-  const mount = ['replfs', 'mount', resolve(f.mount), '--group', f.group, '--state', state, ...f.volume.flatMap(v => ['--volume', v]),
-    ...f.image.flatMap(v => ['--image', v]), '--peer', f.peer, '--mode', f.mode, '--journal-max', f.journalMax,
+  const localVols = [...f.volume.flatMap(v => ['--volume', absolute(v)]), ...f.image.flatMap(v => ['--image', absolute(v)])]
+  // The other host's settings travel in its join command: where this host
+  // serves after a failover, and how the other host mounts as the primary.
+  const roleFlags = ['--peer', listen, ...(remoteState === state ? [] : ['--peer-state', state]), '--app-mount', f.remoteMount ?? resolve(f.mount),
+    ...(f.mode !== 'async' ? ['--mode', f.mode] : []), ...(f.journalMax !== '1G' ? ['--journal-max', f.journalMax] : []), ...(f.onOverflow !== 'block' ? ['--on-overflow', f.onOverflow] : [])]
+  const joinCmd = ['replfs', 'pair', 'join', '--state', remoteState, '--group', f.group, '--listen', f.peer, ...remoteVols, ...roleFlags].map(quote).join(' ')
+  const mount = ['replfs', 'mount', resolve(f.mount), '--group', f.group, '--state', state, ...localVols, '--peer', f.peer, '--mode', f.mode, '--journal-max', f.journalMax,
     '--on-overflow', f.onOverflow, '--secret-file', secretFile].map(quote).join(' ')
+  savePair(state, {
+    group: f.group, mode: f.mode, journalMax: f.journalMax, onOverflow: f.onOverflow,
+    self: { listen, mount: resolve(f.mount), roMount: null, volumes: localVols },
+    peer: { address: f.peer, state: remoteState }
+  })
   console.log(`Shared secret: ${secretFile} (mode 0600).
 
 1. On the secondary host (${host}), run this one command; it reads the secret
@@ -105,10 +128,22 @@ function init (f: InitFlags): void {
 
 2. Then on this host:
 
-   ${mount}`)
+   ${mount}
+
+Both hosts keep these settings (STATE/pair.json): later, \`replfs pair switchover\`,
+\`pair failover\` and \`pair failback\` run the right commands on each host.`)
 }
 
-interface JoinFlags { state: string, group: string, listen: string, volume: string[], image: string[], mount?: string }
+interface JoinFlags {
+  state: string, group: string, listen: string, volume: string[], image: string[], mount?: string,
+  peer?: string, peerState?: string, appMount?: string, mode: string, journalMax: string, onOverflow: string
+}
+
+/** NAME=PATH[:SIZE] with PATH made absolute (the saved commands run from anywhere). */
+function absolute (v: string): string {
+  const i = v.indexOf('=')
+  return i > 0 ? `${v.slice(0, i)}=${resolve(v.slice(i + 1))}` : v
+}
 
 async function join_ (f: JoinFlags): Promise<void> {
   await groupFromFlags(f.group, f.volume, f.image, false) // check before storing anything
@@ -121,6 +156,13 @@ async function join_ (f: JoinFlags): Promise<void> {
   const secretFile = join(state, 'secret')
   fs.writeFileSync(secretFile, secret + '\n', { mode: 0o600 })
   fs.chmodSync(secretFile, 0o600)
+  if (f.peer) parseHostPort(f.peer)
+  parseSize(f.journalMax)
+  savePair(state, {
+    group: f.group, mode: f.mode, journalMax: f.journalMax, onOverflow: f.onOverflow,
+    self: { listen: f.listen, mount: f.appMount ? resolve(f.appMount) : null, roMount: f.mount ? resolve(f.mount) : null, volumes: [...f.volume.flatMap(v => ['--volume', absolute(v)]), ...f.image.flatMap(v => ['--image', absolute(v)])] },
+    peer: { address: f.peer ?? null, state: f.peerState ? resolve(f.peerState) : f.peer ? state : null }
+  })
   const args = ['serve', '--listen', f.listen, '--state', state, '--group', f.group, ...f.volume.flatMap(v => ['--volume', v]),
     ...f.image.flatMap(v => ['--image', v]), '--secret-file', secretFile, ...(f.mount ? ['--mount', f.mount] : [])]
   process.stderr.write(`replfs: secret stored in ${secretFile}; starting: replfs ${args.map(quote).join(' ')}\n`)

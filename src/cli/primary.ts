@@ -25,6 +25,7 @@ import { Replicator, type ReplicatorOptions } from '../replicate/sender.js'
 import { serveControl } from './control.js'
 import { VerifyService } from './verify-service.js'
 import { reportResync } from './progress.js'
+import { noteRestated } from '../replicate/restated.js'
 
 export type Log = (line: string) => void
 
@@ -91,8 +92,12 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     // An unclean stop: parts of the volumes had operations in flight.
     let n = 0
     const emit = (r: Record) => { n++; capture.record(r, [], () => {}) }
+    const from = journal.nextSeq
     for (const step of restateSteps(leftover, source, emit)) step()
     await capture.barrier()
+    // Which sequences are the restate: a failback compares them with the
+    // other side's data (replicate/restated.ts).
+    await noteRestated(state, from, journal.lastSeq, journal.checkpoint.acked)
     if (capture.mode === 'track') await capture.saveDirty()
     log(`recovery: ${leftover.length} hot parts left by an unclean stop re-journalled as ${n} records`)
   }

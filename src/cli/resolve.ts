@@ -8,14 +8,15 @@
 // blocks that differ are sent.
 import type { Command } from 'commander'
 import fs, { promises as fsp } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { describe, replError } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
 import { readCheckpoint, writeCheckpoint } from '../journal/checkpoint.js'
 import { clipHistory, historyOf } from '../journal/generations.js'
 import { segmentSuffix } from '../journal/segments.js'
-import type { GroupSpec } from '../core/config.js'
-import { collectSince, describeReport, type ChangedPath, type ChangeReport, type Rollback } from '../replicate/divergence.js'
+import { describeReport, type Rollback } from '../replicate/divergence.js'
+import { clearFailbackMarks } from '../replicate/restated.js'
+import { describeDiscarded, saveDiscarded, type Discarded } from './discard.js'
 import { reportBytesMax } from '../replicate/messages.js'
 import { rollbackFile } from '../replicate/receiver.js'
 import { archiveSplitBrain, loadSplitBrain } from '../replicate/split-brain.js'
@@ -76,9 +77,9 @@ the primary compares blocks by checksum and sends only those that differ.`)
     })
 }
 
-interface Discarded { point: number, savedIn: string, journalDir: string, filesDir: string, rolledBack: ChangeReport, text: string }
+type Resolved = Omit<Discarded, 'changed'> & { text: string }
 
-async function discardLocal (state: string): Promise<Discarded> {
+async function discardLocal (state: string): Promise<Resolved> {
   const rec = loadSplitBrain(state)
   if (!rec) {
     throw replError('USAGE', `no split brain recorded in ${state}`,
@@ -89,32 +90,21 @@ async function discardLocal (state: string): Promise<Discarded> {
   if (role === 'primary') await demoteState(state, spec, log)
   else await stopDaemon(state, 'SIGTERM', log)
   const point = rec.point
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const savedIn = join(state, `discarded-${stamp}`)
-  const journalDir = join(savedIn, 'journal')
-  const filesDir = join(savedIn, 'files')
 
   const journal = await Journal.open(state, { group: spec.group })
-  let rolledBack: ChangeReport
-  let changed: ChangedPath[] | null
+  let d: Discarded
   let hash: Buffer | null
   try {
-    const c = await collectSince(journal, point + 1, journal.lastSeq, spec.volumes.map(v => v.name))
-    rolledBack = c.report
-    changed = c.complete ? c.changed : null
+    d = await saveDiscarded(state, spec, journal, point, false)
     hash = await journal.hashAt(point)
-    await fsp.mkdir(filesDir, { recursive: true, mode: 0o700 })
-    await fsp.mkdir(journalDir, { mode: 0o700 })
-    await saveFiles(spec, rolledBack, filesDir)
   } finally {
     await journal.close()
   }
   // The journal leaves the state directory whole: its segments hold every
   // discarded write exactly (readable with `replfs journal inspect`).
   for (const name of await fsp.readdir(state)) {
-    if (name.endsWith(segmentSuffix)) await fsp.rename(join(state, name), join(journalDir, name))
+    if (name.endsWith(segmentSuffix)) await fsp.rename(join(state, name), join(d.journalDir, name))
   }
-  await fsp.copyFile(join(state, 'group.json'), join(journalDir, 'group.json'))
   const cp = (await readCheckpoint(state))!
   const history = clipHistory(historyOf(cp), point)
   await writeCheckpoint(state, { ...cp, acked: point, ackedHash: hash ?? undefined, appliedSeq: point, history, generation: history[history.length - 1].id })
@@ -126,52 +116,19 @@ async function discardLocal (state: string): Promise<Discarded> {
   // own since the point): only that moves. Without it (a journal that no
   // longer held every change, a list too long to send) every block is
   // compared instead.
-  const rollback: Rollback | null = changed && { point, files: changed }
+  const rollback: Rollback | null = d.changed && { point, files: d.changed }
   const rollbackText = rollback && JSON.stringify(rollback)
   if (rollbackText && Buffer.byteLength(rollbackText) <= reportBytesMax) await fsp.writeFile(join(state, rollbackFile), rollbackText)
   else fs.rmSync(join(state, rollbackFile), { force: true })
+  clearFailbackMarks(state)
   await writeStateRole(state, 'secondary')
-  await archiveSplitBrain(state, join(savedIn, 'diverged.json'))
-  await fsp.writeFile(join(savedIn, 'report.json'), JSON.stringify({ point, rolledBack }, null, 2) + '\n')
+  await archiveSplitBrain(state, join(d.savedIn, 'diverged.json'))
 
   const text = [
     `resolved: ${state} gives up its writes since sequence ${point} and is a secondary`,
-    `rolled back ${rolledBack.bytesWritten} bytes written in ${rolledBack.files.length + rolledBack.filesOmitted} files (sequences ${rolledBack.from}..${rolledBack.to}):`,
-    ...describeReport(rolledBack),
-    `the discarded writes are kept in ${savedIn}:`,
-    `  ${journalDir}: this side's journal segments (replfs journal inspect ${journalDir} --records)`,
-    `  ${filesDir}: this side's copies of the files it changed, as they were (image volumes: the written ranges, START-END.bin)`,
+    ...describeDiscarded(d),
     'start it as a secondary; the primary sends what either side changed since the common point (or, when this journal could not tell it all, the blocks that differ):',
     `  replfs serve --listen HOST:PORT --group ${spec.group} --state ${state} ${volumeFlags(spec)}`
   ].join('\n')
-  return { point, savedIn, journalDir, filesDir, rolledBack, text }
-}
-
-/** This side's copies of what it changed: whole files of directory
- *  volumes, the written ranges of image volumes. */
-async function saveFiles (spec: GroupSpec, r: ChangeReport, filesDir: string): Promise<void> {
-  for (const f of r.files) {
-    const v = spec.volumes.find(x => x.name === f.vol)
-    if (!v) continue
-    if (v.kind === 'dir') {
-      const src = join(v.path, f.path)
-      const st = await fsp.lstat(src).catch(() => null)
-      if (!st?.isFile()) continue
-      const dest = join(filesDir, f.vol, f.path)
-      await fsp.mkdir(dirname(dest), { recursive: true, mode: 0o700 })
-      await fsp.copyFile(src, dest)
-      continue
-    }
-    const fd = fs.openSync(v.path, 'r')
-    try {
-      await fsp.mkdir(join(filesDir, f.vol), { recursive: true, mode: 0o700 })
-      for (const [start, end] of f.ranges) {
-        const buf = Buffer.alloc(end - start)
-        fs.readSync(fd, buf, 0, buf.length, start)
-        await fsp.writeFile(join(filesDir, f.vol, `${start}-${end}.bin`), buf)
-      }
-    } finally {
-      fs.closeSync(fd)
-    }
-  }
+  return { point, savedIn: d.savedIn, journalDir: d.journalDir, filesDir: d.filesDir, rolledBack: d.rolledBack, text }
 }

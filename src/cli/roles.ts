@@ -16,6 +16,8 @@ import { openVolumes, closeVolumes } from '../volume/volume.js'
 import { ApplyTarget } from '../apply/target.js'
 import { Secondary, rollbackFile } from '../replicate/receiver.js'
 import { archiveSplitBrain } from '../replicate/split-brain.js'
+import { clearFailbackMarks, writeDemoted } from '../replicate/restated.js'
+import { collectSince, describeReport, type ChangeReport } from '../replicate/divergence.js'
 import { stateRole, writeStateRole } from './state-role.js'
 import { openPrimary } from './primary.js'
 import { groupOf, runningStatus, stopDaemon, volumeFlags, writeAppliedCursor, type Log } from './role-change.js'
@@ -57,7 +59,7 @@ volumes: \`replfs serve ... --state DIR\` (the command is printed).`)
     .action(async (flags: { state: string }) => run(() => demote(resolve(flags.state))))
 }
 
-async function promote (state: string, force: boolean): Promise<void> {
+export async function promote (state: string, force: boolean, hints = true): Promise<void> {
   const role = await stateRole(state)
   if (role !== 'secondary') throw replError('USAGE', `${state} is ${role === null ? 'not a replfs state directory' : `a ${role}'s state directory`}: promote is for a secondary`)
   const spec = await groupOf(state)
@@ -99,6 +101,7 @@ async function promote (state: string, force: boolean): Promise<void> {
     await journal.setCheckpoint({ generation: id, history, acked: applied, ackedHash: hash ?? undefined, appliedSeq: applied })
     fs.rmSync(join(state, 'backing.cbor'), { force: true }) // a primary's redo point from an earlier life of this directory
     fs.rmSync(join(state, rollbackFile), { force: true }) // a rolled back copy's list: a primary restates nothing
+    clearFailbackMarks(state) // what a demote and a recovery recorded for a failback of this side
     const archived = await archiveSplitBrain(state)
     if (archived) log(`the split brain recorded here is resolved in favour of this side (record kept in ${archived})`)
     await writeStateRole(state, 'primary')
@@ -106,23 +109,31 @@ async function promote (state: string, force: boolean): Promise<void> {
     await journal.close()
   }
   console.log(`replfs: promoted: ${state} is a primary from sequence ${applied + 1}, data generation ${id}`)
+  if (!hints) return
   console.log('start it on its volumes (add --peer HOST:PORT of the old primary once it serves as a secondary):')
   console.log(`  replfs mount MOUNTPOINT --group ${spec.group} --state ${state} ${volumeFlags(spec)}`)
 }
 
-async function demote (state: string): Promise<void> {
+export async function demote (state: string, hints = true): Promise<void> {
   const role = await stateRole(state)
   if (role !== 'primary') throw replError('USAGE', `${state} is ${role === null ? 'not a replfs state directory' : `a ${role}'s state directory`}: demote is for a primary`)
   const spec = await groupOf(state)
-  const last = await demoteState(state, spec, log)
+  const { last, unshipped } = await demoteState(state, spec, log)
   console.log(`replfs: demoted: ${state} is a secondary at sequence ${last}`)
+  if (unshipped) {
+    console.log(`unshipped: the secondary had not acknowledged sequences ${unshipped.from}..${unshipped.to} (${unshipped.bytesWritten} bytes written in ${unshipped.files.length + unshipped.filesOmitted} files):`)
+    for (const line of describeReport(unshipped)) console.log(line)
+    console.log('if the other side was promoted without them, they are rolled back from its data when it connects,')
+    console.log(`saved first in ${state}/discarded-TIME/ (its log says what), except parts an unclean stop's recovery re-journalled that it holds as they are`)
+  }
+  if (!hints) return
   console.log('start it on its volumes; the new primary resumes from here:')
   console.log(`  replfs serve --listen HOST:PORT --group ${spec.group} --state ${state} ${volumeFlags(spec)}`)
 }
 
 /** The primary's state becomes a secondary's at its last sequence (also
  *  the first step of `resolve` on a primary). Returns that sequence. */
-export async function demoteState (state: string, spec: Awaited<ReturnType<typeof groupOf>>, log: Log): Promise<number> {
+export async function demoteState (state: string, spec: Awaited<ReturnType<typeof groupOf>>, log: Log): Promise<{ last: number, unshipped: ChangeReport | null }> {
   await stopDaemon(state, 'SIGUSR2', log)
   // The recovery a mount runs (torn tail, power loss, an unclean stop's
   // in-flight parts re-journalled): the journal then holds every change.
@@ -134,11 +145,16 @@ export async function demoteState (state: string, spec: Awaited<ReturnType<typeo
     }
     const last = p.journal.lastSeq
     const acked = p.journal.checkpoint.acked
-    if (acked < last) log(`the secondary had not acknowledged sequences ${acked + 1}..${last}: if it is promoted, they are this side's own writes (a split brain, resolved without losing them)`)
+    if (acked < last) log(`the secondary had not acknowledged sequences ${acked + 1}..${last}: if it is promoted, they are this side's own writes (rolled back from its data at the failback and saved, or a split brain where this side wrote alone)`)
+    const unshipped = acked < last ? (await collectSince(p.journal, acked + 1, last, spec.volumes.map(v => v.name))).report : null
     writeAppliedCursor(state, last, true)
     await p.journal.setCheckpoint({ appliedSeq: last })
+    // The operator's word that this side gives way: if the other side was
+    // promoted without its last writes, they are rolled back at the
+    // failback (replicate/restated.ts), saved, never silently.
+    await writeDemoted(state, { at: last, acked, time: new Date().toISOString() })
     await writeStateRole(state, 'secondary')
-    return last
+    return { last, unshipped }
   } finally {
     await p.journal.close()
   }

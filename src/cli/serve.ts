@@ -17,6 +17,7 @@ import { addPeerOptions, ensureSecret, nodeId, planSecret, tlsFiles, type PeerFl
 import { checkStatePlacement, checkStateRole, writeStateRole } from './state-role.js'
 import { serveControl } from './control.js'
 import { mountReadOnly } from './read-only-mount.js'
+import { describeDiscarded, saveDiscarded } from './discard.js'
 
 interface ServeFlags extends PeerFlags { listen: string, state: string, group?: string, volume: string[], image: string[], mount?: string, segmentSize: string }
 
@@ -70,6 +71,10 @@ with an error; the daemon keeps serving.`)
         const secondary = new Secondary(journal, target, identity, log)
         const copyReader = new VolumeReader(spec.volumes)
         secondary.readCopy = items => copyReader.read(items)
+        secondary.discard = async (j, point, held) => {
+          const d = await saveDiscarded(state, spec, j, point, true, held)
+          return { changed: d.changed, lines: [`failback: this side was demoted and the primary never had its sequences ${point + 1}..${j.lastSeq}: they are rolled back from the primary's data`, ...describeDiscarded(d)] }
+        }
         secondary.startRecovery()
         const server = await listen(host, port, tls, c => secondary.attach(c), log)
         await serveControl(state, () => secondary.status())

@@ -100,9 +100,12 @@ export async function changesSince (journal: Journal, from: Seq, to: Seq, volNam
 }
 
 /** The same, with every changed path whole (`complete`: the journal held
- *  every sequence; otherwise what is listed is only a part). */
-export async function collectSince (journal: Journal, from: Seq, to: Seq, volNames: readonly string[]): Promise<{ report: ChangeReport, changed: ChangedPath[], complete: boolean }> {
-  const c = new ChangeCollector(volNames)
+ *  every sequence; otherwise what is listed is only a part). `keep`: what
+ *  of a record counts (restated parts the peer holds as they are do not,
+ *  restated.ts unheldParts). */
+export async function collectSince (journal: Journal, from: Seq, to: Seq, volNames: readonly string[], keep?: (r: Record, seq: Seq) => Record[]): Promise<{ report: ChangeReport, changed: ChangedPath[], complete: boolean }> {
+  const all = new ChangeCollector(volNames)
+  const c = { note: (r: Record, seq: Seq) => { for (const x of keep ? keep(r, seq) : [r]) all.note(x, seq) } }
   let expect = from
   let complete = true
   if (to >= from) {
@@ -118,7 +121,7 @@ export async function collectSince (journal: Journal, from: Seq, to: Seq, volNam
     }
     if (expect <= to) complete = false
   }
-  return { report: c.report(from, to, complete), changed: c.changed(), complete }
+  return { report: all.report(from, to, complete), changed: all.changed(), complete }
 }
 
 /** Both sides' changed paths as one list, parents before children. */

@@ -61,7 +61,15 @@ export type Message =
   // secondary → primary after authentication: where its copy stands
   // (history: its data generations, replicate/pair-state.ts; absent from older peers)
   // (rollback: after `resolve --discard-local`, the paths it rolled back, divergence.ts Rollback as JSON)
-  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string }
+  // (demoted: `replfs demote` made it a secondary at that sequence, and it has taken nothing since;
+  // restated: its unclean-stop recoveries' records, without their data, restated.ts RestateDigest as JSON)
+  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string, demoted?: number, restated?: string }
+  // primary → secondary: its sequences past `common` (whose chain hash is
+  // `prev`) go (replicate/restated.ts). `held`: the restated sequences this
+  // side holds as they are (JSON array); `drop`: they are all it has past
+  // the point, so nothing is rolled back. Else it rolls its own writes back
+  // (saved, as resolve --discard-local). Then it sends a new `state`.
+  | { t: 'roll-back', common: number, prev: Uint8Array, held: string, drop: boolean }
   // primary → secondary, once the pair agreed where it stands: the
   // primary's generations, which the secondary adopts as it follows
   | { t: 'history', gens: GenStart[] }
@@ -209,9 +217,12 @@ export function decodeMessage (payload: Uint8Array): Message {
       const m: Message = { t, applied: uint(o, 'applied'), hash: bytes(o, 'hash', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), consistent: bool(o, 'consistent') }
       if (o.history !== undefined) m.history = history(o, 'history')
       if (o.rollback !== undefined) m.rollback = str(o, 'rollback', reportBytesMax)
+      if (o.demoted !== undefined) m.demoted = uint(o, 'demoted')
+      if (o.restated !== undefined) m.restated = str(o, 'restated', reportBytesMax)
       return m
     }
     case 'history': return { t, gens: history(o, 'gens') }
+    case 'roll-back': return { t, common: uint(o, 'common'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), held: str(o, 'held', reportBytesMax), drop: bool(o, 'drop') }
     case 'diverged': return { t, common: uint(o, 'common'), report: str(o, 'report', reportBytesMax) }
     // Sequences start at 1: a history restarting at 0 would put the copy at -1.
     case 'rebase': return { t, seq: uint(o, 'seq') || bad('field seq of a rebase is 0; sequences start at 1'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), generation: str(o, 'generation', 64), full: bool(o, 'full') }

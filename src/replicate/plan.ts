@@ -6,11 +6,12 @@
 import type { Seq } from '../core/records.js'
 import type { Journal } from '../journal/journal.js'
 import { zeroHash } from '../journal/codec.js'
-import { historyOf, showHistory } from '../journal/generations.js'
+import { clipHistory, historyOf, showHistory } from '../journal/generations.js'
 import type { Message } from './messages.js'
 import { compareSides, type Compared } from './pair-state.js'
 import { collectSince, parseRollback, unionChanged, type ChangedPath, type Rollback } from './divergence.js'
 import { splitBrainError } from './split-brain.js'
+import { covered, entryKey, parseDigest, type RestateEntry } from './restated.js'
 
 type StateMessage = Extract<Message, { t: 'state' }>
 
@@ -20,6 +21,9 @@ export interface PlanSide {
   lastAssigned: Seq
   acked: Seq // what the secondary acknowledged, by this side's checkpoint
   tracking: boolean // changes are kept outside the journal (overflow): a dirty set
+  /** Whether this side holds each restated record as it is, on paths it
+   *  did not change since `point` (restated.ts). */
+  held?: (entries: RestateEntry[], point: Seq) => Promise<boolean[]>
 }
 
 /** What the pair does at connect, and why (logged, and shown in status). */
@@ -28,6 +32,10 @@ export type Plan =
   | { kind: 'rollback', why: string, rollback: Rollback }
   | { kind: 'refuse', error: Error }
   | { kind: 'split', standing: Compared }
+  // The secondary's sequences past the point go: its recovery's restate
+  // that this side holds as is (drop), or, on a side `replfs demote` made a
+  // secondary, its unshipped writes too (rolled back and saved there).
+  | { kind: 'roll-back', why: string, point: Seq, prev: Buffer, held: string[], drop: boolean }
 
 /** Where does the secondary stand against this journal? First by data
  *  generations (pair-state.ts), then by what this journal still holds. */
@@ -51,7 +59,7 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
   // The secondary holds sequences this primary never had: written there
   // as a primary, or lost here (a journal tail lost with the power). Both
   // wrote or not, its data is never overwritten without the operator.
-  if (standing.kind === 'split' || standing.kind === 'ahead') return { kind: 'split', standing }
+  if (standing.kind === 'split' || standing.kind === 'ahead') return await planRollBack(me, st, standing) ?? { kind: 'split', standing }
   // Damage lost sequences the secondary may not have: which extents they
   // changed is unknown, so everything is compared (block checksums: what
   // the copy has is not sent again).
@@ -94,4 +102,31 @@ return rb
 export async function rollbackPaths (journal: Journal, rb: Rollback, upTo: Seq, volNames: readonly string[]): Promise<ChangedPath[] | null> {
 const mine = await collectSince(journal, rb.point + 1, upTo, volNames)
 return mine.complete ? unionChanged(rb.files, mine.changed) : null
+}
+
+/** A secondary past the common point in the generation it shares with
+ *  this side (no generation of its own: it never wrote knowing it was
+ *  alone): what it holds past the point is its recovery's restate, or
+ *  writes unshipped when it stopped being the primary. The restate this
+ *  side holds as is goes without a trace; the rest only from a side that
+ *  was demoted (restated.ts). Else null: a split brain. */
+async function planRollBack (me: PlanSide, st: StateMessage, standing: Compared): Promise<Plan | null> {
+  const theirs = clipHistory(st.history ?? [{ id: st.generation, from: 1 }], st.applied)
+  if (theirs[theirs.length - 1].id !== standing.common.id || standing.secondaryPast === 0) return null
+  const prev = await me.journal.hashAt(standing.point)
+  if (prev === null) return null
+  const digest = parseDigest(st.restated)
+  const past = digest ? digest.entries.filter(e => e.seq > standing.point && e.seq <= st.applied) : []
+  const ok = past.length > 0 && me.held ? await me.held(past, standing.point) : []
+  const held = past.filter((_, i) => ok[i]).map(entryKey)
+  const restateOnly = digest !== null && covered(digest.ranges, standing.point, st.applied)
+  const at = `past the common point sequence ${standing.point} (generation ${standing.common.id})`
+  if (restateOnly && past.length > 0 && held.length === past.length) {
+    return { kind: 'roll-back', point: standing.point, prev, held, drop: true, why: `the secondary's ${standing.secondaryPast} sequences ${at} are its recovery of an unclean stop re-journalling parts this side holds as they are: dropped there, nothing is rolled back` }
+  }
+  if (st.demoted !== st.applied) return null
+  return {
+    kind: 'roll-back', point: standing.point, prev, held, drop: false,
+    why: `the secondary was demoted at sequence ${st.applied} after this side was promoted: its ${standing.secondaryPast} sequences ${at} (unshipped writes; parts its recovery re-journalled) are rolled back there from this side's data, saved first${past.length > 0 ? ` (of ${past.length} re-journalled parts, ${held.length} hold what this side has: not counted)` : ''}`
+  }
 }

@@ -19,6 +19,8 @@ import { changesSince, parseReport, reportText } from './divergence.js'
 import { reportBytesMax } from './messages.js'
 import { loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
 import { splitBrainWayOut } from './pair-state.js'
+import { clearFailbackMarks, readDemoted, readRestated, restateDigest } from './restated.js'
+import { prepareRollBack, type Discard } from './roll-back.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -106,6 +108,8 @@ export class Secondary {
   private readonly verifyWaiters = new Map<Seq, Array<(missed: boolean) => void>>()
   /** Reads the copy for an online verify (verify-read.ts; set by the wiring). */
   readCopy: ((items: VerifyItem[]) => VerifyAnswer[]) | null = null
+  /** Saves writes this side rolls back at a failback (set by the wiring). */
+  discard: Discard | null = null
 
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
@@ -237,8 +241,7 @@ export class Secondary {
       // (they arrive ahead of their apply): apply them first, as after a crash.
       this.enqueue(conn, async () => {
         await this.recover()
-        const rollback = this.consistent ? null : readRollback(this.journal.dir)
-        conn.send({ t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied), ...(rollback ? { rollback } : {}) })
+        await this.sendState(conn)
       })
     }).catch(err => this.log(`handshake with ${conn.remote} failed: ${describe(err)}`))
   }
@@ -272,6 +275,44 @@ export class Secondary {
     if (this.conn !== conn || stored <= this.storedAcked) return
     this.storedAcked = stored
     this.sendAck(conn, stored)
+  }
+
+  /** Where the copy stands: sent at connect, and after a roll-back. A side
+   *  demoted since it last took anything, and the records its unclean-stop
+   *  recoveries re-journalled, say so (restated.ts). */
+  private async sendState (conn: Connection): Promise<void> {
+    const dir = this.journal.dir
+    const rollback = this.consistent ? null : readRollback(dir)
+    const demoted = readDemoted(dir)
+    const digest = await restateDigest(this.journal, readRestated(dir), this.journal.checkpoint.acked)
+    const restated = digest && JSON.stringify(digest)
+    conn.send({
+      t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied),
+      ...(rollback ? { rollback } : {}), ...(demoted?.at === this.applied ? { demoted: demoted.at } : {}),
+      ...(restated && Buffer.byteLength(restated) <= reportBytesMax ? { restated } : {})
+    })
+  }
+
+  /** Fast failback: this side's sequences past the common point go (the
+   *  primary decided, roll-back.ts): saved first unless they only restate
+   *  what the primary holds; then it stands at the point and says so. */
+  private async rollBack (conn: Connection, m: Extract<Message, { t: 'roll-back' }>): Promise<void> {
+    const dir = this.journal.dir
+    const { changed } = await prepareRollBack(this.journal, dir, this.applied, m, this.discard, this.log)
+    await this.journal.rebase(m.common + 1, Buffer.from(m.prev))
+    this.storedAcked = 0 // history goes on from m.common
+    this.applied = m.common
+    this.history = clipHistory(this.history, m.common)
+    this.generation = this.history[this.history.length - 1].id
+    this.consistent = m.drop // else the primary sends what either side changed since
+    this.writeCursor()
+    await this.journal.setCheckpoint({ appliedSeq: this.applied, history: this.history, generation: this.generation })
+    const list = !m.drop && changed ? JSON.stringify({ point: m.common, files: changed }) : null
+    if (list && Buffer.byteLength(list) <= reportBytesMax) fs.writeFileSync(join(dir, rollbackFile), list)
+    else fs.rmSync(join(dir, rollbackFile), { force: true })
+    clearFailbackMarks(dir)
+    this.log(`failback: rolled back to sequence ${m.common}; ${m.drop ? 'the copy is consistent there' : 'the primary sends what either side changed since'}`)
+    await this.sendState(conn)
   }
 
   /** The chain position the primary checks: the hash of the batch ending
@@ -346,6 +387,7 @@ export class Secondary {
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
           this.storedAcked = 0 // history restarts at m.seq
           fs.rmSync(join(this.journal.dir, rollbackFile), { force: true }) // what it listed is in this resync, or a full one covers it
+          clearFailbackMarks(this.journal.dir)
           this.applied = m.seq - 1
           this.consistent = false
           this.answerVerifiesUpTo(Infinity) // missed: the copy is rebuilt
@@ -368,6 +410,7 @@ export class Secondary {
         return
       case 'history':
         this.enqueue(conn, async () => {
+          clearFailbackMarks(this.journal.dir) // following a primary: a demote's or recovery's record is done
           this.history = m.gens
           await this.journal.setCheckpoint({ history: m.gens })
         })
@@ -385,6 +428,7 @@ export class Secondary {
           this.log(`SPLIT_BRAIN: split brain with primary ${this.connNode}: ${this.splitBrain.wayOut}`)
         })
         return
+      case 'roll-back': this.enqueue(conn, () => this.rollBack(conn, m)); return
       case 'verify': return this.onVerify(conn, m)
       case 'ping': conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return

@@ -24,6 +24,8 @@ import { newGeneration } from '../journal/checkpoint.js'
 import type { Compared } from './pair-state.js'
 import { changesSince, parseReport, reportText, type ChangedPath } from './divergence.js'
 import { planSession, rollbackPaths, type Plan } from './plan.js'
+import { askRollBack, heldOnPrimary } from './roll-back.js'
+import type { RestateEntry } from './restated.js'
 import { reportBytesMax } from './messages.js'
 import { archiveSplitBrain, loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, type SplitBrainRecord } from './split-brain.js'
 
@@ -65,6 +67,7 @@ interface Session {
   manifestDone: (() => void) | null
   hb: Heartbeat | null
   onDiverged: ((m: Extract<Message, { t: 'diverged' }>) => void) | null
+  onState: ((m: Extract<Message, { t: 'state' }>) => void) | null
 }
 
 export type PeerState = 'connecting' | 'handshake' | 'resync' | 'streaming' | 'disconnected'
@@ -243,10 +246,10 @@ export class Replicator {
     const peer = await handshake(conn, this.o.identity, 10_000)
     const stateMsg = nextMessage(conn, 'state', 10_000)
     conn.resume()
-    const state = await stateMsg
+    let state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
-      closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null
+      closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null, onState: null
     }
     this.session = s
     const hb = s.hb = new Heartbeat(conn, () => this.o.log(`secondary ${peer.node} silent: reconnecting`))
@@ -256,7 +259,15 @@ export class Replicator {
     conn.resume()
     this.o.log(`connected to secondary ${peer.node} at ${conn.remote} (applied ${state.applied}, ${state.consistent ? 'consistent' : 'inconsistent'})`)
 
-    const plan = await this.plan(state)
+    let plan = await this.plan(state)
+    if (plan.kind === 'roll-back') {
+      // The secondary rolls back past the point, then says where it stands again.
+      this.decision = `roll-back: ${plan.why}`
+      this.o.log(`pair decision: ${plan.drop ? 'drop the secondary\'s restate' : 'roll back the secondary\'s own writes'}: ${plan.why}`)
+      state = await askRollBack(s.conn, plan, next => { s.onState = next })
+      plan = await this.plan(state)
+      if (plan.kind === 'roll-back') throw replError('PEER_ERROR', `the secondary still holds sequences past ${state.applied} after its roll-back`)
+    }
     if (plan.kind === 'split') return await this.refuseSplit(s, peer.node, plan.standing)
     if (plan.kind === 'refuse') throw plan.error
     this.decision = `${plan.kind}: ${plan.why}`
@@ -303,7 +314,8 @@ export class Replicator {
     // History past what the peer acknowledged dropped by retention (a primary
     // that ran without a peer: capture/retention.ts) is in the dirty set too.
     const tracking = this.capture.mode === 'track' || !this.capture.dirty.empty || this.journal.firstSeq > this.acked + 1
-    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking }, st)
+    const held = (entries: RestateEntry[], point: Seq) => heldOnPrimary(entries, point, { journal: this.journal, commit: this.commit, capture: this.capture, source: this.o.source, volumes: this.o.volumes })
+    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking, held }, st)
   }
 
   /** Both sides wrote since the common point: each tells the other what it
@@ -488,6 +500,7 @@ export class Replicator {
       }
       case 'manifest-end': s.manifestDone?.(); return
       case 'diverged': s.onDiverged?.(m); return
+      case 'state': if (s.onState) s.onState(m); else s.conn.fail(replError('BAD_MESSAGE', 'a state message out of turn')); return
       case 'verified': for (const l of this.verifyListeners) l(m); return
       case 'ping': s.conn.send({ t: 'pong', ts: m.ts }); return
       case 'pong': return

@@ -18,6 +18,7 @@ const good = {
   auth: { t: 'auth', mac: b(32) },
   state: { t: 'state', applied: 7, hash: b(16), generation: 'abc', consistent: true },
   rebase: { t: 'rebase', seq: 8, prev: b(16), generation: 'abc', full: false },
+  'roll-back': { t: 'roll-back', common: 7, prev: b(16), held: '["8","9@0"]', drop: false },
   manifest: { t: 'manifest', vol: 1, entries: [{ path: 'a/b', type: 'file', size: 5, sums: [b(16)] }, { path: 'd', type: 'dir', size: 0, sums: [] }] },
   'manifest-end': { t: 'manifest-end' },
   batch: { t: 'batch', b: b(10) },
@@ -47,6 +48,13 @@ test('every message type round-trips through encode/decode', () => {
     const d = decodeMessage(encodeMessage(m))
     assert.equal(plain(d), plain(m), t)
   }
+})
+
+test('a state with its optional fields round-trips (a demoted side, its restate digest)', () => {
+  const m = { t: 'state', applied: 9, hash: b(16), generation: 'abc', consistent: true, demoted: 9, restated: '{"ranges":[[8,9]],"entries":[]}' }
+  assert.equal(plain(decodeMessage(encodeMessage(m))), plain(m))
+  rejectsWith({ ...m, demoted: -1 }, ['BAD_MESSAGE'], 'a negative demoted')
+  rejectsWith({ ...m, restated: 5 }, ['BAD_MESSAGE'], 'a restated that is not text')
 })
 
 test('unknown fields are dropped, not passed on', () => {
