@@ -334,6 +334,21 @@ export class Journal {
     }
   }
 
+  /** sync() on the calling thread, when that is all it needs: no fdatasync
+   *  under way and no finished segment still being synced. False when it
+   *  could not (call sync() then). For a caller with nothing else to do
+   *  meanwhile (a sync-mode secondary): it saves the thread pool's round
+   *  trip, five system calls and two thread wake-ups, which cost more than
+   *  the flush itself on this VM. */
+  syncHere (): boolean {
+    if (this.durableSeq >= this.lastSeq) return true
+    if (this.syncing || this.retiring.length > 0 || this.fd < 0) return false
+    const upTo = this.lastSeq
+    fs.fdatasyncSync(this.fd)
+    this.durableSeq = Math.max(this.durableSeq, upTo)
+    return true
+  }
+
   private async syncNow (): Promise<void> {
     const fd = this.fd
     const retiring = this.retiring.splice(0)

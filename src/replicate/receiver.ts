@@ -95,6 +95,7 @@ export class Secondary {
   private pendingRebases = 0
   private deferredStores = 0
   private storedAcked: Seq = 0 // the last `stored` told to the primary on this connection
+  private storedAckScheduled = false
   private appliedAcked: Seq = 0 // the last `applied` told to it
   private appliedAckTimer: NodeJS.Timeout | null = null
   private blocked: ApplyBlock | null = null
@@ -267,10 +268,21 @@ export class Secondary {
   /** Tells the primary as soon as its sync-mode batches are on disk in this
    *  journal, before they are applied: their writers may return then
    *  (DESIGN.md: journalled on the secondary; a crash here re-applies them
-   *  from the journal). Calls made while an fdatasync runs share the next
-   *  one (Journal.sync), so writers in flight together cost one sync. */
+   *  from the journal). Once per turn of the event loop: every batch that
+   *  came in one read of the socket is stored first, then one fdatasync
+   *  covers them all (writers in flight together cost one sync). */
+  private scheduleStoredAck (conn: Connection): void {
+    if (this.storedAckScheduled) return
+    this.storedAckScheduled = true
+    setImmediate(() => { this.storedAckScheduled = false; void this.ackStored(conn) })
+  }
+
   private async ackStored (conn: Connection): Promise<void> {
-    try { await this.journal.sync() } catch { return } // the batch's apply job meets the error and reports it
+    let synced = false
+    try { synced = this.journal.syncHere() } catch {}
+    if (!synced) {
+      try { await this.journal.sync() } catch { return } // the batch's apply job meets the error and reports it
+    }
     const stored = this.journal.durableThrough
     if (this.conn !== conn || stored <= this.storedAcked) return
     this.storedAcked = stored
@@ -349,7 +361,7 @@ export class Secondary {
         if (deferred) this.deferredStores++
         else {
           try { store() } catch (err) { return this.reject(conn, err) }
-          if (batch.sync) void this.ackStored(conn)
+          if (batch.sync) this.scheduleStoredAck(conn)
         }
         this.enqueue(conn, async () => {
           if (deferred) {
