@@ -65,8 +65,8 @@ export async function dropOwed (state: string, files: string[]): Promise<void> {
 
 /** The journal may not pass `maxBytes` (0: no limit) to take a restate:
  *  a restart needs no room beyond the limit. */
-export function checkRoom (journal: Journal, maxBytes: number): void {
-  if (maxBytes > 0 && journal.bytes >= maxBytes) {
+export function checkRoom (journal: Journal, maxBytes: number, adding = 0): void {
+  if (maxBytes > 0 && journal.bytes + adding > maxBytes) {
     throw replError('JOURNAL_FULL', `the journal is at its limit (${journal.bytes} of ${maxBytes} bytes, --journal-max)`)
   }
 }
@@ -82,7 +82,7 @@ export function restateIntoJournal (marks: HotMark[], src: RestateSource, journa
   let n = 0
   const flush = () => {
     if (pending.length === 0) return
-    checkRoom(journal, maxBytes)
+    checkRoom(journal, maxBytes, bytes)
     const a = journal.appendRecords(pending, false)
     pending.forEach((r, i) => capture.extents.note(r, a.seq + i))
     n += pending.length
