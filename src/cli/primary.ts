@@ -69,6 +69,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     const r = journal.recovery
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
   }
+  for (const d of journal.stateDamage) log(d)
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   // After a power loss, the backing store first catches up with the journal.
   await redoAfterPowerLoss(state, spec.volumes, journal, log)

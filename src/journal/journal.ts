@@ -75,6 +75,8 @@ export class Journal {
   /** Damage met (at open or while reading): never cut, always named. */
   readonly damage: JournalDamage[] = []
   readonly damageListeners: Array<(d: JournalDamage) => void> = []
+  /** Damage in the state files met at open and outlived (a checkpoint copy): named, nothing lost. */
+  readonly stateDamage: string[] = []
   private segments: SegmentInfo[] = []
   private fd = -1
   private retiring: Array<Promise<void>> = [] // finished segments being fsynced
@@ -121,9 +123,13 @@ export class Journal {
   get lastSeq (): Seq { return this.nextSeq - 1 }
 
   private async recover (): Promise<void> {
-    const cp = await readCheckpoint(this.dir)
-    if (cp) this.checkpoint = cp
-    else if (!this.opts.readOnly) {
+    const cp = await readCheckpoint(this.dir, what => this.stateDamage.push(what))
+    if (cp) {
+      this.checkpoint = cp
+      // A damaged copy is healed at once (the other one held the same); on
+      // a full disk the next checkpoint write heals it.
+      if (this.stateDamage.length > 0 && !this.opts.readOnly) await writeCheckpoint(this.dir, cp).catch(() => {})
+    } else if (!this.opts.readOnly) {
       this.checkpoint = { acked: 0, generation: newGeneration(), appliedSeq: 0 }
       await writeCheckpoint(this.dir, this.checkpoint)
     }

@@ -112,6 +112,7 @@ export class Secondary {
     this.history = historyOf(journal.checkpoint)
     this.splitBrain = loadSplitBrain(journal.dir)
     const onDamage = (d: JournalDamage) => { this.lastError = describeDamage(d); this.log(this.lastError) }
+    for (const d of journal.stateDamage) { this.lastError = d; this.log(d) }
     journal.damage.forEach(onDamage)
     journal.damageListeners.push(onDamage)
   }
@@ -170,7 +171,7 @@ export class Secondary {
       peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       appliedSeq: this.applied, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
-      damage: this.journal.damage.map(d => describeDamage(d)),
+      damage: [...this.journal.stateDamage, ...this.journal.damage.map(d => describeDamage(d))],
       generations: clipHistory(this.history, this.applied),
       splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
     }
