@@ -175,6 +175,36 @@ export class Journal {
         this.segments.pop()
       }
     }
+    await this.checkFloor()
+  }
+
+  /** The checkpoint says sequences up to `floor` existed (acknowledged by
+   *  the peer, or applied here): a journal that ends before it lost its
+   *  end (a truncated or deleted segment), which no crash does. Named as
+   *  damage, and the journal goes on after the floor: a sequence number is
+   *  never given twice (the peer may hold the lost ones). */
+  private async checkFloor (): Promise<void> {
+    const cp = this.checkpoint
+    const floor = Math.max(cp.acked, cp.appliedSeq)
+    const end = this.nextSeq - 1
+    if (end >= floor) return
+    const newest = this.segments[this.segments.length - 1]
+    await this.noteDamage({
+      file: newest?.path ?? this.dir, offset: newest ? newest.bytes : null,
+      reason: `the journal ends at sequence ${end}, before sequence ${floor} its checkpoint records (a truncated or deleted segment)`,
+      fromSeq: end + 1, toSeq: floor
+    })
+    this.nextSeq = floor + 1
+    this.lastHash = cp.acked === floor && cp.ackedHash ? Buffer.from(cp.ackedHash) : zeroHash
+    this.tail = null
+    if (this.opts.readOnly) return
+    // Appends go to a segment of their own, named for where they start (the
+    // native core, too, continues an empty newest segment of that name).
+    const seg = { first: this.nextSeq, path: join(this.dir, segmentName(this.nextSeq)), bytes: 0 }
+    fs.closeSync(fs.openSync(seg.path, fsc.O_WRONLY | fsc.O_CREAT, 0o600))
+    const dfd = fs.openSync(this.dir, 'r')
+    try { fs.fsyncSync(dfd) } finally { fs.closeSync(dfd) }
+    this.segments.push(seg)
   }
 
   /** Records damage once; if it lost sequences the peer has not
