@@ -8,6 +8,7 @@ import type { GroupSpec } from '../core/config.js'
 import { segmentBytesDefault } from '../core/limits.js'
 import { describe } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
+import { bootId, readBackingPoint } from '../journal/backing-point.js'
 import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
 import { ActivityLog, activityFileName, readMarks } from '../capture/activity-log.js'
 import { Capture, type CaptureApi } from '../capture/capture.js'
@@ -70,6 +71,12 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
   }
   for (const d of journal.stateDamage) log(d)
+  // On this boot the backing store was synced through the backing point,
+  // and the journal held it (the page cache outlives a kill -9): a journal
+  // ending before it lost its end.
+  const point = (() => { try { return readBackingPoint(state) } catch { return null } })()
+  if (point && point.bootId === bootId()) await journal.lostTail(point.seq, 'the backing store was synced through on this boot')
+  journal.damageOnThisBoot = journal.damage.length > 0 && point?.bootId === bootId()
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   // After a power loss, the backing store first catches up with the journal.
   await redoAfterPowerLoss(state, spec.volumes, journal, log)

@@ -75,6 +75,10 @@ export class Journal {
   /** Damage met (at open or while reading): never cut, always named. */
   readonly damage: JournalDamage[] = []
   readonly damageListeners: Array<(d: JournalDamage) => void> = []
+  /** Set by the primary's wiring: damage found at this open, with the
+   *  machine up since the backing store's last sync (no power loss), so the
+   *  backing store holds every write the journal lost (plan.ts). */
+  damageOnThisBoot = false
   /** Damage in the state files met at open and outlived (a checkpoint copy): named, nothing lost. */
   readonly stateDamage: string[] = []
   private segments: SegmentInfo[] = []
@@ -175,23 +179,24 @@ export class Journal {
         this.segments.pop()
       }
     }
-    await this.checkFloor()
+    await this.lostTail(Math.max(this.checkpoint.acked, this.checkpoint.appliedSeq), 'its checkpoint records')
   }
 
-  /** The checkpoint says sequences up to `floor` existed (acknowledged by
-   *  the peer, or applied here): a journal that ends before it lost its
-   *  end (a truncated or deleted segment), which no crash does. Named as
-   *  damage, and the journal goes on after the floor: a sequence number is
-   *  never given twice (the peer may hold the lost ones). */
-  private async checkFloor (): Promise<void> {
+  /** Sequences up to `floor` are known to have existed (acknowledged by
+   *  the peer, applied here, or, by the caller, the backing store synced
+   *  through them on this boot): a journal that ends before it lost its end
+   *  (a truncated or deleted segment), which no crash of the process does.
+   *  Named as damage (a full resync when the peer may lack them), and the
+   *  journal goes on after the floor: a sequence number is never given
+   *  twice (the peer may hold the lost ones). */
+  async lostTail (floor: Seq, known: string): Promise<void> {
     const cp = this.checkpoint
-    const floor = Math.max(cp.acked, cp.appliedSeq)
     const end = this.nextSeq - 1
     if (end >= floor) return
     const newest = this.segments[this.segments.length - 1]
     await this.noteDamage({
       file: newest?.path ?? this.dir, offset: newest ? newest.bytes : null,
-      reason: `the journal ends at sequence ${end}, before sequence ${floor} its checkpoint records (a truncated or deleted segment)`,
+      reason: `the journal ends at sequence ${end}, before sequence ${floor} ${known} (a truncated or deleted segment)`,
       fromSeq: end + 1, toSeq: floor
     })
     this.nextSeq = floor + 1
