@@ -76,7 +76,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   // ending before it lost its end.
   const point = (() => { try { return readBackingPoint(state) } catch { return null } })()
   if (point && point.bootId === bootId()) await journal.lostTail(point.seq, 'the backing store was synced through on this boot')
-  journal.damageOnThisBoot = journal.damage.length > 0 && point?.bootId === bootId()
+  journal.tailLostOnThisBoot = journal.tailLostIn !== null && point?.bootId === bootId()
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   // After a power loss, the backing store first catches up with the journal.
   await redoAfterPowerLoss(state, spec.volumes, journal, log)

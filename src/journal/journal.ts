@@ -75,10 +75,12 @@ export class Journal {
   /** Damage met (at open or while reading): never cut, always named. */
   readonly damage: JournalDamage[] = []
   readonly damageListeners: Array<(d: JournalDamage) => void> = []
-  /** Set by the primary's wiring: damage found at this open, with the
-   *  machine up since the backing store's last sync (no power loss), so the
-   *  backing store holds every write the journal lost (plan.ts). */
-  damageOnThisBoot = false
+  /** The data generation whose end this journal lost (lostTail), if it did at this open. */
+  tailLostIn: string | null = null
+  /** Set by the primary's wiring: the tail was lost with the machine up
+   *  since the backing store's last sync (no power loss), so the backing
+   *  store holds every write the journal lost (plan.ts). */
+  tailLostOnThisBoot = false
   /** Damage in the state files met at open and outlived (a checkpoint copy): named, nothing lost. */
   readonly stateDamage: string[] = []
   private segments: SegmentInfo[] = []
@@ -199,6 +201,7 @@ export class Journal {
       reason: `the journal ends at sequence ${end}, before sequence ${floor} ${known} (a truncated or deleted segment)`,
       fromSeq: end + 1, toSeq: floor
     })
+    this.tailLostIn = cp.generation
     this.nextSeq = floor + 1
     this.lastHash = cp.acked === floor && cp.ackedHash ? Buffer.from(cp.ackedHash) : zeroHash
     this.tail = null
