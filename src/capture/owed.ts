@@ -106,8 +106,8 @@ export async function restateIntoDirty (marks: HotMark[], src: RestateSource, ca
   return n
 }
 
-/** Track mode at run time: the owed marks join the dirty set as they are (a
- *  resync restates them), saved. */
+/** Track mode at run time: hot and owed marks join the dirty set as they
+ *  are (a resync restates them), saved. */
 export async function owedIntoDirty (marks: HotMark[], dirty: DirtySet): Promise<void> {
   for (const m of marks) dirty.mark(m)
   await dirty.save()

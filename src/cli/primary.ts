@@ -157,8 +157,8 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     const marks = mergeMarks(await readMarks(join(state, activityFileName)), owed.marks)
     let n = 0
     if (nc.mode === 'track') {
-      // Nothing is journalled while tracking: the owed parts join the dirty set.
-      await owedIntoDirty(owed.marks, p.dirty)
+      // Nothing is journalled while tracking: the hot and owed parts join the dirty set.
+      await owedIntoDirty(marks, p.dirty)
     } else {
       await nc.exclusive(() => {
         checkRoom(p.journal, repl?.journalMaxBytes ?? 0)
