@@ -12,8 +12,9 @@
 // mount (`--mode sync` with --sync-timeout 3600 or 2, every third run `async`) over 2 directory volumes and 1 image volume;
 // an application (scripts/faults/workload.cjs) writes; faults are injected at seeded random
 // points (kill -9 of either daemon, then restart; connection cut/reset/stall/delay through
-// the proxy; SIGSTOP/SIGCONT of either side; a bit flipped in either side's journal while that
-// daemon is down; ENOSPC, for a while, on each of the four places: the primary's backing store
+// the proxy; SIGSTOP/SIGCONT of either side; damage to either side's state while that daemon
+// is down: a bit flipped in a journal segment or in the checkpoint, a segment truncated or
+// deleted; ENOSPC, for a while, on each of the four places: the primary's backing store
 // and state directory, the secondary's copy and state directory, each a small filesystem of
 // its own (scripts/faults/places.mjs)). Checked (Jepsen's properties, not only "equal at
 // the end"):
@@ -26,7 +27,8 @@
 //     1..m with the image at most one ahead (across an image and a directory volume);
 //  3. convergence: once the faults stop, the pair is in sync within a bound and the primary's
 //     backing store equals the copy (differences()); the worst time is reported;
-//  4. damage: any damage the daemons name is counted and shown.
+//  4. damage: any damage the daemons name is counted and shown; a run whose injected damage
+//     no daemon named (log or status) fails.
 import fs from 'node:fs'
 import { join, dirname } from 'node:path'
 import { spawn } from 'node:child_process'
