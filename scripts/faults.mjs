@@ -5,14 +5,16 @@
 //   FAULT_RUNS=N     number of runs (default 6; SOAK=1: 100)
 //   FAULT_RUN_MS=MS  faulted time per run (default 15000; SOAK=1: 60000)
 //   FAULT_ONLY=K     only run K of the seed's campaign (to reproduce one failing run)
-//   FAULT_KINDS=a,b  only these fault kinds (or none), same schedule
-//   FAULT_PORT=P     first of 40 ports (17500-17599 only; default 17550)
+//   FAULT_KINDS=a,b  only these fault kinds (or none), same schedule; the damage kinds are
+//                    flip-, cpflip-, truncate-, delete- + primary|secondary
+//   FAULT_PORT=P     first of 40 ports (17500-17599 or 18000-18199; default 17550)
 // Each run: a secondary (`serve`) behind a TCP proxy (scripts/faults/proxy.mjs) and a primary
 // mount (`--mode sync` with --sync-timeout 3600 or 2, every third run `async`) over 2 directory volumes and 1 image volume;
 // an application (scripts/faults/workload.cjs) writes; faults are injected at seeded random
 // points (kill -9 of either daemon, then restart; connection cut/reset/stall/delay through
-// the proxy; SIGSTOP/SIGCONT of either side; a bit flipped in either side's journal while that
-// daemon is down; ENOSPC, for a while, on each of the four places: the primary's backing store
+// the proxy; SIGSTOP/SIGCONT of either side; damage to either side's state while that daemon
+// is down: a bit flipped in a journal segment or in the checkpoint, a segment truncated or
+// deleted; ENOSPC, for a while, on each of the four places: the primary's backing store
 // and state directory, the secondary's copy and state directory, each a small filesystem of
 // its own (scripts/faults/places.mjs)). Checked (Jepsen's properties, not only "equal at
 // the end"):
@@ -25,7 +27,8 @@
 //     1..m with the image at most one ahead (across an image and a directory volume);
 //  3. convergence: once the faults stop, the pair is in sync within a bound and the primary's
 //     backing store equals the copy (differences()); the worst time is reported;
-//  4. damage: any damage the daemons name is counted and shown.
+//  4. damage: any damage the daemons name is counted and shown; a run whose injected damage
+//     no daemon named (log or status) fails.
 import fs from 'node:fs'
 import { join, dirname } from 'node:path'
 import { spawn } from 'node:child_process'
@@ -33,13 +36,29 @@ import { fileURLToPath } from 'node:url'
 import { unstick } from '../test/helpers/mount.mjs'
 import { layout, startSecondary, startPrimary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../test/helpers/pair.mjs'
 import { Proxy } from './faults/proxy.mjs'
-import { PLACES, smallFilesystems, flipJournalBit } from './faults/places.mjs'
+import { PLACES, smallFilesystems, flipJournalBit, flipCheckpointBit, cutSegment } from './faults/places.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const WORKLOAD = join(HERE, 'faults', 'workload.cjs')
 const IMG = 4 << 20
 export const FAULTS = ['kill9-primary', 'kill9-secondary', 'stop-primary', 'stop-secondary', 'cut', 'reset', 'stall', 'delay',
   'flip-primary', 'flip-secondary', ...PLACES.map(p => `enospc-${p}`)]
+
+// Damage to a stopped side's state: a bit flipped in a journal segment or in the checkpoint,
+// a segment truncated at a random byte or deleted. The schedule draws `flip-SIDE`; one more
+// draw picks among the damage kinds of that side that are enabled, made only when more than
+// one is (so the CI profile's schedule, and FAULT_KINDS=flip-primary's, stay as they were).
+const DAMAGE = ['flip', 'cpflip', 'truncate', 'delete']
+export const KINDS = [...FAULTS, ...['cpflip', 'truncate', 'delete'].flatMap(d => [`${d}-primary`, `${d}-secondary`])]
+
+/** Damages a stopped side's state directory; what was done, or null. */
+function damageState (dir, what, r) {
+  switch (what) {
+    case 'flip': return flipJournalBit(dir, r)
+    case 'cpflip': return flipCheckpointBit(dir, r)
+    default: return cutSegment(dir, r, what)
+  }
+}
 
 export function rng (seed) {
   let s = seed >>> 0
@@ -85,9 +104,9 @@ function ackPrefix (file) {
 
 export function newTotals () {
   return {
-    runs: 0, faults: Object.fromEntries(FAULTS.map(f => [f, 0])), snapshots: 0, snapshotsSkipped: 0,
+    runs: 0, faults: Object.fromEntries(KINDS.map(f => [f, 0])), snapshots: 0, snapshotsSkipped: 0,
     acked: 0, ackedLost: 0, tornSnapshots: 0, divergences: 0, silentDivergences: 0, hangs: 0,
-    fallbacks: 0, excludedAfterFallback: 0, damage: [], flips: [], unsteadyReads: 0, worstConvergeMs: 0, failures: []
+    fallbacks: 0, excludedAfterFallback: 0, damage: [], flips: [], silentDamage: 0, unsteadyReads: 0, worstConvergeMs: 0, failures: []
   }
 }
 
@@ -104,6 +123,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
   const proxy = new Proxy(ports.proxy, ports.sec)
   const pextra = mode === 'sync' ? ['--sync-timeout', String(syncTimeout)] : []
   let oldPriErr = '' // the logs of primaries killed in this run
+  let oldSecErr = '' // and of secondaries
+  const runDamage = [] // damage injected in this run: each must be reported, never silent
   const pending = [] // acked writes missing at a snapshot: lost unless sync fell back in this run
   let pri, sec, w, wOut = ''
   let wExit = Promise.resolve()
@@ -114,6 +135,11 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
         if (t >= 2) throw new Error(`the primary does not restart: ${err.message.slice(0, 400)}`)
         unstick(L.mnt); await sleep(500)
       }
+    }
+  }
+  const startS = async () => {
+    try { return await startSecondary(L, ports.sec) } catch (err) {
+      throw new Error(`the secondary does not restart: ${err.message.slice(0, 400)}`)
     }
   }
   // The copy, quiet and consistent: prefix and (sync) acknowledged writes.
@@ -186,8 +212,14 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
     const t0 = Date.now()
     while (Date.now() - t0 < runMs) {
       await sleep(200 + r() * 1500)
-      const kind = FAULTS[Math.floor(r() * FAULTS.length)]
+      let kind = FAULTS[Math.floor(r() * FAULTS.length)]
       const hold = 300 + r() * 2700
+      if (kind.startsWith('flip-')) {
+        const side = kind.slice('flip-'.length)
+        const enabled = DAMAGE.map(d => `${d}-${side}`).filter(d => !kinds || kinds.includes(d))
+        if (enabled.length > 1) kind = enabled[Math.floor(r() * enabled.length)]
+        else if (enabled.length === 1) kind = enabled[0]
+      }
       if (kinds && !kinds.includes(kind)) { await sleep(hold); continue }
       T.faults[kind]++; runFaults[kind] = (runFaults[kind] ?? 0) + 1
       switch (kind) {
@@ -199,8 +231,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
           const f0 = syncState(); const acked = readAcks(ackLog)
           proxy.block() // the primary stays out until the restarted copy is checked
           try {
-            await sec.kill9(); await sleep(r() * 500)
-            sec = await startSecondary(L, ports.sec)
+            await sec.kill9(); oldSecErr += sec.err; await sleep(r() * 500)
+            sec = await startS()
             await checkCopy(acked, 'after kill -9 of the secondary and restart', f0)
           } finally { proxy.unblock() }
           break
@@ -211,20 +243,22 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
         case 'reset': proxy.reset(); break
         case 'stall': proxy.stall(); await sleep(hold); proxy.resume(); break
         case 'delay': proxy.delayMs = Math.round(5 + r() * 150); await sleep(hold * 2); proxy.delayMs = 0; break
-        case 'flip-primary': { // a bit flipped in the primary's journal while it is down
+        case 'flip-primary': case 'cpflip-primary': case 'truncate-primary': case 'delete-primary': {
+          // damage to the primary's journal or checkpoint while it is down
           await pri.kill9(); oldPriErr += pri.err; unstick(L.mnt)
-          const what = flipJournalBit(L.pstate, r)
-          if (what) T.flips.push(`run ${k}: primary ${what}`)
+          const what = damageState(L.pstate, kind.slice(0, kind.indexOf('-')), r)
+          if (what) { T.flips.push(`run ${k}: primary ${what}`); runDamage.push(`primary ${what}`) }
           pri = await startP()
           break
         }
-        case 'flip-secondary': { // the same on the secondary (the primary kept out meanwhile)
+        case 'flip-secondary': case 'cpflip-secondary': case 'truncate-secondary': case 'delete-secondary': {
+          // the same on the secondary (the primary kept out meanwhile)
           proxy.block()
           try {
-            await sec.kill9()
-            const what = flipJournalBit(L.sstate, r)
-            if (what) T.flips.push(`run ${k}: secondary ${what}`)
-            sec = await startSecondary(L, ports.sec)
+            await sec.kill9(); oldSecErr += sec.err
+            const what = damageState(L.sstate, kind.slice(0, kind.indexOf('-')), r)
+            if (what) { T.flips.push(`run ${k}: secondary ${what}`); runDamage.push(`secondary ${what}`) }
+            sec = await startS()
           } finally { proxy.unblock() }
           break
         }
@@ -247,6 +281,11 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
     if (converged) T.worstConvergeMs = Math.max(T.worstConvergeMs, ms)
     const ps = await status(L.pstate).catch(() => null); const ss = await status(L.sstate).catch(() => null)
     for (const d of [...(ps?.damage ?? []), ...(ss?.damage ?? [])]) T.damage.push(`run ${k}: ${typeof d === 'string' ? d : JSON.stringify(d)}`)
+    // Damage injected must be named by a daemon (log or status), never silent.
+    const damageSaid = /journal damaged|checkpoint .*damaged|damage/i
+    if (runDamage.length && !damageSaid.test(oldPriErr + (pri?.err ?? '') + oldSecErr + (sec?.err ?? '')) && !(ps?.damage?.length || ss?.damage?.length)) {
+      T.silentDamage += runDamage.length; fail(`damage not reported by either side: ${runDamage.join('; ')}`)
+    }
     const diff = differences(L)
     if (diff) {
       const silent = ps && ss && ps.lagRecords === 0 && !ps.journalError && ss.consistent && ss.appliedSeq === ps.lastSeq
@@ -279,7 +318,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
     if (T.failures.some(f => f.run === k)) disks.keep(L.base)
     disks.close()
     await proxy.close()
-    if (process.env.FAULT_DEBUG) log(`--- primary log\n${pri?.err}\n--- secondary log\n${sec?.err}`)
+    if (process.env.FAULT_DEBUG) log(`--- primary log\n${oldPriErr}${pri?.err}\n--- secondary log\n${oldSecErr}${sec?.err}`)
     if (!T.failures.some(f => f.run === k)) fs.rmSync(L.base, { recursive: true, force: true })
     else log(`  kept ${L.base}`)
   }
@@ -287,7 +326,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
 }
 
 export async function campaign ({ seed, runs, runMs, basePort = 17550, only = null, budgetMs = Infinity, kinds = envKinds, log = console.log }) {
-  if (basePort < 17500 || basePort + 40 > 17600) throw new Error('ports 17500-17599 only')
+  const inRange = (lo, hi) => basePort >= lo && basePort + 40 <= hi
+  if (!inRange(17500, 17600) && !inRange(18000, 18200)) throw new Error('ports 17500-17599 or 18000-18199 only')
   const T = newTotals()
   log(`fault campaign: FAULT_SEED=${seed} FAULT_RUNS=${runs} FAULT_RUN_MS=${runMs}`)
   const started = Date.now()
@@ -312,7 +352,7 @@ export function summary (T, seed) {
     `snapshots checked: ${T.snapshots} (skipped while not consistent: ${T.snapshotsSkipped}; reads taken again because the copy moved under them: ${T.unsteadyReads}); torn (non-prefix) snapshots: ${T.tornSnapshots}`,
     `acknowledged writes: ${T.acked}; lost: ${T.ackedLost}`,
     `divergences: ${T.divergences}; silent divergences: ${T.silentDivergences}; hangs/aborted: ${T.hangs}; runs where sync fell back: ${T.fallbacks} (acked writes missing at a snapshot after a fallback, not counted: ${T.excludedAfterFallback})`,
-    `bits flipped in journals: ${T.flips.length}${T.flips.length ? '\n  ' + T.flips.join('\n  ') : ''}`,
+    `state damaged while stopped (bit flips in journals or checkpoints, segments truncated or deleted): ${T.flips.length}; not reported: ${T.silentDamage}${T.flips.length ? '\n  ' + T.flips.join('\n  ') : ''}`,
     `damage reported: ${T.damage.length}${T.damage.length ? '\n  ' + T.damage.join('\n  ') : ''}`,
     `worst time to converge: ${T.worstConvergeMs} ms`,
     T.failures.length ? `FAILURES (reproduce: FAULT_SEED=${seed} FAULT_ONLY=<run> make faults):\n` + T.failures.map(f => `  run ${f.run} (${f.mode}): ${f.what}`).join('\n') : 'no failures'

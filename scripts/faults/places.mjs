@@ -75,3 +75,38 @@ export function flipJournalBit (stateDir, r) {
   } finally { fs.closeSync(fd) }
   return `${seg.n} byte ${at} of ${seg.size} (bit ${bit})`
 }
+
+/** Flips one bit at a seeded random byte of the state directory's checkpoint (its daemon
+ *  is stopped). Returns what was flipped. */
+export function flipCheckpointBit (stateDir, r) {
+  const file = join(stateDir, 'checkpoint.cbor')
+  let size = 0
+  try { size = fs.statSync(file).size } catch { return null }
+  if (size === 0) return null
+  const at = Math.floor(r() * size)
+  const bit = 1 << Math.floor(r() * 8)
+  const fd = fs.openSync(file, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    fs.readSync(fd, b, 0, 1, at)
+    b[0] ^= bit
+    fs.writeSync(fd, b, 0, 1, at)
+  } finally { fs.closeSync(fd) }
+  return `checkpoint.cbor byte ${at} of ${size} (bit ${bit})`
+}
+
+/** Truncates a seeded random journal segment at a random byte, or deletes one (`how`:
+ *  'truncate' | 'delete'; its daemon is stopped). Returns what was done. */
+export function cutSegment (stateDir, r, how) {
+  const segs = fs.readdirSync(stateDir).filter(n => n.endsWith('.seg')).sort()
+    .map(n => ({ n, size: fs.statSync(join(stateDir, n)).size }))
+  if (segs.length === 0) return null
+  const seg = segs[Math.floor(r() * segs.length)]
+  if (how === 'delete') {
+    fs.rmSync(join(stateDir, seg.n))
+    return `${seg.n} deleted (${seg.size} bytes, segment ${segs.indexOf(seg) + 1} of ${segs.length})`
+  }
+  const to = Math.floor(r() * seg.size)
+  fs.truncateSync(join(stateDir, seg.n), to)
+  return `${seg.n} truncated from ${seg.size} to ${to} bytes (segment ${segs.indexOf(seg) + 1} of ${segs.length})`
+}

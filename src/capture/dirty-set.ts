@@ -63,6 +63,12 @@ export class DirtySet {
     }
   }
 
+  /** A hot part as it is (path, metadata or a region): owed marks (owed.ts). */
+  mark (m: HotMark): void {
+    this.changed = true
+    this.marks.set(markKey(m), m)
+  }
+
   /** Takes everything out (a resync starts on it). */
   drain (): { marks: HotMark[], extents: ExtentMap } {
     const out = { marks: [...this.marks.values()], extents: this.extents }

@@ -168,6 +168,15 @@ export class NativeCapture implements CaptureApi {
     this.tail.close()
   }
 
+  /** Recovery could not re-journal what an unclean stop left hot (owed.ts):
+   *  status names it until `restateHot` (which takes the owed parts too)
+   *  went through. */
+  owe (message: string): void {
+    this.commit.appendError = { message, since: new Date().toISOString() }
+    this.appendErrors++
+    this.scheduleRestate()
+  }
+
   /** A journal append failed after its backing op had happened (a full or
    *  failing state directory): the core kept that op's parts hot. Until they
    *  are re-journalled the copy would silently lack them, so once appends go

@@ -5,10 +5,10 @@
 import { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import type { GroupSpec } from '../core/config.js'
-import type { Record } from '../core/records.js'
 import { segmentBytesDefault } from '../core/limits.js'
 import { describe } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
+import { bootId, readBackingPoint } from '../journal/backing-point.js'
 import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
 import { ActivityLog, activityFileName, readMarks } from '../capture/activity-log.js'
 import { Capture, type CaptureApi } from '../capture/capture.js'
@@ -18,6 +18,7 @@ import { Retention, type RetainPolicy } from '../capture/retention.js'
 import { redoAfterPowerLoss, syncVolumes } from '../apply/redo.js'
 import { DirtySet } from '../capture/dirty-set.js'
 import { restateSteps, type RestateSource } from '../capture/restate.js'
+import { checkRoom, dropOwed, keepOwed, mergeMarks, owedIntoDirty, readOwedMarks, restateIntoDirty, restateIntoJournal, type Owed } from '../capture/owed.js'
 import { mountCore, type Mounted } from '../fs/mount.js'
 import { nativeCore, type CaptureHandle } from '../native/addon.js'
 import { allXattrsSync } from '../volume/xattr.js'
@@ -70,6 +71,13 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     const r = journal.recovery
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
   }
+  for (const d of journal.stateDamage) log(d)
+  // On this boot the backing store was synced through the backing point,
+  // and the journal held it (the page cache outlives a kill -9): a journal
+  // ending before it lost its end.
+  const point = (() => { try { return readBackingPoint(state) } catch { return null } })()
+  if (point && point.bootId === bootId()) await journal.lostTail(point.seq, 'the backing store was synced through on this boot')
+  journal.tailLostOnThisBoot = journal.tailLostIn !== null && point?.bootId === bootId()
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   // After a power loss, the backing store first catches up with the journal.
   await redoAfterPowerLoss(state, spec.volumes, journal, log)
@@ -88,27 +96,42 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     batch.records.forEach((r, i) => { if (batch.seq + i > journal.checkpoint.acked) capture.extents.note(r, batch.seq + i) })
   }
 
-  if (leftover.length > 0) {
-    // An unclean stop: parts of the volumes had operations in flight.
-    let n = 0
-    const emit = (r: Record) => { n++; capture.record(r, [], () => {}) }
-    const from = journal.nextSeq
-    for (const step of restateSteps(leftover, source, emit)) step()
-    await capture.barrier()
-    // Which sequences are the restate: a failback compares them with the
-    // other side's data (replicate/restated.ts).
-    await noteRestated(state, from, journal.lastSeq, journal.checkpoint.acked)
-    if (capture.mode === 'track') await capture.saveDirty()
-    log(`recovery: ${leftover.length} hot parts left by an unclean stop re-journalled as ${n} records`)
+  // An unclean stop: parts of the volumes had operations in flight (the
+  // activity log's marks, and those an earlier start could not re-journal).
+  const owedBefore = await readOwedMarks(state)
+  const hot = mergeMarks(leftover, owedBefore.marks)
+  let owed: Owed | null = null
+  if (hot.length > 0) {
+    try {
+      const from = journal.nextSeq
+      const n = capture.mode === 'track'
+        ? await restateIntoDirty(hot, source, capture)
+        : restateIntoJournal(hot, source, journal, capture, journalMaxBytes)
+      // Which sequences are the restate: a failback compares them with the
+      // other side's data (replicate/restated.ts).
+      await noteRestated(state, from, journal.lastSeq, journal.checkpoint.acked)
+      log(`recovery: ${hot.length} hot parts left by an unclean stop re-journalled as ${n} records`)
+      activity.reset()
+      await dropOwed(state, owedBefore.files)
+    } catch (err) {
+      // A full or failing state directory (or a journal at its limit) must
+      // not keep the mount down: the marks stay on disk (a rename needs no
+      // space), the mount comes up, status names what is owed, and the
+      // capture re-journals it once appends go through (native-capture.ts).
+      const file = await keepOwed(state)
+      owed = { parts: hot.length, message: `recovery: ${hot.length} hot parts left by an unclean stop not re-journalled yet (${describe(err)}); kept in ${file ?? owedBefore.files[0]}` }
+      log(`${owed.message}: the mount comes up, new writes get an errno while the journal cannot take them, and these parts are re-journalled once it can; until then the pair is not in sync`)
+    }
+  } else {
+    activity.reset()
   }
-  activity.reset()
 
   // The journal is handed to the native core: JS has nothing in flight.
   await commit.close()
-  if (capture.mode === 'track') await capture.saveDirty()
+  if (capture.mode === 'track') await capture.saveDirty().catch(err => { log(`dirty set: not saved (${describe(err)}); the activity log keeps its parts`) })
   await journal.sync()
   activity.close()
-  return { journal, capture, source, dirty, segmentBytes }
+  return { journal, capture, source, dirty, segmentBytes, owed }
 }
 
 /** The native core serves the mount and journals on its own threads; JS
@@ -135,11 +158,22 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   if (!p.dirty.empty && !retain) capture.mode = 'track'
   const nc = capture
   nc.restateHot = async () => {
-    const marks = await readMarks(join(state, activityFileName))
+    const owed = await readOwedMarks(state)
+    const marks = mergeMarks(await readMarks(join(state, activityFileName)), owed.marks)
     let n = 0
-    await nc.exclusive(() => { for (const step of restateSteps(marks, p.source, r => { n++; nc.record(r, [], () => {}) })) step() })
+    if (nc.mode === 'track') {
+      // Nothing is journalled while tracking: the hot and owed parts join the dirty set.
+      await owedIntoDirty(marks, p.dirty)
+    } else {
+      await nc.exclusive(() => {
+        checkRoom(p.journal, repl?.journalMaxBytes ?? 0)
+        for (const step of restateSteps(marks, p.source, r => { n++; nc.record(r, [], () => {}) })) step()
+      })
+    }
+    await dropOwed(state, owed.files)
     return n
   }
+  if (p.owed) nc.owe(p.owed.message)
   const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
   p.journal.trimFloor = () => backing.synced
   backing.start()

@@ -139,6 +139,10 @@ export async function demoteState (state: string, spec: Awaited<ReturnType<typeo
   // in-flight parts re-journalled): the journal then holds every change.
   const p = await openPrimary(spec, state, log)
   try {
+    if (p.owed) {
+      throw replError('USAGE', `${state}: ${p.owed.message}: the journal does not hold every change yet`,
+        'free space in the state directory (or start the primary until status shows no journal error), then demote')
+    }
     if (!p.dirty.empty) {
       throw replError('USAGE', `${state} holds changes tracked outside its journal (the journal overflowed): they exist only on this side's volumes`,
         'start the primary again with its --peer until the secondary caught up (status: no TRACKING), then demote')

@@ -1,11 +1,13 @@
 // The checkpoint: what the peer has acknowledged, and the data generation.
 // Written whole to a temporary file, fsynced, renamed over the old one, so
 // a crash leaves either the old or the new checkpoint, never a torn one.
+// Two framed copies in the file: a damaged byte is found and outlived.
 import { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { decodeValue, encodeValue } from './codec.js'
 import { replError } from '../core/errors.js'
+import { checkFrameAt, encodeFrame } from './frame.js'
 import { parseHistory, type GenStart } from './generations.js'
 
 export interface Checkpoint {
@@ -23,23 +25,54 @@ export function newGeneration (): string {
   return randomBytes(8).toString('hex')
 }
 
-export async function readCheckpoint (dir: string): Promise<Checkpoint | null> {
+/** Reads the checkpoint (null: none yet). It is stored twice in its file,
+ *  each copy framed with its CRC32C (u32 length | u32 crc32c | CBOR, as the
+ *  journal): a copy that fails its check is damage, named through
+ *  `onDamage`, and the other copy is used, so nothing is lost and no
+ *  flipped byte becomes a wrong sequence silently. Both copies bad, or an
+ *  unframed file (older versions wrote bare CBOR) that does not decode:
+ *  STATE_DAMAGED, naming the file. */
+export async function readCheckpoint (dir: string, onDamage: (what: string) => void = () => {}): Promise<Checkpoint | null> {
+  const file = join(dir, fileName)
   let buf: Buffer
   try {
-    buf = await fsp.readFile(join(dir, fileName))
+    buf = await fsp.readFile(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
   let v: Partial<Checkpoint> | null = null
   let why = 'not a checkpoint'
-  try {
-    v = decodeValue(buf) as Partial<Checkpoint>
-  } catch (err) {
-    why = `undecodable: ${(err as Error).message}`
+  if (buf.length > 0 && (buf[0] & 0xe0) === 0xa0) {
+    // Unframed (a CBOR map: a frame starts with its length's high byte, 0).
+    try {
+      v = decodeValue(buf) as Partial<Checkpoint>
+    } catch (err) {
+      why = `undecodable: ${(err as Error).message}`
+    }
+  } else {
+    const bad: string[] = []
+    const first = checkFrameAt(buf, 0)
+    // The second copy starts where the first ends; the first's length
+    // damaged, at the middle (the copies are equal in size).
+    const at = [0, first.ok ? first.end : Math.floor(buf.length / 2)]
+    for (let i = 0; i < 2; i++) {
+      const f = i === 0 ? first : checkFrameAt(buf, at[1])
+      let got: Partial<Checkpoint> | null = null
+      if (f.ok) {
+        try { got = decodeValue(f.payload) as Partial<Checkpoint> } catch {}
+      }
+      if (got && isCheckpoint(got)) {
+        v ??= got
+      } else {
+        bad.push(`copy ${i + 1} of 2 at byte ${at[i]} (${f.ok ? 'not a checkpoint' : f.reason === 'crc' ? 'CRC mismatch' : f.reason})`)
+      }
+    }
+    if (bad.length === 2) why = `both copies damaged: ${bad.join(', ')}`
+    else if (bad.length === 1) onDamage(`checkpoint damaged: ${file}: ${bad[0]}; read from the other copy, nothing lost (rewritten)`)
   }
-  if (typeof v !== 'object' || v === null || typeof v.acked !== 'number' || typeof v.generation !== 'string') {
-    throw replError('STATE_DAMAGED', `checkpoint ${join(dir, fileName)} is damaged (${buf.length} bytes, ${why})`,
+  if (!isCheckpoint(v)) {
+    throw replError('STATE_DAMAGED', `checkpoint ${file} is damaged (${buf.length} bytes, ${why})`,
       'restore it from a backup, or move it aside: the journal then starts a new generation and the pair resyncs in full')
   }
   return {
@@ -49,8 +82,15 @@ export async function readCheckpoint (dir: string): Promise<Checkpoint | null> {
   }
 }
 
+function isCheckpoint (v: unknown): v is Partial<Checkpoint> & { acked: number, generation: string } {
+  const c = v as Partial<Checkpoint> | null
+  return typeof c === 'object' && c !== null && typeof c.acked === 'number' && typeof c.generation === 'string'
+}
+
+/** Writes the checkpoint, twice in one file (see readCheckpoint), atomically. */
 export async function writeCheckpoint (dir: string, cp: Checkpoint): Promise<void> {
-  await writeFileAtomic(join(dir, fileName), encodeValue(cp))
+  const frame = encodeFrame(encodeValue(cp))
+  await writeFileAtomic(join(dir, fileName), Buffer.concat([frame, frame]))
 }
 
 export async function writeFileAtomic (path: string, data: Uint8Array): Promise<void> {

@@ -75,6 +75,14 @@ export class Journal {
   /** Damage met (at open or while reading): never cut, always named. */
   readonly damage: JournalDamage[] = []
   readonly damageListeners: Array<(d: JournalDamage) => void> = []
+  /** The data generation whose end this journal lost (lostTail), if it did at this open. */
+  tailLostIn: string | null = null
+  /** Set by the primary's wiring: the tail was lost with the machine up
+   *  since the backing store's last sync (no power loss), so the backing
+   *  store holds every write the journal lost (plan.ts). */
+  tailLostOnThisBoot = false
+  /** Damage in the state files met at open and outlived (a checkpoint copy): named, nothing lost. */
+  readonly stateDamage: string[] = []
   private segments: SegmentInfo[] = []
   private fd = -1
   private retiring: Array<Promise<void>> = [] // finished segments being fsynced
@@ -121,9 +129,13 @@ export class Journal {
   get lastSeq (): Seq { return this.nextSeq - 1 }
 
   private async recover (): Promise<void> {
-    const cp = await readCheckpoint(this.dir)
-    if (cp) this.checkpoint = cp
-    else if (!this.opts.readOnly) {
+    const cp = await readCheckpoint(this.dir, what => this.stateDamage.push(what))
+    if (cp) {
+      this.checkpoint = cp
+      // A damaged copy is healed at once (the other one held the same); on
+      // a full disk the next checkpoint write heals it.
+      if (this.stateDamage.length > 0 && !this.opts.readOnly) await writeCheckpoint(this.dir, cp).catch(() => {})
+    } else if (!this.opts.readOnly) {
       this.checkpoint = { acked: 0, generation: newGeneration(), appliedSeq: 0 }
       await writeCheckpoint(this.dir, this.checkpoint)
     }
@@ -169,6 +181,38 @@ export class Journal {
         this.segments.pop()
       }
     }
+    await this.lostTail(Math.max(this.checkpoint.acked, this.checkpoint.appliedSeq), 'its checkpoint records')
+  }
+
+  /** Sequences up to `floor` are known to have existed (acknowledged by
+   *  the peer, applied here, or, by the caller, the backing store synced
+   *  through them on this boot): a journal that ends before it lost its end
+   *  (a truncated or deleted segment), which no crash of the process does.
+   *  Named as damage (a full resync when the peer may lack them), and the
+   *  journal goes on after the floor: a sequence number is never given
+   *  twice (the peer may hold the lost ones). */
+  async lostTail (floor: Seq, known: string): Promise<void> {
+    const cp = this.checkpoint
+    const end = this.nextSeq - 1
+    if (end >= floor) return
+    const newest = this.segments[this.segments.length - 1]
+    await this.noteDamage({
+      file: newest?.path ?? this.dir, offset: newest ? newest.bytes : null,
+      reason: `the journal ends at sequence ${end}, before sequence ${floor} ${known} (a truncated or deleted segment)`,
+      fromSeq: end + 1, toSeq: floor
+    })
+    this.tailLostIn = cp.generation
+    this.nextSeq = floor + 1
+    this.lastHash = cp.acked === floor && cp.ackedHash ? Buffer.from(cp.ackedHash) : zeroHash
+    this.tail = null
+    if (this.opts.readOnly) return
+    // Appends go to a segment of their own, named for where they start (the
+    // native core, too, continues an empty newest segment of that name).
+    const seg = { first: this.nextSeq, path: join(this.dir, segmentName(this.nextSeq)), bytes: 0 }
+    fs.closeSync(fs.openSync(seg.path, fsc.O_WRONLY | fsc.O_CREAT, 0o600))
+    const dfd = fs.openSync(this.dir, 'r')
+    try { fs.fsyncSync(dfd) } finally { fs.closeSync(dfd) }
+    this.segments.push(seg)
   }
 
   /** Records damage once; if it lost sequences the peer has not

@@ -59,6 +59,14 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
   // The secondary holds sequences this primary never had: written there
   // as a primary, or lost here (a journal tail lost with the power). Both
   // wrote or not, its data is never overwritten without the operator.
+  // Unless this journal lost its own end in the shared generation (damage,
+  // named, on this boot: the backing store still holds every write): then
+  // what the secondary holds past the point came from here, and comparing
+  // every block makes it equal to this side's data. Damage is not a split
+  // brain.
+  if ((standing.kind === 'split' || standing.kind === 'ahead') && lostHere(me, standing.common, theirs)) {
+    return { kind: 'full', why: `this journal lost sequences the secondary holds (damage, not a split brain); ${at}: its blocks are compared by checksum, only differing ones are sent` }
+  }
   if (standing.kind === 'split' || standing.kind === 'ahead') return await planRollBack(me, st, standing) ?? { kind: 'split', standing }
   // Damage lost sequences the secondary may not have: which extents they
   // changed is unknown, so everything is compared (block checksums: what
@@ -76,10 +84,23 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
   // The secondary cannot tell its own hash (its journal is damaged or was
   // cut below what it applied): unknown, not a different history.
   if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full', why: `${state}, but the secondary cannot tell its chain hash there` }
+  if (!hash.equals(Buffer.from(st.hash)) && lostHere(me, standing.common, theirs)) {
+    return { kind: 'full', why: `${state}, but the chain hashes differ there and this journal lost its end (damage, not a split brain): its blocks are compared by checksum` }
+  }
   if (!hash.equals(Buffer.from(st.hash))) {
     return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`, me.journal.dir, 'primary') }
   }
   return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
+}
+
+/** This journal lost its end (damage found at this open, on this boot: the
+ *  backing store holds every write it lost) in the generation the sides
+ *  share, so what the secondary holds past the point was written here: it
+ *  cannot be a secondary's own writes (it never left the shared generation;
+ *  its own writes would be in one of its own) nor an old primary's (the
+ *  shared generation was this side's newest). */
+function lostHere (me: PlanSide, common: { id: string }, theirs: ReadonlyArray<{ id: string }>): boolean {
+  return me.journal.tailLostOnThisBoot && me.journal.tailLostIn === common.id && theirs[theirs.length - 1]?.id === common.id
 }
 
 /** A copy rolled back by `resolve` to the common point: the paths it

@@ -124,6 +124,14 @@ export class Secondary {
     this.history = historyOf(journal.checkpoint)
     this.splitBrain = loadSplitBrain(journal.dir)
     const onDamage = (d: JournalDamage) => { this.lastError = describeDamage(d); this.log(this.lastError) }
+    if (this.applied > journal.lastSeq) {
+      // Applied batches are never trimmed from the newest segment: a journal
+      // ending before them lost segments (truncated, deleted). Nothing is
+      // lost from the copy; its chain hash there is unknown, so the primary
+      // resyncs what it cannot prove.
+      journal.stateDamage.push(`journal damaged: ${journal.dir}: it ends at sequence ${journal.lastSeq}, before sequence ${this.applied} applied here (a truncated or deleted segment); the copy holds them, the primary compares what it cannot prove`)
+    }
+    for (const d of journal.stateDamage) { this.lastError = d; this.log(d) }
     journal.damage.forEach(onDamage)
     journal.damageListeners.push(onDamage)
   }
@@ -182,7 +190,7 @@ export class Secondary {
       peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
       appliedSeq: this.applied, storedSeq: this.journal.lastSeq, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
-      damage: this.journal.damage.map(d => describeDamage(d)),
+      damage: [...this.journal.stateDamage, ...this.journal.damage.map(d => describeDamage(d))],
       generations: clipHistory(this.history, this.applied),
       splitBrain: this.splitBrain ? splitBrainSummary(this.splitBrain) : null
     }

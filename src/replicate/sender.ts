@@ -166,7 +166,7 @@ export class Replicator {
       journalMaxBytes: this.o.journalMaxBytes,
       overflow: this.o.onOverflow,
       tracking: this.capture.mode === 'track',
-      damage: this.journal.damage.map(d => describeDamage(d)),
+      damage: [...this.journal.stateDamage, ...this.journal.damage.map(d => describeDamage(d))],
       resync: this.resync ? { ...this.resync.progress } : null,
       sentBytes: this.sentBytes,
       decision: this.decision,
