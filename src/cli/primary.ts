@@ -165,31 +165,34 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   // journal had (its filesystem, its limit), started over at every try, took
   // the room the acknowledgements had made, and never finished.
   const owedDone = new Map<string, number>()
+  let journalled = 0 // records the tries since the last success put in
   nc.restateHot = async () => {
     const owed = await readOwedMarks(state)
     const hot = await readMarks(join(state, activityFileName))
     const hotNow = new Set(hot.map(markKey)) // hot again since: restated whole again
     const marks = mergeMarks(hot, owed.marks)
-    let n = 0
     if (nc.mode === 'track') {
       // Nothing is journalled while tracking: the hot and owed parts join the dirty set.
       await owedIntoDirty(marks, p.dirty)
     } else {
-      for (const m of sortMarks(marks)) n += await restateOwed(m, hotNow.has(markKey(m)) ? 0 : owedDone.get(markKey(m)) ?? 0)
+      for (const m of sortMarks(marks)) await restateOwed(m, hotNow.has(markKey(m)) ? 0 : owedDone.get(markKey(m)) ?? 0)
     }
     await dropOwed(state, owed.files)
     owedDone.clear()
+    const n = journalled
+    journalled = 0
     return n
   }
   /** Restates one part in rounds under the group lock, the first `skip` steps
    *  without records (journalled by an earlier try; later changes to them
-   *  were journalled, or are hot again). Its records. */
-  const restateOwed = async (m: HotMark, skip: number): Promise<number> => {
+   *  were journalled, or are hot again). */
+  const restateOwed = async (m: HotMark, skip: number): Promise<void> => {
     let n = 0
     let i = 0
     let quiet = false
     const it = restateSteps([m], p.source, r => { if (!quiet) { n++; nc.record(r, [], () => {}) } })
     for (let done = false; !done;) {
+      n = 0
       done = await nc.exclusive(() => {
         checkRoom(p.journal, repl?.journalMaxBytes ?? 0)
         for (let bytes = 0, steps = 0; bytes < batchBytesTarget && steps < 16;) {
@@ -203,8 +206,8 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
         return false
       })
       owedDone.set(markKey(m), i) // journalled: the lock is let go after the append
+      journalled += n
     }
-    return n
   }
   if (p.owed) nc.owe(p.owed.message)
   const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
