@@ -51,7 +51,10 @@ export class NativeCapture implements CaptureApi {
     this.tail = new JournalTail(journal, () => this.status, err => this.log(describe(err)))
     this.tail.listeners.push((a, batch) => this.follow(a, batch.records))
     this.commit = new NativeCommit(this.tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
-    journal.handOver({ rebase: (seq, prev) => this.exclusive(() => core.rebase(handle, seq, prev)).then(() => this.tail.restart(seq)) })
+    journal.handOver({
+      rebase: (seq, prev) => this.exclusive(() => core.rebase(handle, seq, prev)).then(() => this.tail.restart(seq)),
+      exclusive: fn => this.exclusive(fn)
+    })
   }
 
   /** The core's coalesced wake-up (JS thread, through the thread-safe function).

@@ -4,8 +4,11 @@
 // primary must still come up: the marks are kept on disk, as they are, by
 // renaming the activity log to `activity.owed-N` (a rename needs no free
 // space), and re-journalled later, once appends go through
-// (native-capture.ts). Until then the pair is not in sync (status shows a
-// journal error), and a further crash finds them again here.
+// (native-capture.ts; cli/primary.ts does it part by part, keeping what went
+// in, so owed parts larger than the room get in as acknowledgements make
+// room; journal/reserve.ts lets a full directory record those). Until then
+// the pair is not in sync (status shows a journal error), and a further
+// crash finds them again here.
 import fs, { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import type { Record } from '../core/records.js'

@@ -46,9 +46,14 @@ export function stepRound (capture: { exclusive<T> (fn: () => T): Promise<T> }, 
 
 const order = { path: 0, meta: 1, region: 2 } as const
 
-/** Steps that restate `marks`: whole paths first, then metadata, then regions. */
+/** Marks in the order they are restated: whole paths first, then metadata, then regions. */
+export function sortMarks (marks: HotMark[]): HotMark[] {
+  return [...marks].sort((a, b) => order[a.kind] - order[b.kind] || a.path.localeCompare(b.path) || a.region - b.region)
+}
+
+/** Steps that restate `marks`, in sortMarks' order. */
 export function * restateSteps (marks: HotMark[], src: RestateSource, emit: Emit): Generator<Step> {
-  const sorted = [...marks].sort((a, b) => order[a.kind] - order[b.kind] || a.path.localeCompare(b.path) || a.region - b.region)
+  const sorted = sortMarks(marks)
   for (const m of sorted) {
     const abs = src.backing(m.vol, m.path)
     if (abs === null) continue

@@ -5,19 +5,19 @@
 import { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import type { GroupSpec } from '../core/config.js'
-import { segmentBytesDefault } from '../core/limits.js'
+import { batchBytesTarget, segmentBytesDefault } from '../core/limits.js'
 import { describe } from '../core/errors.js'
 import { Journal } from '../journal/journal.js'
 import { bootId, readBackingPoint } from '../journal/backing-point.js'
 import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
-import { ActivityLog, activityFileName, readMarks } from '../capture/activity-log.js'
+import { ActivityLog, activityFileName, markKey, readMarks, type HotMark } from '../capture/activity-log.js'
 import { Capture, type CaptureApi } from '../capture/capture.js'
 import { NativeCapture } from '../capture/native-capture.js'
 import { BackingSync } from '../capture/backing-sync.js'
 import { Retention, type RetainPolicy } from '../capture/retention.js'
 import { redoAfterPowerLoss, syncVolumes } from '../apply/redo.js'
 import { DirtySet } from '../capture/dirty-set.js'
-import { restateSteps, type RestateSource } from '../capture/restate.js'
+import { restateSteps, sortMarks, type RestateSource } from '../capture/restate.js'
 import { checkRoom, dropOwed, keepOwed, mergeMarks, owedIntoDirty, readOwedMarks, restateIntoDirty, restateIntoJournal, type Owed } from '../capture/owed.js'
 import { mountCore, type Mounted } from '../fs/mount.js'
 import { nativeCore, type CaptureHandle } from '../native/addon.js'
@@ -157,21 +157,57 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
   if (!p.dirty.empty && !retain) capture.mode = 'track'
   const nc = capture
+  // Room for the checkpoint when the journal fills the state directory (journal/reserve.ts).
+  if (!p.journal.keepReserve()) log(`state directory ${state}: no room for its reserve of free space yet; made once the journal is trimmed`)
+  // How far earlier tries of this process got with each owed part (its
+  // restate's steps journalled). A try goes a round of steps at a time and
+  // keeps what went in: one restate of everything, larger than the room the
+  // journal had (its filesystem, its limit), started over at every try, took
+  // the room the acknowledgements had made, and never finished.
+  const owedDone = new Map<string, number>()
+  let journalled = 0 // records the tries since the last success put in
   nc.restateHot = async () => {
     const owed = await readOwedMarks(state)
-    const marks = mergeMarks(await readMarks(join(state, activityFileName)), owed.marks)
-    let n = 0
+    const hot = await readMarks(join(state, activityFileName))
+    const hotNow = new Set(hot.map(markKey)) // hot again since: restated whole again
+    const marks = mergeMarks(hot, owed.marks)
     if (nc.mode === 'track') {
       // Nothing is journalled while tracking: the hot and owed parts join the dirty set.
       await owedIntoDirty(marks, p.dirty)
     } else {
-      await nc.exclusive(() => {
-        checkRoom(p.journal, repl?.journalMaxBytes ?? 0)
-        for (const step of restateSteps(marks, p.source, r => { n++; nc.record(r, [], () => {}) })) step()
-      })
+      for (const m of sortMarks(marks)) await restateOwed(m, hotNow.has(markKey(m)) ? 0 : owedDone.get(markKey(m)) ?? 0)
     }
     await dropOwed(state, owed.files)
+    owedDone.clear()
+    const n = journalled
+    journalled = 0
     return n
+  }
+  /** Restates one part in rounds under the group lock, the first `skip` steps
+   *  without records (journalled by an earlier try; later changes to them
+   *  were journalled, or are hot again). */
+  const restateOwed = async (m: HotMark, skip: number): Promise<void> => {
+    let n = 0
+    let i = 0
+    let quiet = false
+    const it = restateSteps([m], p.source, r => { if (!quiet) { n++; nc.record(r, [], () => {}) } })
+    for (let done = false; !done;) {
+      n = 0
+      done = await nc.exclusive(() => {
+        checkRoom(p.journal, repl?.journalMaxBytes ?? 0)
+        for (let bytes = 0, steps = 0; bytes < batchBytesTarget && steps < 16;) {
+          const next = it.next()
+          if (next.done) return true
+          quiet = i < skip
+          const b = next.value()
+          i++
+          if (!quiet) { bytes += b; steps++ }
+        }
+        return false
+      })
+      owedDone.set(markKey(m), i) // journalled: the lock is let go after the append
+      journalled += n
+    }
   }
   if (p.owed) nc.owe(p.owed.message)
   const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())

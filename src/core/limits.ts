@@ -57,6 +57,13 @@ export const segmentBytesDefault = 64 * 1024 * 1024
  *  not a concern for detecting divergence between two honest journals. */
 export const chainHashBytes = 16
 
+/** A primary keeps this much of its state directory's filesystem in a file
+ *  of its own (journal/reserve.ts): when the journal took every other byte,
+ *  the checkpoint that lets acknowledged segments be trimmed can still be
+ *  written (a new temporary file: a page or a block, twice that with the
+ *  backing point). Trimming is the only way a full directory gets room back. */
+export const stateReserveBytes = 64 * 1024
+
 /** Extent-map granularity for persisted "hot" regions of files (activity log). */
 export const activityRegionBytes = 1024 * 1024
 

@@ -2,7 +2,7 @@
 // Written whole to a temporary file, fsynced, renamed over the old one, so
 // a crash leaves either the old or the new checkpoint, never a torn one.
 // Two framed copies in the file: a damaged byte is found and outlived.
-import { promises as fsp } from 'node:fs'
+import fs, { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { decodeValue, encodeValue } from './codec.js'
@@ -91,6 +91,24 @@ function isCheckpoint (v: unknown): v is Partial<Checkpoint> & { acked: number, 
 export async function writeCheckpoint (dir: string, cp: Checkpoint): Promise<void> {
   const frame = encodeFrame(encodeValue(cp))
   await writeFileAtomic(join(dir, fileName), Buffer.concat([frame, frame]))
+}
+
+/** The same, synchronously: under the native core's group lock (journal.ts, a full directory). */
+export function writeCheckpointSync (dir: string, cp: Checkpoint): void {
+  const frame = encodeFrame(encodeValue(cp))
+  writeFileAtomicSync(join(dir, fileName), Buffer.concat([frame, frame]))
+}
+
+export function writeFileAtomicSync (path: string, data: Uint8Array): void {
+  const tmp = `${path}.tmp`
+  const fd = fs.openSync(tmp, 'w', 0o600)
+  try {
+    fs.writeFileSync(fd, data)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, path)
 }
 
 export async function writeFileAtomic (path: string, data: Uint8Array): Promise<void> {

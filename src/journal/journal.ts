@@ -8,12 +8,13 @@
 import fs, { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import type { Batch, Record, Seq } from '../core/records.js'
-import { formatVersion, segmentBytesDefault } from '../core/limits.js'
+import { formatVersion, segmentBytesDefault, stateReserveBytes } from '../core/limits.js'
 import { isReplError, replError } from '../core/errors.js'
 import { chainHash, decodeBatch, encodeBatch, zeroHash } from './codec.js'
 import { frameHeader, FrameDecoder } from './frame.js'
 import { listSegments, scanBuffer, scanSegment, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
-import { newGeneration, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js'
+import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
+import { Reserve } from './reserve.js'
 import { lockStateDir, type StateLock } from './lock.js'
 
 export interface JournalOptions {
@@ -62,6 +63,8 @@ export interface Appended {
 /** A writer other than this object (the native core) that appends batches. */
 export interface ExternalAppender {
   rebase (seq: Seq, prev: Buffer): Promise<void>
+  /** Runs `fn` while no append can happen (the native core's group lock). */
+  exclusive<T> (fn: () => T): Promise<T>
 }
 
 export class Journal {
@@ -425,6 +428,26 @@ export class Journal {
       const old = this.segments.shift()!
       await fsp.unlink(old.path).catch(() => {})
     }
+    if (this.reserve && !this.reserve.held) this.reserve.keep()
+  }
+
+  /** The same, synchronously (under the core's group lock: writeCp). */
+  private trimSync (): void {
+    const upTo = Math.min(this.checkpoint.acked, this.trimFloor())
+    while (this.segments.length > 1 && this.segments[1].first <= upTo + 1) {
+      const old = this.segments.shift()!
+      try { fs.unlinkSync(old.path) } catch {}
+    }
+  }
+
+  private reserve: Reserve | null = null
+  /** A primary keeps a reserve in its state directory (reserve.ts), so that a
+   *  journal that filled its filesystem can still record acknowledgements
+   *  and be trimmed. False when there is no room for it now (made later,
+   *  after a trim). */
+  keepReserve (): boolean {
+    this.reserve ??= new Reserve(this.dir, stateReserveBytes)
+    return this.reserve.keep()
   }
 
   /** First sequence the journal still holds (nextSeq when it holds none). */
@@ -503,9 +526,30 @@ export class Journal {
    *  second rename failed ENOENT, an unhandled rejection that killed the
    *  primary. */
   private writeCp (): Promise<void> {
-    const p = this.cpChain.then(() => writeCheckpoint(this.dir, this.checkpoint))
+    const p = this.cpChain.then(() => writeCheckpoint(this.dir, this.checkpoint).catch(err => this.writeCpFull(err)))
     this.cpChain = p.catch(() => {})
     return p
+  }
+
+  /** The checkpoint did not fit: the state directory is full (the journal
+   *  took every byte, say). Only a trim gives room back, and a trim waits
+   *  for this checkpoint: the reserve is given back for it, with no append
+   *  able to take the bytes first (the core's group lock), the checkpoint
+   *  written, what it acknowledges trimmed, and the reserve made again from
+   *  the room the trim gave. Before, nothing was ever trimmed and appends
+   *  (and the re-journal of what an unclean stop left owed) failed for good. */
+  private async writeCpFull (err: unknown): Promise<void> {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !this.reserve?.held) throw err
+    const inLock = this.external ? <T>(fn: () => T) => this.external!.exclusive(fn) : async <T>(fn: () => T) => fn()
+    await inLock(() => {
+      if (!this.reserve!.release()) throw err
+      try {
+        writeCheckpointSync(this.dir, this.checkpoint)
+        this.trimSync()
+      } finally {
+        this.reserve!.keep() // from what the trim gave back (or, failed, what it had)
+      }
+    })
   }
 
   /** Batches holding sequences >= fromSeq, in order, up to what is appended
