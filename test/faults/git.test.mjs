@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
 import { bounded } from '../helpers/mount.mjs'
 import { rng } from '../../scripts/faults.mjs'
-import { layout, startPair, waitSynced, waitFor, stopAll, differences, status, sleep } from '../helpers/pair.mjs'
+import { layout, startPair, waitSynced, waitAppliedStored, stopAll, differences, status, sleep } from '../helpers/pair.mjs'
 
 // The application: commits until the stop file appears; `git gc` every 7th, `repack -ad`
 // every 11th, a branch and a tag now and then. It appends each returned commit's number to
@@ -86,8 +86,7 @@ for (const [mode, port] of [['async', 17760], ['sync', 17762]]) {
         const mustHave = mode === 'sync' ? lastAck(acks) : 0
         // Those were in the secondary's journal when they returned: the copy holds
         // them once it applied what its journal held at this point.
-        const stored = (await status(L.sstate)).storedSeq
-        await waitFor(async () => (await status(L.sstate)).appliedSeq >= stored, 20_000, 'the secondary to apply what it stored')
+        await waitAppliedStored(L)
         sec.proc.kill('SIGSTOP')
         try {
           fs.cpSync(join(L.s.work, 'repo'), copy, { recursive: true, verbatimSymlinks: true })

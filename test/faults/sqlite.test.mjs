@@ -10,58 +10,13 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { bounded } from '../helpers/mount.mjs'
 import { rng } from '../../scripts/faults.mjs'
-import { layout, startPair, startSecondary, waitSynced, waitFor, status, stopAll, differences, sleep } from '../helpers/pair.mjs'
+import { writer, checkCopy, lastAck } from './sqlite-env.mjs'
+import { layout, startPair, startSecondary, waitSynced, waitAppliedStored, stopAll, differences, sleep } from '../helpers/pair.mjs'
 
 const port = 17540
-
-const writer = `
-import sqlite3, sys, os
-db, acks, stop = sys.argv[1:4]
-c = sqlite3.connect(db, isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA synchronous=FULL')
-c.execute('CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY, pad BLOB)')
-c.execute('CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY, last INTEGER)')
-c.execute('INSERT OR IGNORE INTO meta VALUES (1, 0)')
-a = open(acks, 'a')
-n = 0
-while not os.path.exists(stop):
-    n += 1
-    c.execute('BEGIN')
-    c.execute('INSERT INTO t VALUES (?, randomblob(?))', (n, 100 + (n * 7919) % 3000))
-    c.execute('UPDATE meta SET last = ? WHERE k = 1', (n,))
-    c.execute('COMMIT')
-    a.write('%d\\n' % n); a.flush()
-print(n)
-`
-
-const checker = `
-import sqlite3, sys, json
-c = sqlite3.connect(sys.argv[1])
-ic = c.execute('PRAGMA integrity_check').fetchall()
-try:
-    cnt, lo, hi = c.execute('SELECT count(*), min(n), max(n) FROM t').fetchone()
-    last = c.execute('SELECT last FROM meta WHERE k = 1').fetchone()[0]
-except sqlite3.OperationalError as e:
-    cnt, lo, hi, last = 0, None, None, None
-print(json.dumps({'ic': [r[0] for r in ic], 'count': cnt, 'min': lo, 'max': hi, 'last': last}))
-`
-
-const lastAck = f => { try { const l = fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean); return l.length ? Number(l[l.length - 1]) : 0 } catch { return 0 } }
-
-function checkCopy (dir, mustHave, what) {
-  const r = JSON.parse(execFileSync('python3', ['-c', checker, join(dir, 't.db')], { encoding: 'utf8' }))
-  assert.equal(r.ic, ['ok'], `${what}: integrity_check`)
-  if (r.count > 0) {
-    assert.is(r.min, 1, `${what}: rows start at 1`)
-    assert.is(r.count, r.max, `${what}: gap-free (${r.count} rows, max ${r.max})`)
-    assert.is(r.last, r.max, `${what}: meta agrees with the rows`)
-  }
-  assert.ok((r.max ?? 0) >= mustHave, `${what}: commits that returned: up to ${mustHave}, copy holds up to ${r.max}`)
-  return r.max ?? 0
-}
 
 test('SQLite WAL synchronous=FULL on a sync pair: copies of the secondary are consistent prefixes holding every returned commit', bounded(180_000, async () => {
   const L = layout('faults-sqlite', { vols: ['db'] })
@@ -72,7 +27,7 @@ test('SQLite WAL synchronous=FULL on a sync pair: copies of the secondary are co
   try {
     ({ pri, sec } = await startPair(L, port, { mode: 'sync', pextra: ['--sync-timeout', '3600'] }))
     let out = ''
-    w = spawn('python3', ['-c', writer, join(L.mnt, 'db', 't.db'), acks, stop], { stdio: ['ignore', 'pipe', 'inherit'] })
+    w = spawn('python3', ['-c', writer('WAL'), join(L.mnt, 'db', 't.db'), acks, stop], { stdio: ['ignore', 'pipe', 'inherit'] })
     w.stdout.on('data', d => { out += d })
     const wDone = new Promise(resolve => w.on('exit', resolve))
     for (let round = 0; round < 6; round++) {
@@ -86,7 +41,7 @@ test('SQLite WAL synchronous=FULL on a sync pair: copies of the secondary are co
         pri.proc.kill('SIGSTOP')
         try {
           sec = await startSecondary(L, port)
-          await waitFor(async () => { const st = await status(L.sstate); return st.appliedSeq >= st.storedSeq }, 20_000, 'the restarted secondary to apply its journal')
+          await waitAppliedStored(L) // its journal alone: the primary is stopped
           sec.proc.kill('SIGSTOP')
           try { fs.cpSync(L.s.db, copy, { recursive: true }) } finally { sec.proc.kill('SIGCONT') }
         } finally { pri.proc.kill('SIGCONT') }

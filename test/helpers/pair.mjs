@@ -89,6 +89,14 @@ export async function waitSynced (L, ms = 60_000) {
   }, ms, `the pair in sync (${L.pstate})`)
 }
 
+/** Waits until the secondary has applied what its journal held when called:
+ *  a sync-mode write that returned is in that journal (acknowledged once
+ *  stored), on the copy once this resolves. */
+export async function waitAppliedStored (L, ms = 20_000) {
+  const stored = (await status(L.sstate)).storedSeq
+  return waitFor(async () => (await status(L.sstate)).appliedSeq >= stored, ms, `the secondary to apply what it stored (through ${stored})`)
+}
+
 /** Starts secondary then primary and waits for the initial sync. */
 export async function startPair (L, port, { mode = 'async', pextra = [], sextra = [], ms = 60_000 } = {}) {
   const sec = await startSecondary(L, port, sextra)
