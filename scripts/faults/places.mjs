@@ -11,6 +11,20 @@ import { execFileSync } from 'node:child_process'
 export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
 
 /** Mounts the four filesystems and points the layout L (test/helpers/pair.mjs) at them. */
+/** Takes every free byte of the filesystem at `root` (a file `filler` there; remove it to
+ *  give the room back). Daemons write meanwhile, so a size read a moment ago may no longer
+ *  fit: ask again and grow the filler. */
+export function fillFilesystem (root) {
+  const filler = join(root, 'filler')
+  for (let t = 0; t < 20; t++) {
+    const st = fs.statfsSync(root)
+    const free = st.bavail * st.bsize
+    if (free === 0) return
+    const have = fs.existsSync(filler) ? fs.statSync(filler).size : 0
+    try { execFileSync('fallocate', ['-l', String(have + free), filler], { stdio: 'ignore' }) } catch {}
+  }
+}
+
 export function smallFilesystems (L, sizeMiB = 256) {
   const roots = {}
   const place = (name, dirName) => {
@@ -27,18 +41,7 @@ export function smallFilesystems (L, sizeMiB = 256) {
   L.s.one = place('secondary-copy', 'one')
   L.sstate = place('secondary-state', 'state')
   return {
-    /** Takes every free byte of the place's filesystem. The daemons write meanwhile, so a
-     *  size read a moment ago may no longer fit: ask again and grow the filler. */
-    fill (name) {
-      const filler = join(roots[name], 'filler')
-      for (let t = 0; t < 20; t++) {
-        const st = fs.statfsSync(roots[name])
-        const free = st.bavail * st.bsize
-        if (free === 0) return
-        const have = fs.existsSync(filler) ? fs.statSync(filler).size : 0
-        try { execFileSync('fallocate', ['-l', String(have + free), filler], { stdio: 'ignore' }) } catch {}
-      }
-    },
+    fill (name) { fillFilesystem(roots[name]) },
     free (name) {
       fs.rmSync(join(roots[name], 'filler'), { force: true })
     },
@@ -57,6 +60,20 @@ export function smallFilesystems (L, sizeMiB = 256) {
   }
 }
 
+/** Flips a seeded random bit of a seeded random byte of `file` (`size` bytes). */
+function flipBit (file, size, r) {
+  const at = Math.floor(r() * size)
+  const bit = 1 << Math.floor(r() * 8)
+  const fd = fs.openSync(file, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    fs.readSync(fd, b, 0, 1, at)
+    b[0] ^= bit
+    fs.writeSync(fd, b, 0, 1, at)
+  } finally { fs.closeSync(fd) }
+  return { at, bit }
+}
+
 /** Flips one bit at a seeded random place of a random journal segment in a state
  *  directory (the daemon that owns it is stopped). Returns what was flipped. */
 export function flipJournalBit (stateDir, r) {
@@ -64,15 +81,7 @@ export function flipJournalBit (stateDir, r) {
     .map(n => ({ n, size: fs.statSync(join(stateDir, n)).size })).filter(s => s.size > 0)
   if (segs.length === 0) return null
   const seg = segs[Math.floor(r() * segs.length)]
-  const at = Math.floor(r() * seg.size)
-  const bit = 1 << Math.floor(r() * 8)
-  const fd = fs.openSync(join(stateDir, seg.n), 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    fs.readSync(fd, b, 0, 1, at)
-    b[0] ^= bit
-    fs.writeSync(fd, b, 0, 1, at)
-  } finally { fs.closeSync(fd) }
+  const { at, bit } = flipBit(join(stateDir, seg.n), seg.size, r)
   return `${seg.n} byte ${at} of ${seg.size} (bit ${bit})`
 }
 
@@ -83,15 +92,7 @@ export function flipCheckpointBit (stateDir, r) {
   let size = 0
   try { size = fs.statSync(file).size } catch { return null }
   if (size === 0) return null
-  const at = Math.floor(r() * size)
-  const bit = 1 << Math.floor(r() * 8)
-  const fd = fs.openSync(file, 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    fs.readSync(fd, b, 0, 1, at)
-    b[0] ^= bit
-    fs.writeSync(fd, b, 0, 1, at)
-  } finally { fs.closeSync(fd) }
+  const { at, bit } = flipBit(file, size, r)
   return `checkpoint.cbor byte ${at} of ${size} (bit ${bit})`
 }
 

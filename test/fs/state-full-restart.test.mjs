@@ -13,18 +13,8 @@ import { join } from 'node:path'
 import { tempDir, mount, unstick, bounded, cli, sh } from '../helpers/mount.mjs'
 import { status, waitFor } from '../helpers/pair.mjs'
 import { snapshot } from '../helpers/tree.mjs'
+import { fillFilesystem } from '../../scripts/faults/places.mjs'
 
-/** Takes every free byte of the filesystem at `root` (a file beside the state directory). */
-function fill (root) {
-  const filler = join(root, 'filler')
-  for (let t = 0; t < 20; t++) {
-    const st = fs.statfsSync(root)
-    const free = st.bavail * st.bsize
-    if (free === 0) return
-    const have = fs.existsSync(filler) ? fs.statSync(filler).size : 0
-    try { sh(`fallocate -l ${have + free} ${filler}`) } catch {}
-  }
-}
 
 test('kill -9 with a full state directory: the restart mounts, names what it owes, re-journals it once there is room', bounded(100_000, async () => {
   const base = tempDir('state-full-restart')
@@ -36,7 +26,7 @@ test('kill -9 with a full state directory: the restart mounts, names what it owe
   try {
     d = await mount([src, mnt, '--state', state])
     sh(`head -c 100000 /dev/urandom > ${mnt}/before`)
-    fill(sfs)
+    fillFilesystem(sfs)
     // The backing store takes these, the journal cannot: the application gets an errno.
     let failed = 0
     for (let i = 0; i < 4; i++) {

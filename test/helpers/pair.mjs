@@ -89,6 +89,15 @@ export async function waitSynced (L, ms = 60_000) {
   }, ms, `the pair in sync (${L.pstate})`)
 }
 
+/** Splits a printed shell command line (single quotes only). */
+export function words (line) {
+  const out = []
+  const re = /'((?:[^']|'\\'')*)'|(\S+)/g
+  let m
+  while ((m = re.exec(line))) out.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2])
+  return out
+}
+
 /** Waits until the secondary has applied what its journal held when called:
  *  a sync-mode write that returned is in that journal (acknowledged once
  *  stored), on the copy once this resolves. */

@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { bounded, unstick, sh } from '../helpers/mount.mjs'
 import { layout, startPair, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status } from '../helpers/pair.mjs'
+import { fillFilesystem } from '../../scripts/faults/places.mjs'
 
 // 1 MiB segments (an eighth of the limit); the filesystem (6 MiB) is full before the limit.
 const pextra = ['--journal-max', '8M']
@@ -29,17 +30,6 @@ const chunks = Number(process.argv[2]) * 16
 for (let i = 0; ; i = (i + 1) % chunks) { try { fs.writeSync(fd, Buffer.alloc(65536, i + 1), 0, 65536, i * 65536) } catch {} }
 `
 
-/** Takes every free byte of the filesystem at `root` (a file beside the state directory). */
-function fill (root) {
-  const filler = join(root, 'filler')
-  for (let t = 0; t < 20; t++) {
-    const st = fs.statfsSync(root)
-    const free = st.bavail * st.bsize
-    if (free === 0) return
-    const have = fs.existsSync(filler) ? fs.statSync(filler).size : 0
-    try { sh(`fallocate -l ${have + free} ${filler}`) } catch {}
-  }
-}
 
 async function killFullRestart (port, fileMiB, syncMs) {
   const L = layout('pair-owed-full', { vols: ['one'] })
@@ -63,7 +53,7 @@ async function killFullRestart (port, fileMiB, syncMs) {
     assert.match(st.journalError?.message ?? '', /not re-journalled yet/, `status names what is owed: ${JSON.stringify(st.journalError)}`)
     // Not one byte free (the journal took them all in the campaign's run; here a
     // filler takes what the restart's cut of the torn tail gave back).
-    fill(sfs)
+    fillFilesystem(sfs)
     sec = await startSecondary(L, port)
     await waitSynced(L, syncMs)
     assert.match(pri.err, /re-journalled \(\d+ records\)/)

@@ -14,18 +14,11 @@ import { join } from 'node:path'
 import { execFileSync, spawn } from 'node:child_process'
 import { tempDir, cli, daemon, unstick, bounded, CLI } from '../helpers/mount.mjs'
 import { snapshot } from '../helpers/tree.mjs'
-import { status, waitFor, hashFile } from '../helpers/pair.mjs'
+import { status, waitFor, hashFile, words } from '../helpers/pair.mjs'
 
 const [portB, portA] = [18220, 18221]
 const imageSize = 8 << 20
 
-function words (line) {
-  const out = []
-  const re = /'((?:[^']|'\\'')*)'|(\S+)/g
-  let m
-  while ((m = re.exec(line))) out.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2])
-  return out
-}
 
 /** `replfs pair join ARGS` fed the secret file on stdin; resolves once it serves. */
 function joinWithSecret (args, secretFile) {

@@ -11,16 +11,8 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { tempDir, cli, daemon, unstick, bounded, CLI, isMounted } from '../helpers/mount.mjs'
 import { snapshot } from '../helpers/tree.mjs'
-import { status, waitFor } from '../helpers/pair.mjs'
+import { status, waitFor, words } from '../helpers/pair.mjs'
 
-/** Splits a printed shell command line (single quotes only). */
-function words (line) {
-  const out = []
-  const re = /'((?:[^']|'\\'')*)'|(\S+)/g
-  let m
-  while ((m = re.exec(line))) out.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2])
-  return out
-}
 
 test('pair init / join, then the printed mount replicates; the read-only replica mount refuses writes', bounded(100_000, async () => {
   const base = tempDir('pairverb')
