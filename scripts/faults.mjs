@@ -320,7 +320,13 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
     await proxy.close()
     if (process.env.FAULT_DEBUG) log(`--- primary log\n${oldPriErr}${pri?.err}\n--- secondary log\n${oldSecErr}${sec?.err}`)
     if (!T.failures.some(f => f.run === k)) fs.rmSync(L.base, { recursive: true, force: true })
-    else log(`  kept ${L.base}`)
+    else {
+      // The daemons' logs go with what is kept (a primary that died leaves only them).
+      const priLogs = `${oldPriErr}${pri?.err ?? ''}`
+      fs.writeFileSync(join(L.base, 'primary.log'), priLogs)
+      fs.writeFileSync(join(L.base, 'secondary.log'), `${oldSecErr}${sec?.err ?? ''}`)
+      log(`  kept ${L.base} (primary.log, secondary.log); the primary's last lines:\n${priLogs.trim().split('\n').slice(-12).map(l => `    | ${l}`).join('\n')}`)
+    }
   }
   T.runs++
 }
