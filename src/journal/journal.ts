@@ -408,7 +408,9 @@ export class Journal {
   async ack (seq: Seq, hash?: Uint8Array, patch: Partial<Checkpoint> = {}): Promise<void> {
     if (seq <= this.checkpoint.acked) return
     const before = this.checkpoint
-    this.checkpoint = { ...this.checkpoint, ...patch, acked: seq, ackedHash: hash ? Buffer.from(hash) : this.checkpoint.ackedHash }
+    // Without the hash of `seq` none is kept: the previous one belongs to an
+    // older sequence, and the chain after a trim continues from this one.
+    this.checkpoint = { ...this.checkpoint, ...patch, acked: seq, ackedHash: hash ? Buffer.from(hash) : undefined }
     try {
       await this.writeCp()
     } catch (err) {

@@ -82,7 +82,7 @@ export class Replicator {
   private lastError: string | null = null
   private resync: Resync | null = null
   private checkpointTimer: NodeJS.Timeout | null = null
-  private pendingAck: { seq: Seq, hash: Buffer } | null = null
+  private pendingAck: { seq: Seq, hash?: Buffer } | null = null
   /** Sync writers are released up to here: what the secondary holds. */
   private released: Seq
   /** While a resync rebuilds the copy, an ack says the secondary applied a
@@ -513,9 +513,13 @@ export class Replicator {
     if (seq <= this.acked) return
     this.acked = seq
     if (this.holdUntil === null || seq >= this.holdUntil) this.release(seq)
+    const known = hash ?? (await this.journal.hashAt(seq)) ?? undefined
+    // A newer ack came while the hash was read: that one is checkpointed
+    // (and a timer may have flushed meanwhile: nothing here is held across
+    // the await).
+    if (seq !== this.acked) return
     // The checkpoint (an fsync) is written at most every 200 ms.
-    this.pendingAck = { seq, hash: hash ?? this.pendingAck?.hash ?? Buffer.alloc(0) }
-    if (!hash) this.pendingAck.hash = (await this.journal.hashAt(seq)) ?? this.pendingAck.hash
+    this.pendingAck = { seq, hash: known }
     if (!this.checkpointTimer) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 200)
   }
 
@@ -537,13 +541,13 @@ export class Replicator {
     // The extent map walks every file it holds: once per checkpoint, not per ack.
     this.capture.extents.ack(a.seq)
     try {
-      await this.journal.ack(a.seq, a.hash.length ? a.hash : undefined)
+      await this.journal.ack(a.seq, a.hash)
     } catch (err) {
       // The checkpoint cannot be written (state directory full or failing):
       // keep the ack, say so, try again; the daemon goes on (this ran from a
       // timer: a throw here was an unhandled rejection that killed it).
       this.noteError(`checkpoint write failed, retrying (nothing is trimmed meanwhile): ${describe(err)}`)
-      const newer = this.pendingAck as { seq: Seq, hash: Buffer } | null // an ack may have come meanwhile
+      const newer = this.pendingAck as { seq: Seq, hash?: Buffer } | null // an ack may have come meanwhile
       if (!newer || newer.seq < a.seq) this.pendingAck = a
       if (!this.checkpointTimer && !this.stopped) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 1000)
       return

@@ -125,7 +125,7 @@ export async function stopAll (L, pri, sec) {
   try { await pri?.stop() } catch {}
   unstick(L.mnt)
   try { await sec?.stop() } catch {}
-  if (process.env.PAIR_DEBUG) console.log(`--- primary log\n${pri?.err}\n--- secondary log\n${sec?.err}`)
+  if (process.env.PAIR_DEBUG) console.log(`--- primary (exit ${JSON.stringify(pri?.exited)}) log\n${pri?.err}\n--- secondary log\n${sec?.err}`)
 }
 
 /** Asserts the replica equals the primary's backing store: trees and image

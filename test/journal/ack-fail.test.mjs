@@ -32,4 +32,20 @@ test('ack with an unwritable checkpoint: throws, trims nothing, retried later', 
   await j.close()
 })
 
+test('an ack without its hash keeps no hash: the older one belongs to another sequence', async () => {
+  const dir = join(tempDir('journal-ackhash'), 'state')
+  const j = await Journal.open(dir, { group: 'g', segmentBytes: 8 * 1024 })
+  for (let i = 0; i < 40; i++) j.appendRecords([w(i)], false)
+  await j.sync()
+  const h10 = await j.hashAt(10)
+  await j.ack(10, h10)
+  assert.equal(Buffer.from(j.checkpoint.ackedHash), h10)
+  await j.ack(20)
+  assert.is(j.checkpoint.acked, 20)
+  assert.is(j.checkpoint.ackedHash, undefined, 'the hash of sequence 10 is not the hash of 20')
+  const h20 = await j.hashAt(20)
+  assert.ok(h20 && !h20.equals(h10), 'sequence 20 still has its own hash from the journal')
+  await j.close()
+})
+
 test.run()
