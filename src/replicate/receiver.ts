@@ -282,15 +282,13 @@ export class Secondary {
   private scheduleStoredAck (conn: Connection): void {
     if (this.storedAckScheduled) return
     this.storedAckScheduled = true
-    setImmediate(() => { this.storedAckScheduled = false; void this.ackStored(conn) })
+    setImmediate(() => { this.storedAckScheduled = false; this.ackStored(conn).catch(() => {}) })
   }
 
   private async ackStored (conn: Connection): Promise<void> {
     let synced = false
     try { synced = this.journal.syncHere() } catch {}
-    if (!synced) {
-      try { await this.journal.sync() } catch { return } // the batch's apply job meets the error and reports it
-    }
+    if (!synced) await this.journal.sync() // an error: the apply job's, reported there (the scheduled call drops it)
     const stored = this.journal.durableThrough
     if (this.conn !== conn || stored <= this.storedAcked) return
     this.storedAcked = stored
@@ -376,7 +374,10 @@ export class Secondary {
             this.deferredStores--
             store()
           }
-          if (batch.sync) await this.journal.sync() // before the ack that releases a sync writer; shared by the batches stored meanwhile
+          // On disk and acknowledged before it is applied: here when the queue
+          // is idle (this runs before the turn's scheduled ack would, and one
+          // sync covers every batch of the socket read), else that ack did it.
+          if (batch.sync) await this.ackStored(conn)
           try {
             for (let i = 0; i < batch.records.length; i++) {
               if (batch.seq + i > this.applied) await this.applyOne(batch.records[i], batch.seq + i) // recovery may have applied it
