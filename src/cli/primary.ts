@@ -72,6 +72,10 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
   }
   for (const d of journal.stateDamage) log(d)
+  // Whom this side followed as a secondary no longer says where its data
+  // came from once it writes on its own (replicate/plan.ts).
+  // (On a full state directory it is written with the next checkpoint.)
+  if (journal.checkpoint.origin !== undefined) await journal.setCheckpoint({ origin: undefined }).catch(() => {})
   // On this boot the backing store was synced through the backing point,
   // and the journal held it (the page cache outlives a kill -9): a journal
   // ending before it lost its end.

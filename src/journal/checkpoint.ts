@@ -17,6 +17,7 @@ export interface Checkpoint {
   ackedHash?: Uint8Array // chain hash of the batch ending at `acked` (the chain survives trimming)
   resyncFull?: boolean // damage lost unacknowledged sequences: the next resync must be full
   history?: GenStart[] // the data generations this side went through (generations.ts)
+  origin?: string // secondary: the primary run it follows, node id @ boot id (replicate/plan.ts)
 }
 
 const fileName = 'checkpoint.cbor'
@@ -78,7 +79,7 @@ export async function readCheckpoint (dir: string, onDamage: (what: string) => v
   return {
     acked: v.acked, generation: v.generation, appliedSeq: typeof v.appliedSeq === 'number' ? v.appliedSeq : 0,
     ackedHash: v.ackedHash instanceof Uint8Array ? v.ackedHash : undefined, resyncFull: v.resyncFull === true,
-    history: parseHistory(v.history) ?? undefined
+    history: parseHistory(v.history) ?? undefined, origin: typeof v.origin === 'string' ? v.origin : undefined
   }
 }
 

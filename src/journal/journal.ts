@@ -221,6 +221,13 @@ export class Journal {
   /** Records damage once; if it lost sequences the peer has not
    *  acknowledged, the checkpoint asks for a full resync (the extents they
    *  held are unknown), which survives a restart and a trim. */
+  /** The peer holds sequences `fromSeq`..`toSeq` of this side's history
+   *  that this journal lost with no trace here (a deleted segment, with the
+   *  checkpoint behind what was shipped: replicate/plan.ts): damage. */
+  async notePeerHeldLost (fromSeq: Seq, toSeq: Seq): Promise<void> {
+    await this.noteDamage({ file: this.dir, offset: null, reason: `the secondary holds sequences through ${toSeq} that this journal no longer has (it ends at ${this.lastSeq}, acknowledged ${this.checkpoint.acked}): a deleted or truncated segment`, fromSeq, toSeq })
+  }
+
   private async noteDamage (d: JournalDamage): Promise<void> {
     if (this.damage.some(x => x.file === d.file && x.offset === d.offset && x.fromSeq === d.fromSeq)) return
     this.damage.push(d)

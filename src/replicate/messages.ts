@@ -62,8 +62,9 @@ export type Message =
   // (history: its data generations, replicate/pair-state.ts; absent from older peers)
   // (rollback: after `resolve --discard-local`, the paths it rolled back, divergence.ts Rollback as JSON)
   // (demoted: `replfs demote` made it a secondary at that sequence, and it has taken nothing since;
-  // restated: its unclean-stop recoveries' records, without their data, restated.ts RestateDigest as JSON)
-  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string, demoted?: number, restated?: string }
+  // restated: its unclean-stop recoveries' records, without their data, restated.ts RestateDigest as JSON;
+  // origin: the primary run whose history it took last, as `history` named it)
+  | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string, demoted?: number, restated?: string, origin?: string }
   // primary → secondary: its sequences past `common` (whose chain hash is
   // `prev`) go (replicate/restated.ts). `held`: the restated sequences this
   // side holds as they are (JSON array); `drop`: they are all it has past
@@ -71,8 +72,9 @@ export type Message =
   // (saved, as resolve --discard-local). Then it sends a new `state`.
   | { t: 'roll-back', common: number, prev: Uint8Array, held: string, drop: boolean }
   // primary → secondary, once the pair agreed where it stands: the
-  // primary's generations, which the secondary adopts as it follows
-  | { t: 'history', gens: GenStart[] }
+  // primary's generations, which the secondary adopts as it follows, and
+  // which run of which primary it follows from here (node id @ boot id)
+  | { t: 'history', gens: GenStart[], origin?: string }
   // split brain, both ways once: this side's changes since sequence
   // `common` (replicate/divergence.ts, JSON text checked by parseReport)
   | { t: 'diverged', common: number, report: string }
@@ -196,6 +198,7 @@ function history (o: Obj, k: string): GenStart[] {
 }
 
 export const reportBytesMax = 4 * 1024 * 1024
+const originBytesMax = 200
 
 /** Decodes and validates one payload; BAD_MESSAGE / FRAME_DECODE on anything else. */
 export function decodeMessage (payload: Uint8Array): Message {
@@ -219,9 +222,10 @@ export function decodeMessage (payload: Uint8Array): Message {
       if (o.rollback !== undefined) m.rollback = str(o, 'rollback', reportBytesMax)
       if (o.demoted !== undefined) m.demoted = uint(o, 'demoted')
       if (o.restated !== undefined) m.restated = str(o, 'restated', reportBytesMax)
+      if (o.origin !== undefined) m.origin = str(o, 'origin', originBytesMax)
       return m
     }
-    case 'history': return { t, gens: history(o, 'gens') }
+    case 'history': return o.origin === undefined ? { t, gens: history(o, 'gens') } : { t, gens: history(o, 'gens'), origin: str(o, 'origin', originBytesMax) }
     case 'roll-back': return { t, common: uint(o, 'common'), prev: bytes(o, 'prev', chainHashBytes, chainHashBytes), held: str(o, 'held', reportBytesMax), drop: bool(o, 'drop') }
     case 'diverged': return { t, common: uint(o, 'common'), report: str(o, 'report', reportBytesMax) }
     // Sequences start at 1: a history restarting at 0 would put the copy at -1.

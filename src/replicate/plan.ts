@@ -24,11 +24,15 @@ export interface PlanSide {
   /** Whether this side holds each restated record as it is, on paths it
    *  did not change since `point` (restated.ts). */
   held?: (entries: RestateEntry[], point: Seq) => Promise<boolean[]>
+  origin?: string // this run of this primary: node id @ boot id (sender.ts)
 }
 
 /** What the pair does at connect, and why (logged, and shown in status). */
 export type Plan =
-  | { kind: 'resume' | 'full' | 'partial', why: string }
+  | { kind: 'resume' | 'partial', why: string }
+  // lost: sequences the secondary holds that this journal lost without a
+  // trace here (damage, for the sender to record)
+  | { kind: 'full', why: string, lost?: { from: Seq, to: Seq } }
   | { kind: 'rollback', why: string, rollback: Rollback }
   | { kind: 'refuse', error: Error }
   | { kind: 'split', standing: Compared }
@@ -64,8 +68,9 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
   // what the secondary holds past the point came from here, and comparing
   // every block makes it equal to this side's data. Damage is not a split
   // brain.
-  if ((standing.kind === 'split' || standing.kind === 'ahead') && lostHere(me, standing.common, theirs)) {
-    return { kind: 'full', why: `this journal lost sequences the secondary holds (damage, not a split brain); ${at}: its blocks are compared by checksum, only differing ones are sent` }
+  const lost = lostHere(me, standing.common, theirs, st)
+  if ((standing.kind === 'split' || standing.kind === 'ahead') && lost) {
+    return { kind: 'full', why: `this journal lost sequences the secondary holds (damage, not a split brain${lost.found}); ${at}: its blocks are compared by checksum, only differing ones are sent`, ...lost.peer }
   }
   if (standing.kind === 'split' || standing.kind === 'ahead') return await planRollBack(me, st, standing) ?? { kind: 'split', standing }
   // Damage lost sequences the secondary may not have: which extents they
@@ -80,27 +85,42 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
   const hash = await me.journal.hashAt(st.applied)
   const state = standing.kind === 'in-sync' ? `in sync at ${at}` : `the secondary is behind by ${standing.primaryPast} sequences, ${at}`
   if (st.applied === 0 && me.acked === 0 && Buffer.from(st.hash).equals(zeroHash)) return { kind: 'resume', why: `${state}: streaming from the start` }
+  if ((hash === null || !hash.equals(Buffer.from(st.hash))) && lost) {
+    return { kind: 'full', why: `${state}, but this journal ${hash === null ? `no longer holds sequence ${st.applied}` : 'has another batch there'} and lost its end (damage, not a split brain${lost.found}): its blocks are compared by checksum`, ...lost.peer }
+  }
   if (hash === null) return { kind: 'full', why: `${state}, but this journal no longer holds sequence ${st.applied} (trimmed): it cannot prove a common history` }
   // The secondary cannot tell its own hash (its journal is damaged or was
   // cut below what it applied): unknown, not a different history.
   if (Buffer.from(st.hash).equals(zeroHash)) return { kind: 'full', why: `${state}, but the secondary cannot tell its chain hash there` }
-  if (!hash.equals(Buffer.from(st.hash)) && lostHere(me, standing.common, theirs)) {
-    return { kind: 'full', why: `${state}, but the chain hashes differ there and this journal lost its end (damage, not a split brain): its blocks are compared by checksum` }
-  }
   if (!hash.equals(Buffer.from(st.hash))) {
     return { kind: 'refuse', error: splitBrainError(st.applied, `the secondary's history differs from this primary's at sequence ${st.applied} (chain hashes differ although the generations agree)`, me.journal.dir, 'primary') }
   }
   return { kind: 'resume', why: `${state}, chain hashes agree: ${standing.kind === 'in-sync' ? 'nothing to send' : `journal resumes at sequence ${st.applied + 1}`}` }
 }
 
-/** This journal lost its end (damage found at this open, on this boot: the
- *  backing store holds every write it lost) in the generation the sides
- *  share, so what the secondary holds past the point was written here: it
- *  cannot be a secondary's own writes (it never left the shared generation;
- *  its own writes would be in one of its own) nor an old primary's (the
- *  shared generation was this side's newest). */
-function lostHere (me: PlanSide, common: { id: string }, theirs: ReadonlyArray<{ id: string }>): boolean {
-  return me.journal.tailLostOnThisBoot && me.journal.tailLostIn === common.id && theirs[theirs.length - 1]?.id === common.id
+/** This journal lost its end in the generation the sides share, and the
+ *  backing store holds every write it lost, so what the secondary holds
+ *  past the point was written here: it cannot be a secondary's own writes
+ *  (it never left the shared generation; its own writes would be in one of
+ *  its own). Known two ways:
+ *  - damage found at this open, on this boot, in this side's newest
+ *    generation (so not an old primary's writes either);
+ *  - the secondary says so: the last history it took came from this node,
+ *    on this boot (its origin; a side that runs as a primary forgets its own),
+ *    and it holds more than this side's checkpoint says it acknowledged. A journal whose segment went
+ *    with no trace here (deleted, with the checkpoint and the backing point
+ *    behind what was shipped) is found only this way, and is recorded as
+ *    damage from the last acknowledged sequence on (`peer`).
+ *  Null otherwise: after a reboot the backing store may lack what the
+ *  journal lost, and the secondary's data is never overwritten without the
+ *  operator. */
+function lostHere (me: PlanSide, common: { id: string }, theirs: ReadonlyArray<{ id: string }>, st: StateMessage): { found: string, peer: { lost?: { from: Seq, to: Seq } } } | null {
+  if (theirs[theirs.length - 1]?.id !== common.id) return null
+  if (me.journal.tailLostOnThisBoot && me.journal.tailLostIn === common.id) return { found: '', peer: {} }
+  if (me.origin !== undefined && st.origin === me.origin && st.demoted === undefined && st.applied > me.acked) {
+    return { found: `: the secondary took them from this node, on this boot, and this journal no longer has them`, peer: { lost: { from: me.acked + 1, to: st.applied } } }
+  }
+  return null
 }
 
 /** A copy rolled back by `resolve` to the common point: the paths it

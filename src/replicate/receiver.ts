@@ -307,7 +307,8 @@ export class Secondary {
     conn.send({
       t: 'state', applied: this.applied, hash: await this.appliedHash(), generation: this.generation, consistent: this.consistent, history: clipHistory(this.history, this.applied),
       ...(rollback ? { rollback } : {}), ...(demoted?.at === this.applied ? { demoted: demoted.at } : {}),
-      ...(restated && Buffer.byteLength(restated) <= reportBytesMax ? { restated } : {})
+      ...(restated && Buffer.byteLength(restated) <= reportBytesMax ? { restated } : {}),
+      ...(this.journal.checkpoint.origin ? { origin: this.journal.checkpoint.origin } : {})
     })
   }
 
@@ -433,7 +434,10 @@ export class Secondary {
         this.enqueue(conn, async () => {
           clearFailbackMarks(this.journal.dir) // following a primary: a demote's or recovery's record is done
           this.history = m.gens
-          await this.journal.setCheckpoint({ history: m.gens })
+          // Which primary run the batches from here come from: a primary
+          // that lost them from its journal knows by this that its backing
+          // store still holds them (replicate/plan.ts).
+          await this.journal.setCheckpoint({ history: m.gens, origin: m.origin })
         })
         return
       case 'diverged':

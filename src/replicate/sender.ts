@@ -21,6 +21,7 @@ import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
 import { historyOf, startGeneration } from '../journal/generations.js'
 import { newGeneration } from '../journal/checkpoint.js'
+import { bootId } from '../journal/backing-point.js'
 import type { Compared } from './pair-state.js'
 import { changesSince, parseReport, reportText, type ChangedPath } from './divergence.js'
 import { planSession, rollbackPaths, type Plan } from './plan.js'
@@ -97,6 +98,10 @@ export class Replicator {
   private decision: string | null = null
   /** A generation was started for writes made without the peer since the last session. */
   private aloneGeneration = false
+  /** This run of this primary, as the secondary records whom it follows:
+   *  the same on this boot means this side's backing store holds what it
+   *  sent (the page cache outlives a kill -9; replicate/plan.ts). */
+  private get origin (): string { return `${this.o.identity.node}@${bootId()}` }
   readonly overflow: Overflow
   /** Online verify (verify.ts) hears the secondary's answers here. */
   readonly verifyListeners = new Set<(m: Extract<Message, { t: 'verified' }>) => void>()
@@ -270,6 +275,7 @@ export class Replicator {
     }
     if (plan.kind === 'split') return await this.refuseSplit(s, peer.node, plan.standing)
     if (plan.kind === 'refuse') throw plan.error
+    if (plan.kind === 'full' && plan.lost) await this.journal.notePeerHeldLost(plan.lost.from, plan.lost.to).catch(err => this.noteError(`cannot record the journal damage: ${describe(err)}`))
     this.decision = `${plan.kind}: ${plan.why}`
     this.o.log(`pair decision: ${plan.kind === 'resume' ? 'resume the journal' : plan.kind === 'rollback' ? 'resync the rolled back paths' : `resync, ${plan.kind}`}: ${plan.why}`)
     if (this.splitBrain) {
@@ -278,7 +284,7 @@ export class Replicator {
       this.splitBrain = null
     }
     // The secondary follows this side's generations from here on.
-    conn.send({ t: 'history', gens: historyOf(this.journal.checkpoint) })
+    conn.send({ t: 'history', gens: historyOf(this.journal.checkpoint), origin: this.origin })
     this.aloneGeneration = false
     if (plan.kind === 'resume') {
       this.holdUntil = null // a consistent copy at state.applied
@@ -315,7 +321,7 @@ export class Replicator {
     // that ran without a peer: capture/retention.ts) is in the dirty set too.
     const tracking = this.capture.mode === 'track' || !this.capture.dirty.empty || this.journal.firstSeq > this.acked + 1
     const held = (entries: RestateEntry[], point: Seq) => heldOnPrimary(entries, point, { journal: this.journal, commit: this.commit, capture: this.capture, source: this.o.source, volumes: this.o.volumes })
-    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking, held }, st)
+    return planSession({ journal: this.journal, lastAssigned: this.commit.lastAssigned, acked: this.acked, tracking, held, origin: this.origin }, st)
   }
 
   /** Both sides wrote since the common point: each tells the other what it

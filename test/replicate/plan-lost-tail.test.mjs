@@ -60,4 +60,39 @@ test('an old primary ahead in an older generation than the one this journal lost
   await j.close()
 })
 
+// The same loss with no trace here (a deleted segment, the checkpoint and
+// backing point behind what was shipped): the secondary's word that it
+// followed this node on this boot (its origin) is the evidence.
+const me = 'node1@boot1'
+const withOrigin = (st, origin, extra = {}) => ({ ...st, origin, ...extra })
+
+test('no trace here, the secondary followed this node on this boot: a full resync, the loss named', async () => {
+  const j = await primary({ lost: false })
+  for (const applied of [14, 8]) { // ahead of this journal, or behind it with another batch there
+    const p = await planSession({ journal: j, lastAssigned: 10, acked: 5, tracking: false, origin: me }, withOrigin(state(j, applied, historyOf(j.checkpoint)), me))
+    assert.is(p.kind, 'full', JSON.stringify(p))
+    assert.match(p.why, /damage, not a split brain: the secondary took them from this node, on this boot/)
+    assert.equal(p.lost, { from: 6, to: applied })
+  }
+  await j.close()
+})
+
+test('no trace here and no such word (another boot, another node, demoted, own generation, nothing past the ack): as before', async () => {
+  const j = await primary({ lost: false })
+  const h = historyOf(j.checkpoint)
+  const cases = [
+    [withOrigin(state(j, 14, h), 'node1@boot0'), 'split'],
+    [withOrigin(state(j, 14, h), 'node2@boot1'), 'split'],
+    [state(j, 14, h), 'split'],
+    [withOrigin(state(j, 14, h), me, { demoted: 14 }), 'roll-back'], // its own unshipped writes (fast failback)
+    [withOrigin(state(j, 12, startGeneration(h, 'theirs00000000', 8)), me), 'split'],
+    [withOrigin(state(j, 4, h), me), 'refuse'] // behind the ack with another hash: not a loss of this journal's
+  ]
+  for (const [st, kind] of cases) {
+    const p = await planSession({ journal: j, lastAssigned: 10, acked: 5, tracking: false, origin: me }, st)
+    assert.is(p.kind, kind, JSON.stringify(st.origin) + ' ' + JSON.stringify(p))
+  }
+  await j.close()
+})
+
 test.run()
