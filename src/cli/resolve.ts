@@ -22,7 +22,8 @@ import { rollbackFile } from '../replicate/receiver.js'
 import { archiveSplitBrain, loadSplitBrain } from '../replicate/split-brain.js'
 import { stateRole, writeStateRole } from './state-role.js'
 import { demoteState } from './roles.js'
-import { groupOf, stopDaemon, volumeFlags, writeAppliedCursor, type Log } from './role-change.js'
+import { groupOf, stopDaemon, volumeFlags, type Log } from './role-change.js'
+import { writeAppliedCursor } from '../journal/applied-cursor.js'
 
 const log: Log = line => process.stderr.write(`replfs: ${line}\n`)
 

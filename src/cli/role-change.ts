@@ -3,11 +3,8 @@
 // through its own clean stop (the signal `replfs` daemons take: unmount and
 // flush), never killed; the change is then made offline, file by file,
 // each one written whole.
-import fs from 'node:fs'
-import { join } from 'node:path'
 import { alive, lockHolder } from '../journal/lock.js'
 import { replError } from '../core/errors.js'
-import type { Seq } from '../core/records.js'
 import type { GroupSpec } from '../core/config.js'
 import { readGroupFile } from './group-spec.js'
 import { queryControl } from './control.js'
@@ -39,22 +36,6 @@ export async function groupOf (state: string): Promise<GroupSpec> {
   const spec = await readGroupFile(state)
   if (!spec) throw replError('USAGE', `${state} holds no group.json: not a replfs state directory`)
   return spec
-}
-
-/** The secondary's applied cursor (replicate/receiver.ts): the applied
- *  sequence, u64 big endian, then 0 for a consistent copy, 1 for one that
- *  a resync must finish. */
-export function writeAppliedCursor (state: string, seq: Seq, consistent: boolean): void {
-  const buf = Buffer.alloc(9)
-  buf.writeBigUInt64BE(BigInt(seq), 0)
-  buf[8] = consistent ? 0 : 1
-  const fd = fs.openSync(join(state, 'applied'), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
-  try {
-    fs.writeSync(fd, buf, 0, 9, 0)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
 }
 
 /** Volume flags of a group, as `mount` and `serve` take them. */

@@ -20,7 +20,8 @@ import { clearFailbackMarks, writeDemoted } from '../replicate/restated.js'
 import { collectSince, describeReport, type ChangeReport } from '../replicate/divergence.js'
 import { stateRole, writeStateRole } from './state-role.js'
 import { openPrimary } from './primary.js'
-import { groupOf, runningStatus, stopDaemon, volumeFlags, writeAppliedCursor, type Log } from './role-change.js'
+import { groupOf, runningStatus, stopDaemon, volumeFlags, type Log } from './role-change.js'
+import { writeAppliedCursor } from '../journal/applied-cursor.js'
 
 const log: Log = line => process.stderr.write(`replfs: ${line}\n`)
 

@@ -8,6 +8,7 @@ import fs, { promises as fsp } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
 import type { GroupSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
+import { cursorFile } from '../journal/applied-cursor.js'
 
 export type Role = 'primary' | 'secondary'
 
@@ -23,7 +24,7 @@ export async function stateRole (state: string): Promise<Role | null> {
     if (r === 'primary' || r === 'secondary') return r
     throw replError('USAGE', `${join(state, roleFile)} holds "${r.slice(0, 40)}", not primary or secondary`, 'restore it or use another --state')
   }
-  if (fs.existsSync(join(state, 'applied'))) return 'secondary'
+  if (fs.existsSync(join(state, cursorFile))) return 'secondary'
   if (fs.existsSync(join(state, 'activity.log'))) return 'primary'
   return null
 }

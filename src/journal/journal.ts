@@ -225,7 +225,7 @@ export class Journal {
    *  that this journal lost with no trace here (a deleted segment, with the
    *  checkpoint behind what was shipped: replicate/plan.ts): damage. */
   async notePeerHeldLost (fromSeq: Seq, toSeq: Seq): Promise<void> {
-    await this.noteDamage({ file: this.dir, offset: null, reason: `the secondary holds sequences through ${toSeq} that this journal no longer has (it ends at ${this.lastSeq}, acknowledged ${this.checkpoint.acked}): a deleted or truncated segment`, fromSeq, toSeq })
+    await this.noteDamage({ file: this.dir, offset: null, reason: `the secondary holds sequences ${fromSeq}..${toSeq} of this side's history that this journal no longer has (acknowledged through ${this.checkpoint.acked}): a deleted or truncated segment`, fromSeq, toSeq })
   }
 
   private async noteDamage (d: JournalDamage): Promise<void> {

@@ -21,6 +21,7 @@ import { loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, typ
 import { splitBrainWayOut } from './pair-state.js'
 import { clearFailbackMarks, readDemoted, readRestated, restateDigest } from './restated.js'
 import { prepareRollBack, type Discard } from './roll-back.js'
+import { readCursorFd, writeCursorFd, cursorFile } from '../journal/applied-cursor.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -69,7 +70,6 @@ const retryMs = [250, 500, 1000, 2000, 5000]
 /** How long an applied ack after a sync-mode batch waits for a stored ack to carry it. */
 const appliedAckDelayMs = 10
 
-const cursorFile = 'applied'
 
 /** Written by `resolve --discard-local`: what this copy rolled back
  *  (divergence.ts Rollback), sent to the primary until a rebase. */
@@ -89,6 +89,11 @@ export class Secondary {
   private resyncUntil: Seq | null = null
   private queue: Promise<void> = Promise.resolve()
   private readonly cursorFd: number
+  /** The cursor failed its check at start: what past the checkpoint's
+   *  appliedSeq is on the copy is unknown, so nothing is re-applied from
+   *  there (only a record's worth is sure to re-apply cleanly) until the
+   *  primary's full resync rebases history. */
+  private cursorDamaged: boolean
   private batches = 0
   private bytes = 0
   private lastError: string | null = null
@@ -115,11 +120,15 @@ export class Secondary {
   constructor (private readonly journal: Journal, private readonly target: ReplicaTarget, private readonly me: Identity,
     private readonly log: (l: string) => void) {
     this.cursorFd = fs.openSync(join(journal.dir, cursorFile), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
-    const buf = Buffer.alloc(9)
-    fs.readSync(this.cursorFd, buf, 0, 9, 0)
-    this.applied = Math.max(journal.checkpoint.appliedSeq, Number(buf.readBigUInt64BE(0)))
+    const cursor = readCursorFd(this.cursorFd)
+    if (typeof cursor === 'string') {
+      journal.stateDamage.push(`applied cursor damaged: ${join(journal.dir, cursorFile)}: ${cursor}; the copy counts as applied through sequence ${journal.checkpoint.appliedSeq} (the checkpoint) and inconsistent: the primary compares every block`)
+    }
+    this.cursorDamaged = typeof cursor === 'string'
+    const known = typeof cursor === 'object' ? cursor : null
+    this.applied = Math.max(journal.checkpoint.appliedSeq, known?.applied ?? 0)
     // A fresh secondary is "consistent" only in that it claims nothing yet.
-    this.consistent = buf[8] !== 1
+    this.consistent = typeof cursor === 'string' ? false : known?.consistent ?? true
     this.generation = journal.checkpoint.generation
     this.history = historyOf(journal.checkpoint)
     this.splitBrain = loadSplitBrain(journal.dir)
@@ -148,6 +157,7 @@ export class Secondary {
 
   /** After a crash: apply what the journal holds past the cursor. */
   async recover (): Promise<number> {
+    if (this.cursorDamaged) return 0
     let n = 0
     try {
       for await (const { batch, payload } of this.journal.read(this.applied + 1)) {
@@ -412,6 +422,7 @@ export class Secondary {
           clearFailbackMarks(this.journal.dir)
           this.applied = m.seq - 1
           this.consistent = false
+          this.cursorDamaged = false // rewritten below, at the new base
           this.answerVerifiesUpTo(Infinity) // missed: the copy is rebuilt
           this.generation = m.generation
           this.resyncUntil = null
@@ -607,10 +618,7 @@ export class Secondary {
   /** The cursor: applied sequence + consistent flag, rewritten in place per
    *  record (a process crash keeps it; fsync batches make it durable). */
   private writeCursor (): void {
-    const buf = Buffer.alloc(9)
-    buf.writeBigUInt64BE(BigInt(this.applied), 0)
-    buf[8] = this.consistent ? 0 : 1
-    fs.writeSync(this.cursorFd, buf, 0, 9, 0)
+    writeCursorFd(this.cursorFd, { applied: this.applied, consistent: this.consistent })
   }
 
   private reject (conn: Connection, err: unknown): void {
