@@ -65,6 +65,9 @@ with an error; the daemon keeps serving.`)
         await writeStateRole(state, 'secondary')
 
         const journal = await Journal.open(state, { group: spec.group, segmentBytes })
+        // Room for the checkpoint that trims applied batches when the
+        // journal fills the state directory (journal/reserve.ts).
+        if (!journal.keepReserve()) log(`state directory ${state}: no room for its reserve of free space yet; made once the journal is trimmed`)
         const vols = await openVolumes(spec.volumes)
         const target = new ApplyTarget(vols, spec.volumes)
         const identity = { role: 'secondary' as const, group: spec.group, node: nodeId(state), volumes: spec.volumes.map(v => ({ name: v.name, kind: v.kind, size: v.size })), secret }

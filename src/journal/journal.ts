@@ -251,7 +251,7 @@ export class Journal {
    *  writer, an append to the page cache takes microseconds, and a thread
    *  pool round trip per batch would cost more than the write (measured:
    *  native-notes/threading.md). Durability comes from `sync()`. */
-  appendPayload (payload: Buffer, batch: Batch): Appended {
+  appendPayload (payload: Buffer, batch: Batch, retried = false): Appended {
     if (this.opts.readOnly) throw new Error('journal opened read-only')
     if (batch.seq !== this.nextSeq) {
       throw replError('JOURNAL_GAP', `batch starts at sequence ${batch.seq}, the journal expects ${this.nextSeq}`)
@@ -271,7 +271,16 @@ export class Journal {
     } catch (err) {
       // Leave no half frame behind: the retry appends at the same place.
       if (written > 0) fs.ftruncateSync(this.fd, cur.bytes)
-      throw err
+      // A full filesystem, and only whole segments before the newest are
+      // ever trimmed: a secondary whose one segment holds everything it
+      // applied would wait for room for good. Its next batch starts a
+      // segment of its own; what is acknowledged goes now (the rest at its
+      // ack), and the batch is tried once more.
+      const full = isReplError(err, 'JOURNAL_FULL') || (err as NodeJS.ErrnoException).code === 'ENOSPC'
+      if (!full || retried || cur.bytes === 0) throw err
+      this.rotate(batch.seq, true)
+      this.trimSync()
+      return this.appendPayload(payload, batch, true)
     }
     this.tail = { segment: cur.first, offset: cur.bytes }
     cur.bytes += frameBytes
@@ -281,7 +290,9 @@ export class Journal {
     return { seq: batch.seq, count: batch.records.length, payload, hash, frameBytes, ts: batch.ts }
   }
 
-  private rotate (firstSeq: Seq): SegmentInfo {
+  /** Opens the segment appends go to: a new one when the newest is full
+   *  (or `fresh`, and it holds anything). */
+  private rotate (firstSeq: Seq, fresh = false): SegmentInfo {
     if (this.fd >= 0) {
       // The finished segment reaches the disk in the background (an fsync
       // of 64 MiB would stall every FUSE op); sync() waits for it.
@@ -292,7 +303,7 @@ export class Journal {
       this.fd = -1
     }
     let cur = this.segments[this.segments.length - 1]
-    if (!cur || cur.bytes >= this.segmentBytes) {
+    if (!cur || cur.bytes >= this.segmentBytes || (fresh && cur.bytes > 0)) {
       cur = { first: firstSeq, path: join(this.dir, segmentName(firstSeq)), bytes: 0 }
       this.segments.push(cur)
     }
@@ -450,9 +461,9 @@ export class Journal {
   }
 
   private reserve: Reserve | null = null
-  /** A primary keeps a reserve in its state directory (reserve.ts), so that a
-   *  journal that filled its filesystem can still record acknowledgements
-   *  and be trimmed. False when there is no room for it now (made later,
+  /** Either side keeps a reserve in its state directory (reserve.ts), so
+   *  that a journal that filled its filesystem can still record
+   *  acknowledgements (the secondary: what it applied) and be trimmed. False when there is no room for it now (made later,
    *  after a trim). */
   keepReserve (): boolean {
     this.reserve ??= new Reserve(this.dir, stateReserveBytes)
