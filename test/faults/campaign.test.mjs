@@ -5,7 +5,8 @@
 // flipped in either side's journal and full disks on each of the four places.
 // Asserts Jepsen's properties: no acknowledged write lost, no torn (non-prefix) snapshot of
 // the secondary, the pair converges, and no divergence, silent or not. FAULT_SEED=S
-// reproduces a run of this test. Ports 17500-17539.
+// reproduces a run of this test. Ports 17500-17539 (FAULT_PORT=P: P..P+39, within
+// 17500-17599 or 18000-18199).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { campaign } from '../../scripts/faults.mjs'
@@ -17,7 +18,7 @@ const kinds = ['kill9-primary', 'kill9-secondary', 'stop-primary', 'stop-seconda
 
 test('fault campaign (CI profile): nothing acknowledged lost, prefixes only, convergence', async () => {
   const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
-  const T = await campaign({ seed, runs: Number(process.env.FAULT_RUNS ?? 6), runMs: 12_000, basePort: 17500, budgetMs: 170_000, kinds })
+  const T = await campaign({ seed, runs: Number(process.env.FAULT_RUNS ?? 6), runMs: 12_000, basePort: Number(process.env.FAULT_PORT ?? 17500), budgetMs: 170_000, kinds })
   assert.ok(T.runs >= 3, `runs completed: ${T.runs}`)
   assert.ok(Object.values(T.faults).reduce((a, b) => a + b, 0) >= 10, 'faults injected')
   assert.is(T.ackedLost, 0, `acknowledged writes lost (FAULT_SEED=${seed})`)
