@@ -6,13 +6,20 @@
 //   FAULT_RUN_MS=MS  faulted time per run (default 15000; SOAK=1: 60000)
 //   FAULT_ONLY=K     only run K of the seed's campaign (to reproduce one failing run)
 //   FAULT_KINDS=a,b  only these fault kinds (or none), same schedule; the damage kinds are
-//                    flip-, cpflip-, truncate-, delete- + primary|secondary
+//                    flip-, cpflip-, truncate-, delete- + primary|secondary; throttle is the
+//                    bandwidth limit (tc tbf), drawn in the delay slot
 //   FAULT_PORT=P     first of 40 ports (17500-17599 or 18000-18199; default 17550)
-// Each run: a secondary (`serve`) behind a TCP proxy (scripts/faults/proxy.mjs) and a primary
-// mount (`--mode sync` with --sync-timeout 3600 or 2, every third run `async`) over 2 directory volumes and 1 image volume;
-// an application (scripts/faults/workload.cjs) writes; faults are injected at seeded random
-// points (kill -9 of either daemon, then restart; connection cut/reset/stall/delay through
-// the proxy; SIGSTOP/SIGCONT of either side; damage to either side's state while that daemon
+//   FAULT_NETNS=0    the secondary on loopback, not in a network namespace (no throttle)
+// Each run: a secondary (`serve`) in a network namespace of the campaign's own, reached over a
+// veth pair (scripts/faults/netns.mjs; made at the start, removed at the end or on a signal;
+// without root, iproute2 or nsenter it says so and runs it on loopback), behind a TCP proxy on
+// the host (scripts/faults/proxy.mjs), and a primary mount (`--mode sync` with
+// --sync-timeout 3600 or 2, every third run `async`) over 2 directory volumes and 1 image
+// volume; an application (scripts/faults/workload.cjs) writes; faults are injected at seeded
+// random points (kill -9 of either daemon, then restart; connection cut/reset/stall/delay
+// through the proxy; the link's bandwidth limited both ways by `tc tbf` on the veth for a
+// while (this kernel has no netem: delay and loss come from the proxy, bandwidth from tbf);
+// SIGSTOP/SIGCONT of either side; damage to either side's state while that daemon
 // is down: a bit flipped in a journal segment or in the checkpoint, a segment truncated or
 // deleted; ENOSPC, for a while, on each of the four places: the primary's backing store
 // and state directory, the secondary's copy and state directory, each a small filesystem of
@@ -36,6 +43,7 @@ import { fileURLToPath } from 'node:url'
 import { unstick } from '../test/helpers/mount.mjs'
 import { layout, startSecondary, startPrimary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../test/helpers/pair.mjs'
 import { Proxy } from './faults/proxy.mjs'
+import { openLink } from './faults/netns.mjs'
 import { PLACES, smallFilesystems, flipJournalBit, flipCheckpointBit, cutSegment } from './faults/places.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -44,12 +52,21 @@ const IMG = 4 << 20
 export const FAULTS = ['kill9-primary', 'kill9-secondary', 'stop-primary', 'stop-secondary', 'cut', 'reset', 'stall', 'delay',
   'flip-primary', 'flip-secondary', ...PLACES.map(p => `enospc-${p}`)]
 
-// Damage to a stopped side's state: a bit flipped in a journal segment or in the checkpoint,
-// a segment truncated at a random byte or deleted. The schedule draws `flip-SIDE`; one more
-// draw picks among the damage kinds of that side that are enabled, made only when more than
-// one is (so the CI profile's schedule, and FAULT_KINDS=flip-primary's, stay as they were).
+// Kinds added after a slot of the schedule share it, so that the seeds recorded before keep
+// their schedules: the schedule draws the slot's kind (in FAULTS); one more draw picks among
+// the slot's kinds that are enabled, made only when more than one is (so the CI profile's
+// schedule, and FAULT_KINDS=flip-primary's or =delay's, stay as they were).
+//  - damage to a stopped side's state: a bit flipped in a journal segment or in the
+//    checkpoint, a segment truncated at a random byte or deleted (slot `flip-SIDE`);
+//  - the link's shaping: the proxy's delay, or `throttle`, a bandwidth limit (`tc tbf`) on
+//    the veth, enabled only when the secondary runs in the namespace (slot `delay`).
 const DAMAGE = ['flip', 'cpflip', 'truncate', 'delete']
-export const KINDS = [...FAULTS, ...['cpflip', 'truncate', 'delete'].flatMap(d => [`${d}-primary`, `${d}-secondary`])]
+const SLOTS = {
+  'flip-primary': DAMAGE.map(d => `${d}-primary`),
+  'flip-secondary': DAMAGE.map(d => `${d}-secondary`),
+  delay: ['delay', 'throttle']
+}
+export const KINDS = [...FAULTS, ...['cpflip', 'truncate', 'delete'].flatMap(d => [`${d}-primary`, `${d}-secondary`]), 'throttle']
 
 /** Damages a stopped side's state directory; what was done, or null. */
 function damageState (dir, what, r) {
@@ -106,11 +123,12 @@ export function newTotals () {
   return {
     runs: 0, faults: Object.fromEntries(KINDS.map(f => [f, 0])), snapshots: 0, snapshotsSkipped: 0,
     acked: 0, ackedLost: 0, tornSnapshots: 0, divergences: 0, silentDivergences: 0, hangs: 0,
-    fallbacks: 0, excludedAfterFallback: 0, damage: [], flips: [], silentDamage: 0, unsteadyReads: 0, worstConvergeMs: 0, failures: []
+    fallbacks: 0, excludedAfterFallback: 0, damage: [], flips: [], silentDamage: 0, unsteadyReads: 0, worstConvergeMs: 0, failures: [],
+    link: 'loopback', throttleKbit: []
   }
 }
 
-async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) {
+async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T, log) {
   const r = rng(seed)
   const L = layout(`faults-${k}`, { vols: ['one', 'two'], image: { name: 'disk', size: IMG } })
   // Each place on a small filesystem of its own only when it is to be filled up (a tmpfs
@@ -120,7 +138,9 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
   fs.writeFileSync(join(L.p.one, 'acks'), '')
   const ackLog = join(L.base, 'acked'); const stopFile = join(L.base, 'stop')
   const fail = what => { T.failures.push({ run: k, seed, mode, what }); log(`  FAIL run ${k} (seed ${seed}, ${mode}): ${what}`) }
-  const proxy = new Proxy(ports.proxy, ports.sec)
+  // The secondary listens in the namespace; the proxy, on the host, reaches it over the veth.
+  const secAt = link ? { host: link.nsAddr, netns: link.name } : {}
+  const proxy = new Proxy(ports.proxy, ports.sec, secAt.host)
   const pextra = mode === 'sync' ? ['--sync-timeout', String(syncTimeout)] : []
   let oldPriErr = '' // the logs of primaries killed in this run
   let oldSecErr = '' // and of secondaries
@@ -138,9 +158,15 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
     }
   }
   const startS = async () => {
-    try { return await startSecondary(L, ports.sec) } catch (err) {
-      throw new Error(`the secondary does not restart: ${err.message.slice(0, 400)}`)
+    let s
+    try { s = await startSecondary(L, ports.sec, [], secAt) } catch (err) {
+      throw new Error(`the secondary does not start: ${err.message.slice(0, 400)}`)
     }
+    // kill -9 and SIGSTOP go to this pid: it must be the daemon itself, in the namespace.
+    if (link && !(link.holds(s.proc.pid) && fs.readlinkSync(`/proc/${s.proc.pid}/exe`) === fs.realpathSync(process.execPath))) {
+      await s.kill9(); throw new Error(`the secondary's pid ${s.proc.pid} is not the daemon in ${link.name}`)
+    }
+    return s
   }
   // The copy, quiet and consistent: prefix and (sync) acknowledged writes.
   const checkCopy = async (acked, when, f0) => {
@@ -203,7 +229,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
   }
   try {
     await proxy.start()
-    sec = await startSecondary(L, ports.sec)
+    sec = await startS()
     pri = await startP()
     await waitSynced(L, 60_000)
     w = spawn(process.execPath, [WORKLOAD, L.mnt, ackLog, stopFile, String(seed), 'disk', String(IMG)], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -214,9 +240,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
       await sleep(200 + r() * 1500)
       let kind = FAULTS[Math.floor(r() * FAULTS.length)]
       const hold = 300 + r() * 2700
-      if (kind.startsWith('flip-')) {
-        const side = kind.slice('flip-'.length)
-        const enabled = DAMAGE.map(d => `${d}-${side}`).filter(d => !kinds || kinds.includes(d))
+      if (SLOTS[kind]) {
+        const enabled = SLOTS[kind].filter(d => (!kinds || kinds.includes(d)) && (d !== 'throttle' || link))
         if (enabled.length > 1) kind = enabled[Math.floor(r() * enabled.length)]
         else if (enabled.length === 1) kind = enabled[0]
       }
@@ -243,6 +268,11 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
         case 'reset': proxy.reset(); break
         case 'stall': proxy.stall(); await sleep(hold); proxy.resume(); break
         case 'delay': proxy.delayMs = Math.round(5 + r() * 150); await sleep(hold * 2); proxy.delayMs = 0; break
+        case 'throttle': { // 1-20 Mbit/s each way, as long as a delay is held
+          const kbit = Math.round(1000 + r() * 19_000); T.throttleKbit.push(kbit)
+          try { link.throttle(kbit); await sleep(hold * 2) } finally { link.unthrottle() }
+          break
+        }
         case 'flip-primary': case 'cpflip-primary': case 'truncate-primary': case 'delete-primary': {
           // damage to the primary's journal or checkpoint while it is down
           await pri.kill9(); oldPriErr += pri.err; unstick(L.mnt)
@@ -270,7 +300,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
       if (r() < 0.5) await snapshot()
     }
     // Heal, stop the application, converge.
-    proxy.heal(); pri.proc.kill('SIGCONT'); sec.proc.kill('SIGCONT')
+    proxy.heal(); link?.unthrottle(); pri.proc.kill('SIGCONT'); sec.proc.kill('SIGCONT')
     fs.writeFileSync(stopFile, '')
     if (await within(wExit.then(() => true), 90_000, false) === false) { T.hangs++; fail(`the application did not finish within 90 s after the faults stopped (primary: ${JSON.stringify(await status(L.pstate).catch(e => e.message))})`) }
     const tc = Date.now()
@@ -311,7 +341,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, T, log) 
   } finally {
     fs.writeFileSync(stopFile, '')
     try { pri?.proc.kill('SIGCONT'); sec?.proc.kill('SIGCONT') } catch {}
-    proxy.heal()
+    proxy.heal(); link?.unthrottle()
     if (w && await within(wExit.then(() => true), 5000, false) === false) w.kill('SIGKILL')
     await stopAll(L, pri, sec)
     unstick(L.mnt)
@@ -337,14 +367,21 @@ export async function campaign ({ seed, runs, runMs, basePort = 17550, only = nu
   const T = newTotals()
   log(`fault campaign: FAULT_SEED=${seed} FAULT_RUNS=${runs} FAULT_RUN_MS=${runMs}`)
   const started = Date.now()
-  for (let k = 0; k < runs; k++) {
-    if (only !== null && k !== only) continue
-    if (Date.now() - started > budgetMs) { log(`time budget spent: runs ${k}..${runs - 1} not started`); break }
-    const mode = k % 3 === 2 ? 'async' : 'sync'
-    const syncTimeout = k % 3 === 1 ? 2 : 3600 // every third run may fall back to async
-    const ports = { sec: basePort + 2 * (k % 20), proxy: basePort + 2 * (k % 20) + 1 }
-    await oneRun(k, runSeed(seed, k), mode, syncTimeout, runMs, ports, kinds, T, log)
-  }
+  const { link, why } = openLink(basePort)
+  T.link = link
+    ? `network namespace ${link.name} (veth ${link.hostIf} ${link.hostAddr} <-> ${link.nsIf} ${link.nsAddr})`
+    : `loopback: network namespace not used (${why}), no bandwidth limits (throttle skipped)`
+  log(`secondary's link: ${T.link}`)
+  try {
+    for (let k = 0; k < runs; k++) {
+      if (only !== null && k !== only) continue
+      if (Date.now() - started > budgetMs) { log(`time budget spent: runs ${k}..${runs - 1} not started`); break }
+      const mode = k % 3 === 2 ? 'async' : 'sync'
+      const syncTimeout = k % 3 === 1 ? 2 : 3600 // every third run may fall back to async
+      const ports = { sec: basePort + 2 * (k % 20), proxy: basePort + 2 * (k % 20) + 1 }
+      await oneRun(k, runSeed(seed, k), mode, syncTimeout, runMs, ports, kinds, link, T, log)
+    }
+  } finally { link?.remove() }
   T.elapsedMs = Date.now() - started
   log(summary(T, seed))
   return T
@@ -354,7 +391,9 @@ export function summary (T, seed) {
   const faults = Object.entries(T.faults).map(([k, v]) => `${k} ${v}`).join(', ')
   return [
     `---- fault campaign FAULT_SEED=${seed}: ${T.runs} runs in ${Math.round(T.elapsedMs / 1000)} s`,
+    `secondary's link: ${T.link}`,
     `faults: ${Object.values(T.faults).reduce((a, b) => a + b, 0)} (${faults})`,
+    ...(T.throttleKbit.length ? [`bandwidth limits (tc tbf, both ways): ${T.throttleKbit.map(k => (k / 1000).toFixed(1)).join(', ')} Mbit/s`] : []),
     `snapshots checked: ${T.snapshots} (skipped while not consistent: ${T.snapshotsSkipped}; reads taken again because the copy moved under them: ${T.unsteadyReads}); torn (non-prefix) snapshots: ${T.tornSnapshots}`,
     `acknowledged writes: ${T.acked}; lost: ${T.ackedLost}`,
     `divergences: ${T.divergences}; silent divergences: ${T.silentDivergences}; hangs/aborted: ${T.hangs}; runs where sync fell back: ${T.fallbacks} (acked writes missing at a snapshot after a fallback, not counted: ${T.excludedAfterFallback})`,

@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 # The native core (src/native) builds against ISA-L (CRC32C), libcbor and OpenSSL;
-# pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools.
+# pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools. The fault
+# campaign's network namespace uses ip and tc (iproute2) and nsenter (util-linux).
 PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 git iproute2 util-linux procps openssl kmod python3 make g++ gcc
           libisal-dev libcbor-dev libssl-dev autoconf automake libtool perl)
 
@@ -64,7 +65,7 @@ else
   run "apt-get install" "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 fi
-for c in fio bindfs sqlite3 git rsync mkfs.ext4 e2fsck setfattr getfattr losetup ip fusermount mountpoint; do
+for c in fio bindfs sqlite3 git rsync mkfs.ext4 e2fsck setfattr getfattr losetup ip tc nsenter fusermount mountpoint; do
   command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || [ -x "/sbin/$c" ] || die "command $c not found after install"
 done
 

@@ -1,13 +1,16 @@
 // A TCP proxy the fault campaign controls: it forwards 127.0.0.1:listenPort to
-// 127.0.0.1:targetPort and, on command, cuts (FIN) or resets (RST) every connection,
-// stalls them (nothing forwarded either way until the stall ends), adds a delay to every
-// chunk, or blocks (cuts, then refuses new connections until unblocked).
+// targetHost:targetPort (the secondary: across the veth into its network namespace,
+// scripts/faults/netns.mjs, or on loopback where there is none) and, on command, cuts (FIN)
+// or resets (RST) every connection, stalls them (nothing forwarded either way until the stall
+// ends), adds a delay to every chunk, or blocks (cuts, then refuses new connections until
+// unblocked). This kernel has no netem: delay and loss are the proxy's; bandwidth limits are
+// `tc tbf` on the veth (netns.mjs), under the proxy's control of the connections.
 // It runs in the campaign's process: that process never touches the FUSE mount itself.
 import net from 'node:net'
 
 export class Proxy {
-  constructor (listenPort, targetPort) {
-    this.listenPort = listenPort; this.targetPort = targetPort
+  constructor (listenPort, targetPort, targetHost = '127.0.0.1') {
+    this.listenPort = listenPort; this.targetPort = targetPort; this.targetHost = targetHost
     this.pairs = new Set(); this.blocked = false; this.delayMs = 0
     this.stallGate = null; this.accepted = 0
   }
@@ -23,7 +26,7 @@ export class Proxy {
   accept (c) {
     if (this.blocked) { c.resetAndDestroy(); return }
     this.accepted++
-    const s = net.connect(this.targetPort, '127.0.0.1')
+    const s = net.connect(this.targetPort, this.targetHost)
     const pair = { c, s }
     this.pairs.add(pair)
     const end = () => { this.pairs.delete(pair); c.destroy(); s.destroy() }

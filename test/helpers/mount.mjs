@@ -28,10 +28,13 @@ export function cli (args, opts = {}) {
   })
 }
 
-/** Starts a daemon verb and waits for a stdout line containing `readyWord`. */
-export function daemon (args, { readyWord = 'ready', timeoutMs = 20_000, env } = {}) {
+/** Starts a daemon verb and waits for a stdout line containing `readyWord`. `wrap`: a
+ *  command that execs the daemon (e.g. `nsenter --net=...`), so the pid is still the
+ *  daemon's and signals reach it. */
+export function daemon (args, { readyWord = 'ready', timeoutMs = 20_000, env, wrap = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const argv = [...wrap, process.execPath, CLI, ...args]
+    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     const d = { proc: p, out: '', err: '', exited: null }
     const exited = new Promise(res => p.on('exit', (code, signal) => { d.exited = { code, signal }; res(d.exited) }))
     const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`daemon not ${readyWord} within ${timeoutMs} ms: ${d.err}`)) }, timeoutMs)

@@ -65,9 +65,15 @@ const volArgs = (L, side) => [
   ...(L.image ? ['--image', `${L.image.name}=${L[side][L.image.name]}:${L.image.size}`] : [])
 ]
 
-/** Starts the secondary; resolves once it printed "listening". */
-export function startSecondary (L, port, extra = []) {
-  return daemon(['serve', '--listen', `127.0.0.1:${port}`, '--state', L.sstate, '--group', 'g', ...volArgs(L, 's'), ...secretArgs(L, extra), ...extra], { readyWord: 'listening' })
+/** Starts the secondary; resolves once it printed "listening". `host`: the address it
+ *  listens on; `netns`: the named network namespace (`ip netns add`) it runs in. It joins
+ *  that namespace with `nsenter --net`, not `ip netns exec`: the latter also gives the daemon
+ *  a mount namespace of its own, a copy of every mount of the moment, FUSE mounts included
+ *  (this pair's and other tests'), which the copy keeps alive after they are unmounted.
+ *  nsenter execs: the daemon's pid is the one started, and signals reach it. */
+export function startSecondary (L, port, extra = [], { host = '127.0.0.1', netns = null } = {}) {
+  const wrap = netns ? ['nsenter', `--net=/run/netns/${netns}`] : []
+  return daemon(['serve', '--listen', `${host}:${port}`, '--state', L.sstate, '--group', 'g', ...volArgs(L, 's'), ...secretArgs(L, extra), ...extra], { readyWord: 'listening', wrap })
 }
 
 /** Starts the primary mount replicating to `port`; resolves once "ready". */
