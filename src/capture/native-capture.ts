@@ -19,6 +19,7 @@ import type { ExtentMap } from './extent-map.js'
 import type { CaptureApi, CaptureMode, CaptureStats } from './capture.js'
 import type { DirtySet } from './dirty-set.js'
 import type { HotMark } from './activity-log.js'
+import { SyncResume } from './sync-resume.js'
 
 /** How long an async-mode wake-up waits before following the journal. */
 const followDelayMs = 2
@@ -41,9 +42,12 @@ export class NativeCapture implements CaptureApi {
   /** Re-journals what the activity log marks hot (set by the wiring). */
   restateHot: () => Promise<number> = async () => 0
   private status: CaptureStatus
+  private readonly resume: SyncResume
 
   constructor (private readonly core: NativeCore, readonly handle: CaptureHandle, readonly journal: Journal,
-    readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean) {
+    readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean,
+    syncTimeoutMs: number) {
+    this.resume = new SyncResume(syncTimeoutMs)
     this.status = core.poll(handle)
     // The tail reads the status of the last poll: every poll re-arms the
     // core's wake-up, so an append after it wakes us again (one poll per
@@ -80,6 +84,8 @@ export class NativeCapture implements CaptureApi {
     if (this.status.syncFallbacks > this.fallbacksSeen) {
       this.fallbacksSeen = this.status.syncFallbacks
       this.syncFellBack = true
+      this.resume.reset()
+      this.core.setSyncWindow(this.handle, 0)
       this.log('sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (the waiting writes are released)')
     }
     if (this.status.error) {
@@ -111,14 +117,31 @@ export class NativeCapture implements CaptureApi {
     this.core.setCredit(this.handle, Math.max(1, this.tail.followedBytes + maxBytes - this.journal.bytes))
   }
 
-  /** The secondary acknowledged `seq` (of `last` appended): waiting writers go. */
+  /** The secondary acknowledged `seq` (of `last` appended): waiting writers
+   *  go. Fallen back, sync resumes, at once or through a shrinking window
+   *  that holds writers to the secondary's pace (sync-resume.ts); it counts
+   *  as fallen back until the window is 0. */
   peerAcked (seq: Seq, last: Seq): void {
     this.core.ack(this.handle, seq)
-    if (this.syncFellBack && seq >= last) {
-      this.syncFellBack = false
-      if (this.syncMode) this.core.setFlag(this.handle, 'sync', true)
-      this.log('sync mode resumed: the secondary has caught up')
+    if (!this.syncFellBack || !this.syncMode) return
+    const now = performance.now()
+    if (this.resume.resuming) {
+      const window = this.resume.windowAt(now)
+      this.core.setSyncWindow(this.handle, window)
+      if (window === 0) this.resumed('the backlog drained')
+      return
     }
+    const window = this.resume.resumeWindow(seq, last, now)
+    if (window === null) return
+    this.core.setSyncWindow(this.handle, window)
+    this.core.setFlag(this.handle, 'sync', true)
+    if (window === 0) this.resumed(seq >= last ? 'the secondary has caught up' : `the secondary is ${last - seq} records behind, which it drains within a quarter of the sync timeout`)
+    else this.log(`sync mode resuming: the secondary is ${last - seq} records behind; writers wait until it is within ${window} records of them, a window that shrinks at half its pace`)
+  }
+
+  private resumed (why: string): void {
+    this.syncFellBack = false
+    this.log(`sync mode resumed: ${why}`)
   }
 
   /** Lets every waiting writer go (stopping). */

@@ -146,19 +146,20 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes, retain)
   const core = nativeCore()
   const syncMode = repl?.mode === 'sync'
+  const syncTimeoutMs = repl?.syncTimeoutMs ?? 10_000
   let capture: NativeCapture | null = null
   let handle: CaptureHandle
   try {
     handle = core.openCapture({
       stateDir: state, group: spec.group, nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
-      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs: repl?.syncTimeoutMs ?? 10_000,
+      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs,
       ...(p.journal.tail ? { verifyFrom: p.journal.tail } : {})
     }, () => capture?.wake())
   } catch (err) {
     await p.journal.close()
     throw err
   }
-  capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode)
+  capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode, syncTimeoutMs)
   if (!p.dirty.empty && !retain) capture.mode = 'track'
   const nc = capture
   // Room for the checkpoint when the journal fills the state directory (journal/reserve.ts).

@@ -236,6 +236,15 @@ static napi_value ack_capture(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* setSyncWindow(capture, records) */
+static napi_value set_sync_window(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 2);
+  struct capture *c = capture_of(env, argv[0]);
+  if (!c) return NULL;
+  capture_set_window(c, arg_u64(env, argv[1]));
+  return undefined_value(env);
+}
+
 /* setFlag(capture, 'sync'|'gate'|'track', on) */
 static napi_value set_flag(napi_env env, napi_callback_info info) {
   ARGS(env, info, 3);
@@ -311,6 +320,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "ack", NULL, ack_capture, NULL, NULL, NULL, napi_default, NULL },
     { "setCredit", NULL, set_credit, NULL, NULL, NULL, napi_default, NULL },
     { "setFlag", NULL, set_flag, NULL, NULL, NULL, napi_default, NULL },
+    { "setSyncWindow", NULL, set_sync_window, NULL, NULL, NULL, napi_default, NULL },
     { "takeTracked", NULL, take_tracked, NULL, NULL, NULL, napi_default, NULL },
     { "releaseTracked", NULL, release_tracked, NULL, NULL, NULL, napi_default, NULL },
     { "rebase", NULL, rebase_capture, NULL, NULL, NULL, napi_default, NULL },

@@ -75,6 +75,8 @@ export interface NativeCore {
   /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
   setCredit (c: CaptureHandle, journalBytesWritten: number): void
   setFlag (c: CaptureHandle, flag: 'sync' | 'gate' | 'track', on: boolean): void
+  /** Sync writers wait until the secondary is within `records` of them (0: has them). */
+  setSyncWindow (c: CaptureHandle, records: number): void
   takeTracked (c: CaptureHandle): { records: Buffer, count: number, token: number } | null
   releaseTracked (c: CaptureHandle, token: number): void
   /** Drops every segment and continues history at `seq` after `prev`; the caller holds the lock. */

@@ -73,6 +73,7 @@ struct capture {
   int sync_on, fell_back, track, closing;
   uint32_t sync_timeout_ms, sync_waiting;
   uint64_t acked, sync_fallbacks;
+  uint64_t window;                   /* a sync writer may be this many records ahead of acked (resuming after a fallback) */
   struct held_list release_pending;  /* released by JS, applied by the next lock holder */
   int error;
   char error_msg[256];
@@ -82,9 +83,14 @@ struct capture {
 
 /* Holding mu: wakes the waiters the ack covers, or all of them (they look at
  * the modes again: fallback, sync off, closing). */
+/* Under mu: the secondary's acks cover a writer of `seq`. */
+static int covered(const struct capture *c, uint64_t seq) {
+  return seq <= c->acked + c->window;
+}
+
 static void wake_waiters(struct capture *c, int all) {
   for (struct sync_waiter *w = c->sync_waiters; w; w = w->next)
-    if (all || w->seq <= c->acked) pthread_cond_signal(&w->cv);
+    if (all || covered(c, w->seq)) pthread_cond_signal(&w->cv);
 }
 
 static void wake(struct capture *c) {
@@ -408,7 +414,7 @@ int capture_durable(struct capture *c, uint64_t seq) {
   if (seq == 0) return 0;
   int fell = 0;
   pthread_mutex_lock(&c->mu);
-  if (c->sync_on && !c->fell_back && !c->closing && c->acked < seq) {
+  if (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq)) {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += c->sync_timeout_ms / 1000;
@@ -418,9 +424,9 @@ int capture_durable(struct capture *c, uint64_t seq) {
     pthread_cond_init(&w.cv, &c->sync_cattr);
     c->sync_waiters = &w;
     c->sync_waiting++;
-    while (c->sync_on && !c->fell_back && !c->closing && c->acked < seq) {
+    while (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq)) {
       if (pthread_cond_timedwait(&w.cv, &c->mu, &deadline) == ETIMEDOUT &&
-          c->sync_on && !c->fell_back && !c->closing && c->acked < seq) {
+          c->sync_on && !c->fell_back && !c->closing && !covered(c, seq)) {
         /* The oldest waiter's deadline is the first to pass: everyone goes,
          * and nobody waits until JS turns sync mode on again. */
         c->fell_back = 1;
@@ -456,6 +462,13 @@ void capture_set_sync(struct capture *c, int active) {
   c->sync_on = active != 0;
   c->fell_back = 0;
   wake_waiters(c, 1);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void capture_set_window(struct capture *c, uint64_t records) {
+  pthread_mutex_lock(&c->mu);
+  c->window = records;
+  wake_waiters(c, 0);
   pthread_mutex_unlock(&c->mu);
 }
 

@@ -158,6 +158,10 @@ void capture_ack(struct capture *c, uint64_t seq);
 /* JS. active=1: sync mode on (and a fallback forgotten); 0: off, every
  * waiter released. */
 void capture_set_sync(struct capture *c, int active);
+/* JS. Sync writers wait until the secondary is within `records` of them (0:
+ * has them): resuming after a fallback, they are held to its pace while the
+ * backlog drains (capture/sync-resume.ts). */
+void capture_set_window(struct capture *c, uint64_t records);
 /* JS. shut=1: capture_lock waits (block overflow policy); 0: open. */
 void capture_set_gate(struct capture *c, int shut);
 /* JS: the block policy's bound, without JS in the loop: gated locks wait once
