@@ -218,9 +218,6 @@ export class Journal {
     this.segments.push(seg)
   }
 
-  /** Records damage once; if it lost sequences the peer has not
-   *  acknowledged, the checkpoint asks for a full resync (the extents they
-   *  held are unknown), which survives a restart and a trim. */
   /** The peer holds sequences `fromSeq`..`toSeq` of this side's history
    *  that this journal lost with no trace here (a deleted segment, with the
    *  checkpoint behind what was shipped: replicate/plan.ts): damage. */
@@ -228,6 +225,9 @@ export class Journal {
     await this.noteDamage({ file: this.dir, offset: null, reason: `the secondary holds sequences ${fromSeq}..${toSeq} of this side's history that this journal no longer has (acknowledged through ${this.checkpoint.acked}): a deleted or truncated segment`, fromSeq, toSeq })
   }
 
+  /** Records damage once; if it lost sequences the peer has not
+   *  acknowledged, the checkpoint asks for a full resync (the extents they
+   *  held are unknown), which survives a restart and a trim. */
   private async noteDamage (d: JournalDamage): Promise<void> {
     if (this.damage.some(x => x.file === d.file && x.offset === d.offset && x.fromSeq === d.fromSeq)) return
     this.damage.push(d)
@@ -463,8 +463,8 @@ export class Journal {
   private reserve: Reserve | null = null
   /** Either side keeps a reserve in its state directory (reserve.ts), so
    *  that a journal that filled its filesystem can still record
-   *  acknowledgements (the secondary: what it applied) and be trimmed. False when there is no room for it now (made later,
-   *  after a trim). */
+   *  acknowledgements (the secondary: what it applied) and be trimmed.
+   *  False when there is no room for it now (made later, after a trim). */
   keepReserve (): boolean {
     this.reserve ??= new Reserve(this.dir, stateReserveBytes)
     return this.reserve.keep()

@@ -63,7 +63,7 @@ export type Message =
   // (rollback: after `resolve --discard-local`, the paths it rolled back, divergence.ts Rollback as JSON)
   // (demoted: `replfs demote` made it a secondary at that sequence, and it has taken nothing since;
   // restated: its unclean-stop recoveries' records, without their data, restated.ts RestateDigest as JSON;
-  // origin: the primary run whose history it took last, as `history` named it)
+  // origin: the primary (node @ boot) whose history it took last, as `history` named it)
   | { t: 'state', applied: number, hash: Uint8Array, generation: string, consistent: boolean, history?: GenStart[], rollback?: string, demoted?: number, restated?: string, origin?: string }
   // primary → secondary: its sequences past `common` (whose chain hash is
   // `prev`) go (replicate/restated.ts). `held`: the restated sequences this

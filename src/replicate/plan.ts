@@ -24,7 +24,7 @@ export interface PlanSide {
   /** Whether this side holds each restated record as it is, on paths it
    *  did not change since `point` (restated.ts). */
   held?: (entries: RestateEntry[], point: Seq) => Promise<boolean[]>
-  origin?: string // this run of this primary: node id @ boot id (sender.ts)
+  origin?: string // this node on this boot: node id @ boot id (sender.ts)
 }
 
 /** What the pair does at connect, and why (logged, and shown in status). */
@@ -106,11 +106,12 @@ export async function planSession (me: PlanSide, st: StateMessage): Promise<Plan
  *  - damage found at this open, on this boot, in this side's newest
  *    generation (so not an old primary's writes either);
  *  - the secondary says so: the last history it took came from this node,
- *    on this boot (its origin; a side that runs as a primary forgets its own),
- *    and it holds more than this side's checkpoint says it acknowledged. A journal whose segment went
- *    with no trace here (deleted, with the checkpoint and the backing point
- *    behind what was shipped) is found only this way, and is recorded as
- *    damage from the last acknowledged sequence on (`peer`).
+ *    on this boot (its origin; a side that runs as a primary forgets its
+ *    own), and it holds more than this side's checkpoint says it
+ *    acknowledged. A segment gone with no trace here (deleted, with the
+ *    checkpoint and the backing point behind what was shipped) is found
+ *    only this way, and is recorded as damage from the last acknowledged
+ *    sequence on (`peer`).
  *  Null otherwise: after a reboot the backing store may lack what the
  *  journal lost, and the secondary's data is never overwritten without the
  *  operator. */

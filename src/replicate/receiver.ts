@@ -70,7 +70,6 @@ const retryMs = [250, 500, 1000, 2000, 5000]
 /** How long an applied ack after a sync-mode batch waits for a stored ack to carry it. */
 const appliedAckDelayMs = 10
 
-
 /** Written by `resolve --discard-local`: what this copy rolled back
  *  (divergence.ts Rollback), sent to the primary until a rebase. */
 export const rollbackFile = 'rollback.json'
@@ -445,7 +444,7 @@ export class Secondary {
         this.enqueue(conn, async () => {
           clearFailbackMarks(this.journal.dir) // following a primary: a demote's or recovery's record is done
           this.history = m.gens
-          // Which primary run the batches from here come from: a primary
+          // Which primary (node, boot) the batches from here come from: one
           // that lost them from its journal knows by this that its backing
           // store still holds them (replicate/plan.ts).
           await this.journal.setCheckpoint({ history: m.gens, origin: m.origin })

@@ -98,9 +98,9 @@ export class Replicator {
   private decision: string | null = null
   /** A generation was started for writes made without the peer since the last session. */
   private aloneGeneration = false
-  /** This run of this primary, as the secondary records whom it follows:
-   *  the same on this boot means this side's backing store holds what it
-   *  sent (the page cache outlives a kill -9; replicate/plan.ts). */
+  /** This node on this boot, as the secondary records whom it follows: the
+   *  same at connect means this side's backing store holds what it sent
+   *  (the page cache outlives a kill -9; replicate/plan.ts). */
   private get origin (): string { return `${this.o.identity.node}@${bootId()}` }
   readonly overflow: Overflow
   /** Online verify (verify.ts) hears the secondary's answers here. */
