@@ -42,13 +42,18 @@ test('sync mode falls back to async when the secondary is down or stalled, and r
       await waitFor(async () => (await status(L.pstate)).syncFallback === false, 30_000, `${how}: sync mode resuming`)
       await waitSynced(L, 30_000)
       assert.match(pri.err, /sync mode resumed/)
-      // Sync again: a returned write is on the secondary.
+      // Sync again: a returned write is in the secondary's journal (sync
+      // acknowledges once stored), and on its copy once applied.
       put(99, 5000)
-      const got = Buffer.alloc(8)
-      const sfd = fs.openSync(join(L.s.one, 'f'), 'r')
-      fs.readSync(sfd, got, 0, 8, 5000)
-      fs.closeSync(sfd)
-      assert.equal(got.toString(), 'write 99', `${how}: sync mode holds again after it resumed`)
+      const [p, s] = [await status(L.pstate), await status(L.sstate)]
+      assert.ok(s.storedSeq >= p.lastSeq, `${how}: sync mode holds again after it resumed: the secondary stored ${s.storedSeq}, the write was ${p.lastSeq}`)
+      const copied = () => {
+        const got = Buffer.alloc(8)
+        const sfd = fs.openSync(join(L.s.one, 'f'), 'r')
+        try { fs.readSync(sfd, got, 0, 8, 5000) } finally { fs.closeSync(sfd) }
+        return got.toString() === 'write 99'
+      }
+      await waitFor(copied, 5000, `${how}: the write on the copy`, 20)
       put(0, 5000)
     }
     fs.closeSync(fd)
