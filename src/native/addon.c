@@ -219,31 +219,21 @@ static napi_value append_encoded(napi_env env, napi_callback_info info) {
   return make_number(env, (double)last);
 }
 
+/* The calls that hand one sequence or count to the capture: (capture, n). */
+static napi_value with_u64(napi_env env, napi_callback_info info, void (*fn)(struct capture *, uint64_t)) {
+  ARGS(env, info, 2);
+  struct capture *c = capture_of(env, argv[0]);
+  if (!c) return NULL;
+  fn(c, arg_u64(env, argv[1]));
+  return undefined_value(env);
+}
+
 /* setCredit(capture, journalBytesWritten): see capture_set_credit. */
-static napi_value set_credit(napi_env env, napi_callback_info info) {
-  ARGS(env, info, 2);
-  struct capture *c = capture_of(env, argv[0]);
-  if (!c) return NULL;
-  capture_set_credit(c, arg_u64(env, argv[1]));
-  return undefined_value(env);
-}
-
-static napi_value ack_capture(napi_env env, napi_callback_info info) {
-  ARGS(env, info, 2);
-  struct capture *c = capture_of(env, argv[0]);
-  if (!c) return NULL;
-  capture_ack(c, arg_u64(env, argv[1]));
-  return undefined_value(env);
-}
-
+static napi_value set_credit(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_set_credit); }
+/* ack(capture, seq) */
+static napi_value ack_capture(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_ack); }
 /* setSyncWindow(capture, records) */
-static napi_value set_sync_window(napi_env env, napi_callback_info info) {
-  ARGS(env, info, 2);
-  struct capture *c = capture_of(env, argv[0]);
-  if (!c) return NULL;
-  capture_set_window(c, arg_u64(env, argv[1]));
-  return undefined_value(env);
-}
+static napi_value set_sync_window(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_set_window); }
 
 /* setFlag(capture, 'sync'|'gate'|'track', on) */
 static napi_value set_flag(napi_env env, napi_callback_info info) {
