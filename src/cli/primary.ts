@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import type { GroupSpec } from '../core/config.js'
 import { batchBytesTarget, segmentBytesDefault } from '../core/limits.js'
 import { describe } from '../core/errors.js'
-import { Journal } from '../journal/journal.js'
+import { describeDamage, Journal } from '../journal/journal.js'
 import { bootId, readBackingPoint } from '../journal/backing-point.js'
+import { markBootId } from '../journal/end-mark.js'
 import { GroupCommit, type CommitApi } from '../journal/group-commit.js'
 import { ActivityLog, activityFileName, markKey, readMarks, type HotMark } from '../capture/activity-log.js'
 import { Capture, type CaptureApi } from '../capture/capture.js'
@@ -81,7 +82,8 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   // ending before it lost its end.
   const point = (() => { try { return readBackingPoint(state) } catch { return null } })()
   if (point && point.bootId === bootId()) await journal.lostTail(point.seq, 'the backing store was synced through on this boot')
-  journal.tailLostOnThisBoot = journal.tailLostIn !== null && point?.bootId === bootId()
+  journal.tailLostOnThisBoot = journal.tailLostIn !== null && (point?.bootId === bootId() || journal.endMarkThisBoot)
+  for (const d of journal.damage) log(describeDamage(d))
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   // After a power loss, the backing store first catches up with the journal.
   await redoAfterPowerLoss(state, spec.volumes, journal, log)
@@ -151,7 +153,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   let handle: CaptureHandle
   try {
     handle = core.openCapture({
-      stateDir: state, group: spec.group, nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
+      stateDir: state, group: spec.group, bootId: markBootId(), nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
       segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs,
       ...(p.journal.tail ? { verifyFrom: p.journal.tail } : {})
     }, () => capture?.wake())
@@ -284,7 +286,10 @@ function primaryStatus (spec: GroupSpec, mountpoint: string, journal: Journal, c
     dataBytes: capture.stats.dataBytes,
     extents: capture.extents.summary(),
     memory: process.memoryUsage(),
-    ...(replicator ? replicator.status() : { role: 'primary', mode: 'standalone', peer: null, peerState: 'none', journalError: capture.commit.appendError ?? null })
+    ...(replicator ? replicator.status() : {
+      role: 'primary', mode: 'standalone', peer: null, peerState: 'none', journalError: capture.commit.appendError ?? null,
+      damage: [...journal.stateDamage, ...journal.damage.map(d => describeDamage(d))]
+    })
   }
 }
 

@@ -15,6 +15,7 @@ import { frameHeader, FrameDecoder } from './frame.js'
 import { listSegments, scanBuffer, scanSegment, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
 import { Reserve } from './reserve.js'
+import { takeEndMark, endMarkFile } from './end-mark.js'
 import { lockStateDir, type StateLock } from './lock.js'
 
 export interface JournalOptions {
@@ -84,6 +85,8 @@ export class Journal {
    *  since the backing store's last sync (no power loss), so the backing
    *  store holds every write the journal lost (plan.ts). */
   tailLostOnThisBoot = false
+  /** The native core's end mark from this boot was there to check the end against (end-mark.ts). */
+  endMarkThisBoot = false
   /** Damage in the state files met at open and outlived (a checkpoint copy): named, nothing lost. */
   readonly stateDamage: string[] = []
   private segments: SegmentInfo[] = []
@@ -142,7 +145,12 @@ export class Journal {
       this.checkpoint = { acked: 0, generation: newGeneration(), appliedSeq: 0 }
       await writeCheckpoint(this.dir, this.checkpoint)
     }
+    const mark = this.opts.readOnly ? null : takeEndMark(this.dir)
+    this.endMarkThisBoot = mark !== null
     this.segments = await listSegments(this.dir)
+    // The segment the core appended to last: the newest, which no trim or
+    // retention drops (a torn-empty one goes below, after this look).
+    const markSegmentGone = mark !== null && mark.segment > 0 && !this.segments.some(s => s.first === mark.segment)
     this.nextSeq = Math.max(this.checkpoint.acked, this.checkpoint.appliedSeq) + 1
     this.lastHash = this.checkpoint.ackedHash ? Buffer.from(this.checkpoint.ackedHash) : zeroHash
     // Walk back from the newest segment to the newest good batch. Only the
@@ -185,6 +193,16 @@ export class Journal {
       }
     }
     await this.lostTail(Math.max(this.checkpoint.acked, this.checkpoint.appliedSeq), 'its checkpoint records')
+    if (!mark) return
+    if (this.lastSeq < mark.seq) {
+      await this.lostTail(mark.seq, `the native core appended through on this boot (${endMarkFile})`)
+    } else if (markSegmentGone) {
+      // Everything it held is still known (acknowledged): nothing lost, but named.
+      await this.noteDamage({
+        file: join(this.dir, segmentName(mark.segment)), offset: null, fromSeq: mark.segment, toSeq: mark.seq,
+        reason: `missing: the native core was appending to it on this boot (${endMarkFile}); its sequences were acknowledged, nothing is lost`
+      })
+    }
   }
 
   /** Sequences up to `floor` are known to have existed (acknowledged by

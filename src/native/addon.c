@@ -72,6 +72,7 @@ static void read_capture_options(napi_env env, napi_value opts, struct capture_c
   memset(cfg, 0, sizeof *cfg);
   cfg->state_dir = get_string(env, opts, "stateDir");
   cfg->group = get_string(env, opts, "group");
+  cfg->boot_id = get_string(env, opts, "bootId");
   cfg->next_seq = (uint64_t)get_number(env, opts, "nextSeq", 1);
   cfg->segment_bytes = (uint64_t)get_number(env, opts, "segmentBytes", 64 << 20);
   cfg->sync_mode = get_bool(env, opts, "syncMode", 0);
@@ -89,7 +90,7 @@ static void read_capture_options(napi_env env, napi_value opts, struct capture_c
   }
 }
 
-/* openCapture({ stateDir, group, nextSeq, lastHash, segmentBytes, syncMode, syncTimeoutMs, verifyFrom }, onWake) */
+/* openCapture({ stateDir, group, bootId, nextSeq, lastHash, segmentBytes, syncMode, syncTimeoutMs, verifyFrom }, onWake) */
 static napi_value open_capture(napi_env env, napi_callback_info info) {
   ARGS(env, info, 2);
   if (argc < 2) { napi_throw_type_error(env, NULL, "openCapture(options, onWake)"); return NULL; }
@@ -112,6 +113,7 @@ static napi_value open_capture(napi_env env, napi_callback_info info) {
   int rc = cfg.state_dir && cfg.group ? capture_open(&cfg, &o->c, err, sizeof err) : -EINVAL;
   free((void *)cfg.state_dir);
   free((void *)cfg.group);
+  free((void *)cfg.boot_id);
   if (rc < 0) {
     napi_release_threadsafe_function(o->tsfn, napi_tsfn_abort);
     free(o);

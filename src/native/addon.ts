@@ -16,6 +16,8 @@ export type SessionHandle = { readonly __session: unique symbol }
 export interface CaptureOptions {
   stateDir: string
   group: string
+  /** The journal keeps an end mark for this boot (journal/end-mark.ts) */
+  bootId?: string
   nextSeq: number
   lastHash: Buffer
   segmentBytes: number

@@ -106,6 +106,7 @@ struct capture_config {
    * business). verify_at 0: the newest segments are scanned whole. */
   int verify_at;
   uint64_t verify_first, verify_offset;
+  const char *boot_id;         /* the journal keeps an end mark for this boot (end_mark.h); NULL: none */
   int sync_mode;               /* start with sync mode active */
   uint32_t sync_timeout_ms;    /* a sync waiter older than this falls back to async (0: 10 s) */
   /* Any thread, when something changed (batches appended, a sync fallback,

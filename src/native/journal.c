@@ -13,6 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "end_mark.h"
 #include "errmsg.h"
 #include "journal.h"
 
@@ -48,6 +49,7 @@ struct journal {
   int seg_known;                 /* seg_first/seg_bytes name an existing file */
   struct jenc enc;
   EVP_MD_CTX *md;
+  struct end_mark *mark;         /* NULL: none this run (see end_mark.h) */
 
   /* under mu */
   pthread_mutex_t mu;
@@ -194,6 +196,12 @@ int journal_open(const struct journal_config *cfg, struct journal **out, char *e
     journal_close(j);
     return fail(err, errlen, rc, "cannot list %s: %s", cfg->dir, strerror(-rc));
   }
+  if (cfg->boot_id) {
+    rc = end_mark_open(j->dir, cfg->boot_id, j->seg_known ? j->seg_first : 0, j->next_seq - 1, &j->mark, err, errlen);
+    /* A state directory too full for the mark's one block goes without it
+     * (its next start cannot tell a truncated tail from a torn one). */
+    if (rc < 0 && rc != -ENOSPC && rc != -EDQUOT) { journal_close(j); return rc; }
+  }
   j->appended = j->next_seq - 1;
   j->pub.next_seq = j->next_seq;
   j->pub.durable_seq = j->next_seq - 1;
@@ -236,6 +244,7 @@ void journal_close(struct journal *j) {
   pthread_cond_destroy(&j->cv);
   jenc_free(&j->enc);
   EVP_MD_CTX_free(j->md);
+  end_mark_close(j->mark);
   free(j->dir);
   free(j->group);
   free(j);
@@ -287,6 +296,7 @@ static int rotate(struct journal *j, uint64_t seq, char *err, size_t errlen) {
   j->seg_known = 1;
   j->seg_first = first;
   j->seg_bytes = (uint64_t)st.st_size;
+  end_mark_segment(j->mark, first);
   pthread_mutex_lock(&j->mu);
   j->fd = fd;
   j->pub.segment_first = first;
@@ -350,6 +360,7 @@ static int write_batch(struct journal *j, uint64_t seq, uint32_t count, uint64_t
   }
   j->seg_bytes += total;
   j->next_seq = seq + count;
+  end_mark_seq(j->mark, j->next_seq - 1);
   memcpy(j->last_hash, hash, J_HASH_BYTES);
   pthread_mutex_lock(&j->mu);
   j->appended = j->next_seq - 1;
@@ -432,6 +443,10 @@ int journal_rebase(struct journal *j, uint64_t next_seq, const uint8_t prev[J_HA
   if (rc < 0) return fail(err, errlen, rc, "cannot sync directory %s: %s", j->dir, strerror(-rc));
   j->seg_known = 0;
   j->seg_first = j->seg_bytes = 0;
+  /* No claim until the next append: the TS side records the new base in
+   * its checkpoint after this returns. */
+  end_mark_segment(j->mark, 0);
+  end_mark_seq(j->mark, 0);
   j->next_seq = next_seq;
   memcpy(j->last_hash, prev, J_HASH_BYTES);
   pthread_mutex_lock(&j->mu);

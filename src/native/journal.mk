@@ -17,8 +17,8 @@ JOURNAL_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 JOURNAL_ASAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 JOURNAL_TSAN   := -fsanitize=thread -fno-omit-frame-pointer
 JOURNAL_LIBS   := -lisal -lcbor -lcrypto -pthread
-JOURNAL_SRCS   := capture.c activity.c errmsg.c journal.c journal_codec.c journal_scan.c test/journalmain.c test/journalmain_modes.c
-JOURNAL_HDRS   := $(addprefix $(JOURNAL_DIR)/,capture.h activity.h errmsg.h journal.h test/journalmain.h)
+JOURNAL_SRCS   := capture.c activity.c end_mark.c errmsg.c journal.c journal_codec.c journal_scan.c test/journalmain.c test/journalmain_modes.c
+JOURNAL_HDRS   := $(addprefix $(JOURNAL_DIR)/,capture.h activity.h end_mark.h errmsg.h journal.h test/journalmain.h)
 JOURNAL_OBJS   := $(patsubst %.c,$(JOURNAL_BUILD)/%.o,$(notdir $(JOURNAL_SRCS)))
 JOURNAL_AOBJS  := $(patsubst %.c,$(JOURNAL_ABUILD)/%.o,$(notdir $(JOURNAL_SRCS)))
 JOURNAL_TOBJS  := $(patsubst %.c,$(JOURNAL_TBUILD)/%.o,$(notdir $(JOURNAL_SRCS)))
