@@ -8,6 +8,10 @@
 // damage, named, and a full resync (block checksums), not a split brain.
 // On another boot (the backing store may lack them) it stays a split
 // brain: the secondary's data is never overwritten without the operator.
+// The primary's own end mark (journal.end, test/fs/end-mark) names such a
+// loss before it connects; the origin rule is for a start without it (a
+// state directory too full to make it), so these cases remove it too, but
+// the first.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -31,7 +35,7 @@ function appendOne (L, n) {
 /** A pair where the secondary holds more than the primary's checkpoint and
  *  backing point say was shipped (`write` made it so), and the primary's
  *  segments are gone. */
-async function losePrimarySegments (L, write) {
+async function losePrimarySegments (L, write, { keepMark = false } = {}) {
   let { sec, pri } = await startPair(L, port)
   writeFiles(L, 'a', 20)
   await waitSynced(L)
@@ -50,6 +54,7 @@ async function losePrimarySegments (L, write) {
   for (const [f, b] of Object.entries(kept)) fs.writeFileSync(join(L.pstate, f), b)
   const segs = fs.readdirSync(L.pstate).filter(f => f.endsWith('.seg'))
   for (const f of segs) fs.rmSync(join(L.pstate, f))
+  if (!keepMark) fs.rmSync(join(L.pstate, 'journal.end'))
   return { sec, held }
 }
 
@@ -74,6 +79,23 @@ for (const [how, write] of [['it holds more than the secondary', L => writeFiles
     }
   }))
 }
+
+test('with the end mark, the primary names the loss itself at its start: full resync, the copy converges', bounded(130_000, async () => {
+  const L = layout('lost-segment-mark', { vols: ['one'] })
+  let sec, pri
+  try {
+    ({ sec } = await losePrimarySegments(L, () => writeFiles(L, 'b', 20), { keepMark: true }))
+    pri = await startPrimary(L, port)
+    writeFiles(L, 'c', 5)
+    await waitSynced(L, 60_000)
+    assert.is(differences(L), null)
+    assert.match(pri.err, /journal damaged: .*the native core appended through on this boot \(journal\.end\).*: sequences \d+\.\.\d+ lost/)
+    assert.match(pri.err, /pair decision: resync, full: journal damage/)
+    assert.not.match(pri.err, /SPLIT_BRAIN|split brain with/)
+  } finally {
+    await stopAll(L, pri, sec)
+  }
+}))
 
 test('the same after a reboot of the primary: a split brain (loud), nothing overwritten', bounded(130_000, async () => {
   const L = layout('lost-segment-reboot', { vols: ['one'] })
