@@ -2,7 +2,7 @@
 // The fault campaign's CI profile (scripts/faults.mjs; `make faults` for longer runs): a
 // seeded campaign of runs against a replicating pair, the secondary in a network namespace the
 // campaign makes and removes (on loopback, said so, without root or iproute2), behind a
-// controlled TCP proxy, with every fault kind of `make faults` (below).
+// controlled TCP proxy, with every fault kind of `make faults`.
 // Asserts Jepsen's properties: no acknowledged write lost, no torn (non-prefix) snapshot of
 // the secondary, the pair converges, no divergence, silent or not, and every damage made
 // to a side's state reported. FAULT_SEED=S
@@ -12,14 +12,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { campaign, KINDS } from '../../scripts/faults.mjs'
 
-// Every kind `make faults` has but truncated segments: daemons killed and paused, the link
-// cut, reset, stalled, delayed and throttled, each side's journal and checkpoint damaged while
-// it is down (bit flips, deleted segments), and each of the four places full for a while.
-// (`throttle` shares the schedule's `delay` slot, the damage kinds the `flip-SIDE` slot: one
-// more draw picks which.) A truncation of the primary's newest segment past its acknowledged
-// point and its last backing sync, of what the secondary does not hold yet, is cut as a torn
-// tail and not named as damage (RELIABILITY.md, Open: FAULT_SEED=898270670 run 5).
-const kinds = KINDS.filter(k => !k.startsWith('truncate-'))
+// Every kind: daemons killed and paused, the link cut, reset, stalled, delayed and throttled,
+// each side's journal and checkpoint damaged while it is down (bit flips, truncated and
+// deleted segments), and each of the four places full for a while. (`throttle` shares the
+// schedule's `delay` slot, the damage kinds the `flip-SIDE` slot: one more draw picks which.)
+const kinds = KINDS
 
 test('fault campaign (CI profile): nothing acknowledged lost, prefixes only, convergence', async () => {
   const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
