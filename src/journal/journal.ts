@@ -163,7 +163,11 @@ export class Journal {
       const newest = i === this.segments.length - 1
       for (const hole of scan.holes) {
         if (hole.resumeAt === null && newest) {
-          this.recovery = { segment: seg.path, offset: hole.offset, cutBytes: seg.bytes - hole.offset, reason: hole.reason }
+          // Zeros alone are what the native core wrote ahead of its end
+          // (src/native/journal.c, prealloc) and an unclean stop left: cut, not torn.
+          if (!await zerosFrom(seg.path, hole.offset)) {
+            this.recovery = { segment: seg.path, offset: hole.offset, cutBytes: seg.bytes - hole.offset, reason: hole.reason }
+          }
           if (!this.opts.readOnly) {
             await fsp.truncate(seg.path, hole.offset)
             seg.bytes = hole.offset
@@ -687,6 +691,22 @@ async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<
       for (const payload of dec.push(buf.subarray(0, bytesRead))) {
         yield { batch: decodeBatch(payload), payload }
       }
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Whether the file holds only zero bytes from `offset` to its end. */
+async function zerosFrom (path: string, offset: number): Promise<boolean> {
+  const fh = await fsp.open(path, 'r')
+  try {
+    const buf = Buffer.alloc(64 * 1024)
+    for (let pos = offset; ;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
+      if (bytesRead === 0) return true
+      for (let i = 0; i < bytesRead; i++) if (buf[i] !== 0) return false
+      pos += bytesRead
     }
   } finally {
     await fh.close()

@@ -7,7 +7,11 @@
 // read what is there up to the end the writer reported, in chunks, yielding
 // to the event loop between them so the replicator keeps running while a
 // large write streams in. Frames come from the page cache; a frame that is
-// not whole yet is read again at the next wake.
+// not whole yet is read again at the next wake. In the writer's current
+// segment nothing past the end it reported is read: the native core writes
+// zeros ahead of its end once an application fsyncs (so that the fsyncs do
+// not commit a new file size each time), and a frame being written there
+// would read as a bad one.
 import fs from 'node:fs'
 import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
@@ -18,7 +22,7 @@ import type { Appended, Journal } from './journal.js'
 import type { Batch } from '../core/records.js'
 
 /** Where the writer stands (the native core's poll). */
-export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq }
+export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq, segmentBytes: number }
 
 export type TailListener = (a: Appended, batch: Batch) => void
 
@@ -77,7 +81,7 @@ export class JournalTail {
       for (;;) {
         const w = this.position()
         if (this.journal.nextSeq >= w.nextSeq) return
-        const progressed = this.readSome()
+        const progressed = this.readSome(w.segmentFirst === this.segFirst ? w.segmentBytes : Infinity)
         if (!progressed) {
           // Nothing whole past our offset in this segment: the writer moved
           // on to the next one (named by the next batch's first sequence).
@@ -96,8 +100,8 @@ export class JournalTail {
     }
   }
 
-  /** Reads whole frames from the current segment; false if none were there. */
-  private readSome (): boolean {
+  /** Reads whole frames from the current segment up to byte `end`; false if none were there. */
+  private readSome (end: number): boolean {
     if (this.fd < 0) {
       try {
         this.fd = fs.openSync(this.journal.segmentPath(this.segFirst), 'r')
@@ -107,13 +111,13 @@ export class JournalTail {
       }
     }
     let buf = this.chunk
-    let n = fs.readSync(this.fd, buf, 0, buf.length, this.offset)
+    let n = fs.readSync(this.fd, buf, 0, Math.max(0, Math.min(buf.length, end - this.offset)), this.offset)
     if (n < frameHeaderBytes) return false
     const first = buf.readUInt32BE(0)
     if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
     if (frameHeaderBytes + first > buf.length) { // a frame larger than the chunk: read it alone
       buf = Buffer.allocUnsafe(frameHeaderBytes + first)
-      n = fs.readSync(this.fd, buf, 0, buf.length, this.offset)
+      n = fs.readSync(this.fd, buf, 0, Math.max(0, Math.min(buf.length, end - this.offset)), this.offset)
     }
     const read = buf.subarray(0, n)
     let off = 0
