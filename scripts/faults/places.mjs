@@ -108,6 +108,13 @@ export function cutSegment (stateDir, r, how) {
     return `${seg.n} deleted (${seg.size} bytes, segment ${segs.indexOf(seg) + 1} of ${segs.length})`
   }
   const to = Math.floor(r() * seg.size)
+  // The zeros the native core writes ahead of a segment's last frame hold
+  // nothing: a cut within them is no damage, and nothing has to report it.
+  const onlyZeros = fs.readFileSync(join(stateDir, seg.n)).subarray(to).every(b => b === 0)
   fs.truncateSync(join(stateDir, seg.n), to)
-  return `${seg.n} truncated from ${seg.size} to ${to} bytes (segment ${segs.indexOf(seg) + 1} of ${segs.length})`
+  return `${seg.n} truncated from ${seg.size} to ${to} bytes (segment ${segs.indexOf(seg) + 1} of ${segs.length})${onlyZeros ? harmlessCut : ''}`
 }
+
+/** Said of a cut that took only the zeros past the last frame. */
+export const harmlessCut = ': only zeros past the last frame, no damage'
+

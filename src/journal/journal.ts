@@ -161,13 +161,18 @@ export class Journal {
       const seg = this.segments[i]
       const scan = await scanSegment(seg.path)
       const newest = i === this.segments.length - 1
+      // The zeros the native core writes ahead of its end, left by an
+      // unclean stop: not a torn tail, nothing to report.
+      if (newest && scan.zerosAt !== null && !this.opts.readOnly) {
+        await fsp.truncate(seg.path, scan.zerosAt)
+        seg.bytes = scan.zerosAt
+      }
       for (const hole of scan.holes) {
         if (hole.resumeAt === null && newest) {
-          // Zeros alone are what the native core wrote ahead of its end
-          // (src/native/journal.c, prealloc) and an unclean stop left: cut, not torn.
-          if (!await zerosFrom(seg.path, hole.offset)) {
-            this.recovery = { segment: seg.path, offset: hole.offset, cutBytes: seg.bytes - hole.offset, reason: hole.reason }
-          }
+          // In those zeros, bytes that are not: no frame a crash tore
+          // (a frame's header comes first), so damage, though no record was lost.
+          if (hole.inZeros) this.stateDamage.push(`journal segment ${seg.path} damaged: ${hole.reason}; ${seg.bytes - hole.offset} bytes cut, no record lost`)
+          else this.recovery = { segment: seg.path, offset: hole.offset, cutBytes: seg.bytes - hole.offset, reason: hole.reason }
           if (!this.opts.readOnly) {
             await fsp.truncate(seg.path, hole.offset)
             seg.bytes = hole.offset
@@ -689,24 +694,9 @@ async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<
       }
       pos += bytesRead
       for (const payload of dec.push(buf.subarray(0, bytesRead))) {
+        if (payload.length === 0) return // a header of zeros: the frames end there (segments.ts isZeroHeader)
         yield { batch: decodeBatch(payload), payload }
       }
-    }
-  } finally {
-    await fh.close()
-  }
-}
-
-/** Whether the file holds only zero bytes from `offset` to its end. */
-async function zerosFrom (path: string, offset: number): Promise<boolean> {
-  const fh = await fsp.open(path, 'r')
-  try {
-    const buf = Buffer.alloc(64 * 1024)
-    for (let pos = offset; ;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
-      if (bytesRead === 0) return true
-      for (let i = 0; i < bytesRead; i++) if (buf[i] !== 0) return false
-      pos += bytesRead
     }
   } finally {
     await fh.close()

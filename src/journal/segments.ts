@@ -43,6 +43,7 @@ export interface SegmentHole {
   offset: number // of the first bad byte (a frame that fails)
   reason: string
   resumeAt: number | null // next valid frame after it; null: nothing valid follows
+  inZeros?: true // in the zeros past the last frame (bytes there that are not zeros)
 }
 
 export interface SegmentScan {
@@ -50,6 +51,7 @@ export interface SegmentScan {
   goodBytes: number // length of the verified prefix
   damage: null | { offset: number, reason: string } // first bad frame, if any
   holes: SegmentHole[] // every bad stretch; a last one with resumeAt null is a tail
+  zerosAt: number | null // where the zeros past the last frame begin, if the segment has them
 }
 
 /** Reads and verifies a whole segment. At a short, oversize, CRC-failing or
@@ -66,8 +68,22 @@ export function scanBuffer (buf: Buffer): SegmentScan {
   const batches: ScannedBatch[] = []
   const holes: SegmentHole[] = []
   let goodBytes = -1
+  let zerosAt: number | null = null
   let off = 0
   while (off < buf.length) {
+    if (isZeroHeader(buf, off)) {
+      // The end of the frames: the native core writes zeros ahead of its end
+      // (src/native/journal.c, prealloc), and no batch is empty.
+      const nonZero = firstNonZero(buf, off)
+      if (nonZero === null) { zerosAt = off; break }
+      if (goodBytes < 0) goodBytes = off
+      const last = batches[batches.length - 1]
+      const next = findBatchFrame(buf, nonZero, last ? last.batch.seq + last.batch.records.length : 0)
+      holes.push({ offset: off, reason: `bytes that are not zeros at byte ${nonZero}, past the zeros that end the frames at byte ${off}`, resumeAt: next, ...(next === null ? { inZeros: true as const } : {}) })
+      if (next === null) break
+      off = next
+      continue
+    }
     const f = checkBatchAt(buf, off)
     if (!f.ok) {
       if (goodBytes < 0) goodBytes = off
@@ -82,7 +98,20 @@ export function scanBuffer (buf: Buffer): SegmentScan {
     off = f.end
   }
   const first = holes[0]
-  return { batches, goodBytes: goodBytes < 0 ? off : goodBytes, damage: first ? { offset: first.offset, reason: first.reason } : null, holes }
+  return { batches, goodBytes: goodBytes < 0 ? off : goodBytes, damage: first ? { offset: first.offset, reason: first.reason } : null, holes, zerosAt }
+}
+
+/** A frame header of zeros (length 0, CRC 0): where a segment's frames end
+ *  when the native core wrote zeros ahead of them. */
+export function isZeroHeader (buf: Buffer, off: number): boolean {
+  if (buf.length - off < frameHeaderBytes) return false
+  for (let i = 0; i < frameHeaderBytes; i++) if (buf[off + i] !== 0) return false
+  return true
+}
+
+function firstNonZero (buf: Buffer, from: number): number | null {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return i
+  return null
 }
 
 type BatchCheck = { ok: true, batch: Batch, payload: Buffer, end: number } | { ok: false, reason: string }
