@@ -3,7 +3,9 @@
  * <first seq, 20 digits>.seg of frames u32 BE length | u32 BE crc32c |
  * CBOR batch {v, group, seq, prev, ts, sync, records}; each batch's prev is
  * the chain hash (first 16 bytes of SHA-256 of the payload) of the one
- * before it.
+ * before it. A frame header of zeros ends the frames: after an fsync the
+ * newest segment has zeros written ahead of its end (journal.c, prealloc),
+ * cut at rotation and at a clean close.
  *
  * Threads: journal_append*, journal_rebase run on the thread that holds the
  * capture's group lock (a FUSE worker, or the JS thread for JS-originated
