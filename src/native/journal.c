@@ -64,7 +64,11 @@ struct journal {
 
   /* under mu */
   pthread_mutex_t mu;
-  pthread_cond_t cv;             /* a sync finished; the retire thread has work */
+  pthread_cond_t cv;             /* a sync finished */
+  /* The retire thread has work (or must stop). Its own condition: woken by
+   * every sync round's broadcast it cost each fsync a futex wake and a
+   * wake-up of an idle vCPU for nothing (native-notes/performance.md 6). */
+  pthread_cond_t retire_cv;
   struct journal_status pub;
   uint64_t appended;             /* last seq written */
   int retiring[RETIRING_MAX];
@@ -113,6 +117,7 @@ static int sync_round_locked(struct journal *j) {
   if (e && !j->sync_err) j->sync_err = e;
   else if (!e && !j->sync_err && upto > j->pub.durable_seq) j->pub.durable_seq = upto;
   pthread_cond_broadcast(&j->cv);
+  if (j->nretiring > 0) pthread_cond_signal(&j->retire_cv);   /* it waited for this round */
   return e;
 }
 
@@ -138,7 +143,7 @@ static void *retire_main(void *arg) {
   struct journal *j = arg;
   pthread_mutex_lock(&j->mu);
   for (;;) {
-    while (!j->stop && (j->nretiring == 0 || j->syncing)) pthread_cond_wait(&j->cv, &j->mu);
+    while (!j->stop && (j->nretiring == 0 || j->syncing)) pthread_cond_wait(&j->retire_cv, &j->mu);
     if (j->stop) break;
     int had = j->sync_err;
     int e = sync_round_locked(j);
@@ -168,6 +173,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out, char *e
   j->fd = -1;
   pthread_mutex_init(&j->mu, NULL);
   pthread_cond_init(&j->cv, NULL);
+  pthread_cond_init(&j->retire_cv, NULL);
   jenc_init(&j->enc, 1);
   j->dir = strdup(cfg->dir);
   j->group = strdup(cfg->group);
@@ -246,7 +252,7 @@ void journal_close(struct journal *j) {
     journal_sync(j, UINT64_MAX, msg, sizeof msg);   /* errors were reported as they came */
     pthread_mutex_lock(&j->mu);
     j->stop = 1;
-    pthread_cond_broadcast(&j->cv);
+    pthread_cond_signal(&j->retire_cv);
     pthread_mutex_unlock(&j->mu);
     pthread_join(j->retire_tid, NULL);
   }
@@ -255,6 +261,7 @@ void journal_close(struct journal *j) {
   pthread_mutex_unlock(&j->mu);
   pthread_mutex_destroy(&j->mu);
   pthread_cond_destroy(&j->cv);
+  pthread_cond_destroy(&j->retire_cv);
   jenc_free(&j->enc);
   EVP_MD_CTX_free(j->md);
   end_mark_close(j->mark);
@@ -287,7 +294,7 @@ static int rotate(struct journal *j, uint64_t seq, char *err, size_t errlen) {
     }
     j->retiring[j->nretiring++] = old;
     j->fd = -1;
-    pthread_cond_broadcast(&j->cv);
+    pthread_cond_signal(&j->retire_cv);
     pthread_mutex_unlock(&j->mu);
   }
   int reuse = old < 0 && j->seg_known && j->seg_bytes < j->segment_bytes_max;
