@@ -2,9 +2,12 @@
  * 7.42, module parameter fuse.enable_uring).
  *
  * Owns: one queue per possible CPU (the kernel puts a request on the queue of
- * the CPU its caller runs on, qid = cpu), each with its own thread, pinned to
- * that CPU, and its own io_uring (SQE128: the command sits in the SQE's
- * 80-byte area). Each queue registers RING_DEPTH entries; an entry is a
+ * the CPU its caller runs on, qid = cpu), served by cfg.threads threads (1 by
+ * default), each pinned to the queue's CPU with its own io_uring (SQE128: the
+ * command sits in the SQE's 80-byte area) and one entry: the kernel hands a
+ * request to any free entry of the queue, so an entry is free only while its
+ * thread is idle, and a handler that blocks (a sync-mode write waiting for
+ * the secondary) holds up no other request. An entry is a
  * header buffer (struct fuse_uring_req_header: in/out header, the op's first
  * argument, commit id and payload size) and a payload buffer (the rest of the
  * request, then the reply's payload). A CQE hands us a request in an entry;
@@ -44,9 +47,10 @@
 
 #define ENABLE_PARAM "/sys/module/fuse/parameters/enable_uring"
 #define CPU_POSSIBLE "/sys/devices/system/cpu/possible"
-#define RING_DEPTH 2          /* entries per queue: one in service, one already fetched */
+#define RING_DEPTH 1          /* entries per thread: COMMIT_AND_FETCH already takes the next request */
 #define QUEUES_MAX 1024
 #define START_WAIT_S 10
+#define STOP_POLL_MS 1000     /* a thread waiting for a CQE looks at u->stopping this often */
 
 struct uring_q;
 
@@ -61,7 +65,7 @@ struct uring_ent {
   int has_reply, dead;
 };
 
-struct uring_q {
+struct uring_q {                      /* one thread: its ring and entries, on queue qid */
   struct uring *u;
   int qid, started, live;
   pthread_t tid;
@@ -72,13 +76,14 @@ struct uring_q {
 
 struct uring {
   struct session *s;
-  int nq;
+  int nq, per;                        /* queues (CPUs), threads per queue */
   size_t paysz;
   struct uring_q *qs;
   pthread_mutex_t mu;                 /* guards the start report below */
   pthread_cond_t cv;
   int nready, nfailed;
   char err[256];
+  int stopping;                       /* atomic: the connection is gone, end even with live entries */
 };
 
 static int say(char *err, size_t errlen, int rc, const char *fmt, ...) {
@@ -221,9 +226,13 @@ static int serve_ent(struct uring_q *q, struct uring_ent *e) {
 
 static void serve(struct uring_q *q) {
   struct session *s = q->u->s;
-  while (q->live > 0) {
-    int rc = io_uring_submit_and_wait(&q->ring, 1);
-    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+  while (q->live > 0 && !__atomic_load_n(&q->u->stopping, __ATOMIC_RELAXED)) {
+    /* the unmount ends every entry with ENOTCONN; the timeout is for the
+     * case it does not (uring_join after an abort) */
+    struct __kernel_timespec ts = { .tv_sec = STOP_POLL_MS / 1000, .tv_nsec = (STOP_POLL_MS % 1000) * 1000000L };
+    struct io_uring_cqe *first;
+    int rc = io_uring_submit_and_wait_timeout(&q->ring, &first, 1, &ts, NULL);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
       fprintf(stderr, "replfs: ring %d: io_uring_enter: %s\n", q->qid, strerror(-rc));
       break;
     }
@@ -297,7 +306,7 @@ static int ring_setup(struct uring_q *q, char *msg, size_t msglen) {
 static void *ring_thread(void *arg) {
   struct uring_q *q = arg;
   char nm[16];
-  snprintf(nm, sizeof nm, "replfs-ring%d", q->qid);
+  snprintf(nm, sizeof nm, "replfs-ring%d.%d", q->qid, (int)(q - q->u->qs) / q->u->nq);
   session_thread_setup(nm);
   /* on its queue's CPU: the caller that queued the request just blocked there */
   cpu_set_t set;
@@ -323,14 +332,17 @@ int uring_start(struct session *s, char *err, size_t errlen) {
   s->ur = u;
   u->s = s;
   u->nq = nq;
+  u->per = s->cfg.threads > 0 ? s->cfg.threads : 1;
+  if (u->per > 16) u->per = 16;
+  int nt = nq * u->per;
   u->paysz = s->bufsize;              /* >= max_write: the kernel's least payload size */
   pthread_mutex_init(&u->mu, NULL);
   pthread_cond_init(&u->cv, NULL);
-  if (!(u->qs = calloc((size_t)nq, sizeof *u->qs))) return say(err, errlen, -ENOMEM, "out of memory");
-  for (int k = 0; k < nq; k++) {
+  if (!(u->qs = calloc((size_t)nt, sizeof *u->qs))) return say(err, errlen, -ENOMEM, "out of memory");
+  for (int k = 0; k < nt; k++) {
     struct uring_q *q = &u->qs[k];
     q->u = u;
-    q->qid = k;
+    q->qid = k % nq;
     if (!(q->out = malloc(s->bufsize))) return say(err, errlen, -ENOMEM, "out of memory");
     for (int j = 0; j < RING_DEPTH; j++) {
       struct uring_ent *e = &q->ents[j];
@@ -346,7 +358,7 @@ int uring_start(struct session *s, char *err, size_t errlen) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);     /* queue threads take no signals */
   int rc = 0;
-  for (int k = 0; k < nq; k++) {
+  for (int k = 0; k < nt; k++) {
     int e = pthread_create(&u->qs[k].tid, NULL, ring_thread, &u->qs[k]);
     if (e) { rc = say(err, errlen, -e, "pthread_create: %s", strerror(e)); break; }
     u->qs[k].started = 1;
@@ -357,19 +369,20 @@ int uring_start(struct session *s, char *err, size_t errlen) {
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += START_WAIT_S;
   pthread_mutex_lock(&u->mu);
-  while (u->nready + u->nfailed < nq && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&u->cv, &u->mu, &dl);
+  while (u->nready + u->nfailed < nt && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&u->cv, &u->mu, &dl);
   int ready = u->nready, failed = u->nfailed;
   pthread_mutex_unlock(&u->mu);
   if (failed) return say(err, errlen, -EIO, "--io-uring: %s", u->err);
-  if (ready < nq) return say(err, errlen, -ETIMEDOUT, "--io-uring: %d of %d queues ready after %d s", ready, nq, START_WAIT_S);
-  if (s->cfg.debug) fprintf(stderr, "replfs: io_uring: %d queues x %d entries, payload %zu bytes\n", nq, RING_DEPTH, u->paysz);
+  if (ready < nt) return say(err, errlen, -ETIMEDOUT, "--io-uring: %d of %d ring threads ready after %d s", ready, nt, START_WAIT_S);
+  if (s->cfg.debug) fprintf(stderr, "replfs: io_uring: %d queues x %d threads, payload %zu bytes\n", nq, u->per, u->paysz);
   return 0;
 }
 
 int uring_join(struct session *s, const struct timespec *deadline) {
   struct uring *u = s->ur;
   int left = 0;
-  for (int k = 0; u && k < u->nq; k++) {
+  if (u && !deadline) __atomic_store_n(&u->stopping, 1, __ATOMIC_RELAXED);
+  for (int k = 0; u && u->qs && k < u->nq * u->per; k++) {
     struct uring_q *q = &u->qs[k];
     if (!q->started) continue;
     if ((deadline ? pthread_timedjoin_np(q->tid, NULL, deadline) : pthread_join(q->tid, NULL)) == 0) q->started = 0;
@@ -381,7 +394,7 @@ int uring_join(struct session *s, const struct timespec *deadline) {
 void uring_free(struct session *s) {
   struct uring *u = s->ur;
   if (!u) return;
-  for (int k = 0; u->qs && k < u->nq; k++) {
+  for (int k = 0; u->qs && k < u->nq * u->per; k++) {
     free(u->qs[k].out);
     for (int j = 0; j < RING_DEPTH; j++) free(u->qs[k].ents[j].buf);
   }
