@@ -21,7 +21,7 @@ ROOT=$(pwd)
 # pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools. The fault
 # campaign's network namespace uses ip and tc (iproute2) and nsenter (util-linux).
 PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 git iproute2 util-linux procps openssl kmod python3 make g++ gcc
-          libisal-dev libcbor-dev libssl-dev autoconf automake libtool perl)
+          libisal-dev libcbor-dev libssl-dev liburing-dev autoconf automake libtool perl)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

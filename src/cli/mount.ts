@@ -32,6 +32,7 @@ interface MountFlags extends PeerFlags {
   state?: string, group?: string, volume?: string[], image?: string[]
   peer?: string, mode: string, syncTimeout: string, journalMax: string, onOverflow: string, retain?: string
   verifyInterval?: string, verifyRate: string
+  ioUring: boolean
 }
 
 /** "90", "90s", "15m", "6h", "1d" → milliseconds. */
@@ -59,6 +60,8 @@ export function registerMount (program: Command): void {
     .option('--retain <size|duration>', 'without --peer: keep at most this much journal (e.g. 10G) or this much history (e.g. 7d); what is dropped is tracked for a later peer\'s resync')
     .option('--verify-interval <duration>', 'verify the secondary against this primary periodically (e.g. 6h): a pass this long after the last one ended')
     .option('--verify-rate <size>', 'with --verify-interval: bytes read per second on each side by a periodic pass', '32M')
+    .option('--io-uring', 'serve FUSE over io_uring instead of /dev/fuse (Linux 6.14+; turns on fuse.enable_uring; REPLFS_IO_URING=1 makes it the default)',
+      process.env.REPLFS_IO_URING === '1')
   addPeerOptions(cmd)
     .addHelpText('after', `
 Forms:
@@ -115,7 +118,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         await writeGroupFile(state, spec)
         await writeStateRole(state, 'primary')
         if (repl) repl.identity.node = nodeId(state)
-        const primary = await startPrimary(spec, state, mountpoint, log, repl, verifyEvery, retain)
+        const primary = await startPrimary(spec, state, mountpoint, log, repl, verifyEvery, retain, { ioUring: flags.ioUring })
         const names = spec.volumes.map(v => `${v.name}(${v.kind})`).join(' ')
         console.log(`replfs: ready: ${mountpoint} group ${spec.group} volumes ${names} journal at sequence ${primary.journal.nextSeq}`)
         return how => primary.stop(how)

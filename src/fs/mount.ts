@@ -15,6 +15,8 @@ export interface CoreMountOptions {
   /** the journal appender the mount captures into (null: read-only view) */
   capture: CaptureHandle | null
   threads?: number
+  /** serve FUSE over io_uring (the core's uring.c) instead of /dev/fuse */
+  ioUring?: boolean
 }
 
 /** Mounts the group; resolves once the kernel's INIT is answered. */
@@ -31,6 +33,7 @@ export async function mountCore (mountpoint: string, spec: GroupSpec, o: CoreMou
     single: spec.single,
     volumes: spec.volumes.map(v => ({ num: v.num, name: v.name, kind: v.kind, path: v.path, size: v.size })),
     threads,
+    ioUring: o.ioUring === true,
     // Cached attributes are safe: every change to the backing store goes
     // through this mount (the backing directory is ours while mounted).
     attrTimeout: 1,

@@ -56,6 +56,8 @@ export interface SessionOptions {
   single: boolean
   volumes: NativeVolume[]
   threads?: number
+  /** FUSE over io_uring (Linux 6.14+, fuse.enable_uring) instead of /dev/fuse */
+  ioUring?: boolean
   maxWrite?: number
   attrTimeout?: number
   entryTimeout?: number

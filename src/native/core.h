@@ -29,6 +29,7 @@ struct core_config {
   double attr_timeout, entry_timeout; /* seconds */
   struct capture *capture;     /* NULL with read_only=0: plain passthrough, nothing journalled (benchmarks, harness) */
   int debug;                   /* one line per request on stderr */
+  int io_uring;                /* serve requests over FUSE-over-io_uring (uring.c); /dev/fuse otherwise */
 };
 
 struct session;

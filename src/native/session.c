@@ -32,7 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuse_uring_abi.h"
 #include "inodes.h"
+#include "uring.h"
 
 #define PROTO_MINOR_MAX 38                 /* <linux/fuse.h> here is 7.38 */
 #define MAX_WRITE_DEFAULT (256u * 1024)    /* 64 pages: measured best on this box */
@@ -69,6 +71,7 @@ static void send_reply(struct req *r, int err, const struct iovec *payload, int 
   if (r->s->cfg.debug)
     fprintf(stderr, "replfs:   unique %llu -> error %d, %zu bytes\n",
             (unsigned long long)r->h->unique, -err, len);
+  if (r->ent) { uring_put_reply(r, err, payload, n); return; }   /* committed after dispatch */
   ssize_t w = writev(r->fd, iov, n + 1);
   /* ENOENT: the request was interrupted and is gone; ENODEV: unmounted */
   if (w < 0 && errno != ENOENT && errno != ENODEV && r->s->cfg.debug)
@@ -182,36 +185,47 @@ void notify_inval_attr(struct req *r, uint64_t nodeid) {
 static void dispatch(struct session *s, struct worker *w, size_t n) {
   const struct fuse_in_header *h = (const void *)w->in;
   struct req r = { .s = s, .fd = w->fd, .h = h, .in = w->in + sizeof *h,
-                   .inlen = n - sizeof *h, .out = w->out, .replied = 0 };
+                   .inlen = n - sizeof *h, .out = w->out, .replied = 0, .ent = NULL };
+  session_dispatch(&r);
+}
+
+void session_dispatch(struct req *r) {
+  struct session *s = r->s;
+  const struct fuse_in_header *h = r->h;
   __atomic_add_fetch(&s->st.requests, 1, __ATOMIC_RELAXED);
   if (s->cfg.debug)
-    fprintf(stderr, "replfs: op %u (%s) unique %llu node %llu len %u uid %u\n", h->opcode,
+    fprintf(stderr, "replfs: op %u (%s) unique %llu node %llu len %u uid %u%s\n", h->opcode,
             h->opcode < (uint32_t)op_table_len && op_table[h->opcode].name ? op_table[h->opcode].name : "?",
-            (unsigned long long)h->unique, (unsigned long long)h->nodeid, h->len, h->uid);
-  if (h->opcode == FUSE_INIT) { reply_err(&r, EIO); return; }   /* only once, at start */
+            (unsigned long long)h->unique, (unsigned long long)h->nodeid, h->len, h->uid,
+            r->ent ? " (ring)" : "");
+  if (h->opcode == FUSE_INIT) { reply_err(r, EIO); return; }   /* only once, at start */
   if (h->opcode >= (uint32_t)op_table_len || !op_table[h->opcode].fn) {
     if (h->opcode == FUSE_INTERRUPT || h->opcode == FUSE_FORGET) return;   /* never replied */
-    reply_err(&r, ENOSYS);
+    reply_err(r, ENOSYS);
     return;
   }
   const struct op_desc *d = &op_table[h->opcode];
-  if (r.inlen < d->min_in) {
+  if (r->inlen < d->min_in) {
     if (h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET && h->opcode != FUSE_INTERRUPT)
-      reply_err(&r, EINVAL);
+      reply_err(r, EINVAL);
     return;
   }
-  d->fn(&r);
+  d->fn(r);
+}
+
+void session_thread_setup(const char *name) {
+  /* own umask (0: modes are used as the kernel sends them, it already
+   * applied the caller's umask) without touching the process's */
+  if (unshare(CLONE_FS) == 0) umask(0);
+  pthread_setname_np(pthread_self(), name);      /* visible in top -H, gdb, /proc */
 }
 
 static void *worker(void *arg) {
   struct worker *w = arg;
   struct session *s = w->s;
-  /* own umask (0: modes are used as the kernel sends them, it already
-   * applied the caller's umask) without touching the process's */
-  if (unshare(CLONE_FS) == 0) umask(0);
   char nm[16];
   snprintf(nm, sizeof nm, "replfs-fuse%d", (int)(w - s->workers));
-  pthread_setname_np(pthread_self(), nm);      /* visible in top -H, gdb, /proc */
+  session_thread_setup(nm);
   for (;;) {
     ssize_t n = read(w->fd, w->in, s->bufsize);
     if (n < 0) {
@@ -332,9 +346,13 @@ static int do_init(struct session *s, char *err, size_t errlen) {
       rc = fail(err, errlen, -EPROTO, "kernel FUSE %u.%u is too old", in->major, in->minor);
       break;
     }
-    o.minor = in->minor < PROTO_MINOR_MAX ? in->minor : PROTO_MINOR_MAX;
+    /* --io-uring: 7.42 brought the ring; nothing the core sends or reads
+     * changed size between 7.38 and 7.42 (native-notes/io-uring.md) */
+    uint32_t minor_max = s->cfg.io_uring ? FUSE_URING_MINOR : PROTO_MINOR_MAX;
+    o.minor = in->minor < minor_max ? in->minor : minor_max;
     s->proto_minor = o.minor;
-    uint32_t kflags = r.inlen >= sizeof *in ? in->flags : in->flags;
+    uint32_t kflags = in->flags;
+    uint32_t kflags2 = (kflags & FUSE_INIT_EXT) && r.inlen >= sizeof *in ? in->flags2 : 0;
     /* Never FUSE_WRITEBACK_CACHE (writes would return before we have them),
      * nor POSIX/FLOCK locks (the kernel then does locks locally), nor
      * SETXATTR_EXT. HANDLE_KILLPRIV_V2: we clear suid/sgid ourselves, and the
@@ -351,10 +369,22 @@ static int do_init(struct session *s, char *err, size_t errlen) {
     o.max_write = s->max_write;
     o.time_gran = 1;
     o.max_pages = (uint16_t)(s->max_write / 4096);
+    int no_ring = 0;
+    if (s->cfg.io_uring) {
+      /* the kernel offers the ring only while fuse.enable_uring is Y */
+      if ((kflags2 & FUSE_OVER_IO_URING_FLAG2) && o.minor >= FUSE_URING_MINOR) {
+        o.flags |= FUSE_INIT_EXT;
+        o.flags2 = FUSE_OVER_IO_URING_FLAG2;
+      } else no_ring = 1;
+    }
     reply_buf(&r, &o, sizeof o);
     if (s->cfg.debug)
-      fprintf(stderr, "replfs: INIT kernel %u.%u flags %#x -> 7.%u flags %#x max_write %u\n",
-              in->major, in->minor, kflags, o.minor, o.flags, o.max_write);
+      fprintf(stderr, "replfs: INIT kernel %u.%u flags %#x flags2 %#x -> 7.%u flags %#x flags2 %#x max_write %u\n",
+              in->major, in->minor, kflags, kflags2, o.minor, o.flags, o.flags2, o.max_write);
+    if (no_ring)
+      rc = fail(err, errlen, -EOPNOTSUPP,
+                "--io-uring: the kernel (FUSE 7.%u) did not offer FUSE over io_uring; it needs Linux 6.14+ "
+                "and, as root, echo Y > /sys/module/fuse/parameters/enable_uring", in->minor);
     break;
   }
   free(buf);
@@ -441,11 +471,14 @@ static void join_workers(struct session *s) {
     if (pthread_timedjoin_np(w->tid, NULL, &dl) == 0) w->started = 0;
     else left++;
   }
+  left += uring_join(s, &dl);
   if (left) {
-    /* a lazy unmount with files still open: cut the connection */
+    /* a lazy unmount with files still open: cut the connection (this also
+     * ends the ring's entries with ENOTCONN) */
     abort_connection(s);
     for (int k = 0; k < s->nthreads; k++)
       if (s->workers[k].started) { pthread_join(s->workers[k].tid, NULL); s->workers[k].started = 0; }
+    uring_join(s, NULL);
   }
   for (int k = 0; k < s->nthreads; k++) {
     struct worker *w = &s->workers[k];
@@ -469,6 +502,7 @@ static void unmount(struct session *s) {
 static void destroy(struct session *s) {
   unmount(s);
   join_workers(s);
+  uring_free(s);
   if (s->fd >= 0) close(s->fd);
   itable_free(s->it);
   free(s->roots);
@@ -509,10 +543,14 @@ int session_start(const struct core_config *cfg, struct session **out, char *err
   s->bufsize = (s->max_write > XATTR_VALUE_MAX ? s->max_write : XATTR_VALUE_MAX) + HEADER_ROOM + PATH_MAX;
   s->nthreads = cfg->threads > 0 ? cfg->threads : 1;
   if (s->nthreads > 64) s->nthreads = 64;
+  /* the ring serves the requests; one reader takes what stays on /dev/fuse
+   * (FORGET, INTERRUPT, anything before the ring is ready) */
+  if (cfg->io_uring) s->nthreads = 1;
   clock_gettime(CLOCK_REALTIME, &s->start_time);
   if ((rc = itable_new(&s->it))) { destroy(s); return fail(err, errlen, rc, "out of memory"); }
   if ((rc = open_volumes(s, err, errlen))) { destroy(s); return rc; }
 
+  if (cfg->io_uring && (rc = uring_enable_param(err, errlen))) { destroy(s); return rc; }
   s->fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
   if (s->fd < 0) { rc = -errno; destroy(s); return fail(err, errlen, rc, "open /dev/fuse: %s", strerror(-rc)); }
   char opts[256], type[64];
@@ -530,6 +568,7 @@ int session_start(const struct core_config *cfg, struct session **out, char *err
   if ((rc = do_init(s, err, errlen))) { destroy(s); return rc; }
   s->conn_id = find_conn_id(s->cfg.mountpoint);
   if ((rc = start_workers(s, err, errlen))) { destroy(s); return rc; }
+  if (cfg->io_uring && (rc = uring_start(s, err, errlen))) { destroy(s); return rc; }
   s->alive = 1;
   *out = s;
   return 0;

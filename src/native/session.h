@@ -1,6 +1,7 @@
 /* session.h: what the op files (ops*.c) see of a FUSE session: the request
  * being served and one reply helper per reply kind. Everything here runs on
- * a FUSE reader thread (the thread that read the request from /dev/fuse). */
+ * a FUSE thread: a reader of /dev/fuse, or with --io-uring a ring queue's
+ * thread (uring.c); the ops cannot tell them apart. */
 #ifndef REPLFS_SESSION_H
 #define REPLFS_SESSION_H
 
@@ -20,6 +21,7 @@ struct session {
   int fd;                      /* the /dev/fuse fd that mount(2) was given */
   int nthreads;
   struct worker *workers;
+  struct uring *ur;            /* cfg.io_uring: the ring queues (uring.c), else NULL */
   struct itable *it;
   struct inode **roots;         /* per volume (index as in cfg.volumes): its root inode */
   struct inode *synth;         /* group mount: the synthetic root (nodeid 1) */
@@ -42,7 +44,13 @@ struct req {
   size_t inlen;
   char *out;                   /* the thread's reply buffer (bufsize bytes) */
   int replied;
+  struct uring_ent *ent;       /* came from a ring entry: the reply goes into it (uring.c) */
 };
+
+/* Runs one request through op_table (any FUSE thread). */
+void session_dispatch(struct req *r);
+/* What every FUSE thread does first: its own umask 0, its name. */
+void session_thread_setup(const char *name);
 
 /* Reply helpers: each writes one reply (header + payload). */
 void reply_err(struct req *r, int err);          /* err: positive errno or 0 */
