@@ -46,13 +46,14 @@ export class NativeCapture implements CaptureApi {
 
   constructor (private readonly core: NativeCore, readonly handle: CaptureHandle, readonly journal: Journal,
     readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean,
-    syncTimeoutMs: number) {
+    syncTimeoutMs: number, peer = true) {
     this.resume = new SyncResume(syncTimeoutMs)
     this.status = core.poll(handle)
     // The tail reads the status of the last poll: every poll re-arms the
     // core's wake-up, so an append after it wakes us again (one poll per
     // wake-up, not one per read: a poll builds a whole status object).
     this.tail = new JournalTail(journal, () => this.status, err => this.log(describe(err)))
+    this.tail.retainPayloads = peer // only the sender keeps followed batches
     this.tail.listeners.push((a, batch) => this.follow(a, batch.records))
     this.commit = new NativeCommit(this.tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
     journal.handOver({

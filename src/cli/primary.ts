@@ -162,7 +162,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     await p.journal.close()
     throw err
   }
-  capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode, syncTimeoutMs)
+  capture = new NativeCapture(core, handle, p.journal, p.dirty, p.capture.extents, log, syncMode, syncTimeoutMs, repl !== null)
   if (!p.dirty.empty && !retain) capture.mode = 'track'
   const nc = capture
   // Room for the checkpoint when the journal fills the state directory (journal/reserve.ts).

@@ -35,6 +35,12 @@ export class JournalTail {
   readonly listeners: TailListener[] = []
   /** Frame bytes followed since this tail started (the writer counts the same way). */
   followedBytes = 0
+  /** Whether a listener keeps batches past its call (the sender's recent
+   *  batches): then each payload is copied out of the reused read chunk.
+   *  Without one only the newest batch is (its chain hash is taken later):
+   *  the copy per frame was the largest part of this thread's work on a
+   *  mount with no peer (native-notes/performance.md 4). */
+  retainPayloads = true
   private segFirst: Seq
   private offset: number
   private fd = -1
@@ -121,16 +127,16 @@ export class JournalTail {
     }
     const read = buf.subarray(0, n)
     let off = 0
-    let any = false
+    let newest: Appended | null = null
     while (off < n) {
       const f = checkFrameAt(read, off)
       if (!f.ok) {
         if (f.reason === 'short') break
         throw replError('FRAME_CRC', `${f.reason} frame in ${this.journal.segmentPath(this.segFirst)} at byte ${this.offset + off}`)
       }
-      // The payload is copied out of the chunk: listeners keep it (the
-      // sender's recent batches), and a view would pin the whole chunk.
-      const payload = Buffer.from(f.payload)
+      // A copy, not a view: listeners that keep it would otherwise pin
+      // the whole chunk, and see it overwritten by the next read.
+      const payload = this.retainPayloads ? Buffer.from(f.payload) : f.payload
       const batch = decodeBatch(payload)
       const a = followedBatch(batch, payload, f.end - off)
       if (a.seq !== this.journal.nextSeq) {
@@ -140,10 +146,11 @@ export class JournalTail {
       this.followedBytes += a.frameBytes
       for (const l of this.listeners) l(a, batch)
       off = f.end
-      any = true
+      newest = a
     }
+    if (newest && !this.retainPayloads && newest.payload.buffer === this.chunk.buffer) newest.payload = Buffer.from(newest.payload)
     this.offset += off
-    return any
+    return newest !== null
   }
 
   private closeFd (): void {
@@ -163,6 +170,6 @@ function followedBatch (batch: Batch, payload: Buffer, frameBytes: number): Appe
     payload,
     frameBytes,
     ts: batch.ts,
-    get hash () { return (hash ??= chainHash(payload)) }
+    get hash () { return (hash ??= chainHash(this.payload)) }
   }
 }
