@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "fuse_uring_abi.h"
 #include "inodes.h"
 #include "uring.h"
@@ -244,16 +244,6 @@ static void *worker(void *arg) {
 }
 
 /* ---------- start (starting thread) ---------- */
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
 
 static int copy_config(struct session *s, const struct core_config *cfg) {
   s->cfg = *cfg;

@@ -36,12 +36,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "fuse_uring_abi.h"
 #include "session.h"
 
@@ -86,16 +86,6 @@ struct uring {
   int stopping;                       /* atomic: the connection is gone, end even with live entries */
 };
 
-static int say(char *err, size_t errlen, int rc, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
-
 /* ---------- the module parameter (starting thread) ---------- */
 
 static int read_param(char *c) {
@@ -110,9 +100,9 @@ int uring_enable_param(char *err, size_t errlen) {
   char c = 0;
   int rc = read_param(&c);
   if (rc == -ENOENT)
-    return say(err, errlen, -EOPNOTSUPP, "--io-uring: this kernel has no FUSE over io_uring (no %s; it needs Linux 6.14+)",
+    return fail(err, errlen, -EOPNOTSUPP, "--io-uring: this kernel has no FUSE over io_uring (no %s; it needs Linux 6.14+)",
                ENABLE_PARAM);
-  if (rc) return say(err, errlen, rc, "--io-uring: read %s: %s", ENABLE_PARAM, strerror(-rc));
+  if (rc) return fail(err, errlen, rc, "--io-uring: read %s: %s", ENABLE_PARAM, strerror(-rc));
   if (c == 'Y' || c == '1') return 0;
   int fd = open(ENABLE_PARAM, O_WRONLY | O_CLOEXEC);
   int e = fd < 0 ? errno : 0;
@@ -121,7 +111,7 @@ int uring_enable_param(char *err, size_t errlen) {
     close(fd);
   }
   if (!e && read_param(&c) == 0 && (c == 'Y' || c == '1')) return 0;
-  return say(err, errlen, -EPERM, "--io-uring: FUSE over io_uring is off and could not be turned on (%s); as root: "
+  return fail(err, errlen, -EPERM, "--io-uring: FUSE over io_uring is off and could not be turned on (%s); as root: "
              "echo Y > %s", strerror(e ? e : EPERM), ENABLE_PARAM);
 }
 
@@ -284,20 +274,20 @@ static int ring_setup(struct uring_q *q, char *msg, size_t msglen) {
     p.flags = flag_sets[k];
     if ((rc = io_uring_queue_init_params(2 * RING_DEPTH, &q->ring, &p)) == 0) break;
   }
-  if (rc) return say(msg, msglen, rc, "io_uring_setup: %s", strerror(-rc));
+  if (rc) return fail(msg, msglen, rc, "io_uring_setup: %s", strerror(-rc));
   for (int k = 0; k < RING_DEPTH; k++) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
-    if (!sqe) { io_uring_queue_exit(&q->ring); return say(msg, msglen, -EBUSY, "submission queue full"); }
+    if (!sqe) { io_uring_queue_exit(&q->ring); return fail(msg, msglen, -EBUSY, "submission queue full"); }
     prep_cmd(sqe, s->fd, FUSE_IO_URING_CMD_REGISTER, &q->ents[k]);
   }
   rc = io_uring_submit(&q->ring);
-  if (rc < 0) { io_uring_queue_exit(&q->ring); return say(msg, msglen, rc, "io_uring_enter: %s", strerror(-rc)); }
+  if (rc < 0) { io_uring_queue_exit(&q->ring); return fail(msg, msglen, rc, "io_uring_enter: %s", strerror(-rc)); }
   /* REGISTER is answered only with a request; a refusal comes at once */
   struct io_uring_cqe *cqe;
   if (io_uring_peek_cqe(&q->ring, &cqe) == 0 && cqe->res < 0) {
     rc = cqe->res;
     io_uring_queue_exit(&q->ring);
-    return say(msg, msglen, rc, "FUSE_IO_URING_CMD_REGISTER on queue %d: %s", q->qid, strerror(-rc));
+    return fail(msg, msglen, rc, "FUSE_IO_URING_CMD_REGISTER on queue %d: %s", q->qid, strerror(-rc));
   }
   q->live = RING_DEPTH;
   return 0;
@@ -326,9 +316,9 @@ static void *ring_thread(void *arg) {
 
 int uring_start(struct session *s, char *err, size_t errlen) {
   int nq = possible_cpus();
-  if (nq < 1 || nq > QUEUES_MAX) return say(err, errlen, -EINVAL, "--io-uring: %d possible CPUs", nq);
+  if (nq < 1 || nq > QUEUES_MAX) return fail(err, errlen, -EINVAL, "--io-uring: %d possible CPUs", nq);
   struct uring *u = calloc(1, sizeof *u);
-  if (!u) return say(err, errlen, -ENOMEM, "out of memory");
+  if (!u) return fail(err, errlen, -ENOMEM, "out of memory");
   s->ur = u;
   u->s = s;
   u->nq = nq;
@@ -338,17 +328,17 @@ int uring_start(struct session *s, char *err, size_t errlen) {
   u->paysz = s->bufsize;              /* >= max_write: the kernel's least payload size */
   pthread_mutex_init(&u->mu, NULL);
   pthread_cond_init(&u->cv, NULL);
-  if (!(u->qs = calloc((size_t)nt, sizeof *u->qs))) return say(err, errlen, -ENOMEM, "out of memory");
+  if (!(u->qs = calloc((size_t)nt, sizeof *u->qs))) return fail(err, errlen, -ENOMEM, "out of memory");
   for (int k = 0; k < nt; k++) {
     struct uring_q *q = &u->qs[k];
     q->u = u;
     q->qid = k % nq;
-    if (!(q->out = malloc(s->bufsize))) return say(err, errlen, -ENOMEM, "out of memory");
+    if (!(q->out = malloc(s->bufsize))) return fail(err, errlen, -ENOMEM, "out of memory");
     for (int j = 0; j < RING_DEPTH; j++) {
       struct uring_ent *e = &q->ents[j];
       e->q = q;
       if (!(e->buf = aligned_alloc(4096, 4096 + ((u->paysz + 4095) & ~(size_t)4095))))
-        return say(err, errlen, -ENOMEM, "out of memory");
+        return fail(err, errlen, -ENOMEM, "out of memory");
       e->payload = e->buf + 4096;     /* page-aligned payload, op-header room before it */
       e->iov[0] = (struct iovec){ &e->hdr, sizeof e->hdr };
       e->iov[1] = (struct iovec){ e->payload, u->paysz };
@@ -360,7 +350,7 @@ int uring_start(struct session *s, char *err, size_t errlen) {
   int rc = 0;
   for (int k = 0; k < nt; k++) {
     int e = pthread_create(&u->qs[k].tid, NULL, ring_thread, &u->qs[k]);
-    if (e) { rc = say(err, errlen, -e, "pthread_create: %s", strerror(e)); break; }
+    if (e) { rc = fail(err, errlen, -e, "pthread_create: %s", strerror(e)); break; }
     u->qs[k].started = 1;
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -372,8 +362,8 @@ int uring_start(struct session *s, char *err, size_t errlen) {
   while (u->nready + u->nfailed < nt && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&u->cv, &u->mu, &dl);
   int ready = u->nready, failed = u->nfailed;
   pthread_mutex_unlock(&u->mu);
-  if (failed) return say(err, errlen, -EIO, "--io-uring: %s", u->err);
-  if (ready < nt) return say(err, errlen, -ETIMEDOUT, "--io-uring: %d of %d ring threads ready after %d s", ready, nt, START_WAIT_S);
+  if (failed) return fail(err, errlen, -EIO, "--io-uring: %s", u->err);
+  if (ready < nt) return fail(err, errlen, -ETIMEDOUT, "--io-uring: %d of %d ring threads ready after %d s", ready, nt, START_WAIT_S);
   if (s->cfg.debug) fprintf(stderr, "replfs: io_uring: %d queues x %d threads, payload %zu bytes\n", nq, u->per, u->paysz);
   return 0;
 }
