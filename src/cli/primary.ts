@@ -153,6 +153,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   let capture: NativeCapture | null = null
   let handle: CaptureHandle
   try {
+    p.journal.stopAppending()
     handle = core.openCapture({
       stateDir: state, group: spec.group, bootId: markBootId(), nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
       segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs,

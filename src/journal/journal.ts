@@ -394,12 +394,18 @@ export class Journal {
   /** From now on `appender` writes the segments; this object closes its own
    *  file and follows the appends through `adopt` (journal/tail.ts). */
   handOver (appender: ExternalAppender): void {
-    if (this.fd >= 0) {
-      this.cutZeros()
-      fs.fdatasyncSync(this.fd)
-      this.closeFile()
-    }
+    this.stopAppending()
     this.external = appender
+  }
+
+  /** Closes the file appends go to, on disk and ending at its last frame:
+   *  before the native core opens the journal (it takes the file's size for
+   *  the end of its frames). */
+  stopAppending (): void {
+    if (this.fd < 0) return
+    this.cutZeros()
+    fs.fdatasyncSync(this.fd)
+    this.closeFile()
   }
 
   /** A batch the external appender wrote at the end of the segment that
