@@ -122,9 +122,10 @@ export class NativeCapture implements CaptureApi {
    *  go. Fallen back, sync resumes, at once or through a shrinking window
    *  that holds writers to the secondary's pace (sync-resume.ts); it counts
    *  as fallen back until the window is 0. */
-  peerAcked (seq: Seq, last: Seq): void {
+  peerAcked (seq: Seq, newest: () => Seq): void {
     this.core.ack(this.handle, seq)
     if (!this.syncFellBack || !this.syncMode) return
+    const last = newest()
     const now = performance.now()
     if (this.resume.resuming) {
       const window = this.resume.windowAt(now)

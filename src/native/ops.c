@@ -209,12 +209,18 @@ int mut_end(struct mut *m) {
   return 0;
 }
 
+/* An fsync's end: the journal on disk through its record; in sync mode, the
+ * secondary's journal on disk through the record before it. The fsync record
+ * carries no data: what it would make durable on the secondary is every
+ * earlier write, already in the secondary's journal on its disk once
+ * acknowledged, so waiting for the record itself would add one round trip
+ * per fsync and protect nothing (the secondary applies it later, in order). */
 int mut_end_sync(struct mut *m) {
   uint64_t seq = m->seq;
   int have = m->have_seq;
   m->have_seq = 0;
   mut_end(m);
   int rc = have ? capture_sync(m->c, seq) : 0;
-  if (!rc && have) rc = capture_durable(m->c, seq);
+  if (!rc && have) rc = capture_durable(m->c, seq - 1);
   return rc;
 }

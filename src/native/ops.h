@@ -54,7 +54,7 @@ int mut_hot(struct mut *m);
 int mut_commit(struct mut *m, int ok, const struct rec *recs, int nrec);
 /* Unlocks; then waits as the mode promises for the appended batch. */
 int mut_end(struct mut *m);
-/* fsync's end: unlocks, then capture_sync (the journal on disk) and the durable wait. */
+/* fsync's end: unlocks, then capture_sync (the journal on disk) and the durable wait for every record before its own. */
 int mut_end_sync(struct mut *m);
 
 /* Path buffers: one per role, on the stack of the op. */

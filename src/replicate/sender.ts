@@ -537,7 +537,9 @@ export class Replicator {
   private release (seq: Seq): void {
     this.holdUntil = null
     this.released = Math.max(this.released, seq)
-    this.capture.peerAcked(this.released, this.commit.lastAssigned)
+    // The newest sequence is a poll of the core, which builds its whole
+    // status: asked for only while sync mode resumes, not on every ack.
+    this.capture.peerAcked(this.released, () => this.commit.lastAssigned)
   }
 
   private async flushAck (): Promise<void> {
