@@ -1,5 +1,5 @@
 // The TypeScript journal writer (a secondary's) writes zeros ahead of its
-// end before an fdatasync, as the native core does: the frames read back
+// end before a small fdatasync, as the native core does: the frames read back
 // the same, a kill -9 leaves zeros that the next open cuts without calling
 // them a torn tail or damage, and a rotation, an undo or a close leaves each
 // segment ending at its last frame.
@@ -47,6 +47,20 @@ test('a sync writes zeros ahead of the end; the frames read back; a close cuts t
   f = await newestFile(dir)
   assert.is(f.size, f.framesEnd, 'a clean close leaves no zeros')
   assert.is(f.zerosAt, null)
+})
+
+test('a sync after more than 64 KiB of frames writes no zeros: they would be overrun anyway', async () => {
+  const dir = join(tempDir('zeros-ahead'), 'state')
+  const j = await Journal.open(dir, { group: 'g' })
+  j.appendRecords([w(1, 200 * 1024)], true)
+  assert.ok(j.syncHere())
+  let f = await newestFile(dir)
+  assert.is(f.size, f.framesEnd, 'a large sync: no zeros')
+  j.appendRecords([w(2)], true)
+  assert.ok(j.syncHere())
+  f = await newestFile(dir)
+  assert.ok(f.size >= f.framesEnd + 64 * 1024, 'a small one: zeros ahead')
+  await j.close()
 })
 
 test('kill -9 after syncs: the next open cuts the zeros, reports nothing, and appends on', async () => {
