@@ -100,8 +100,9 @@ export class Secondary {
   private deferredStores = 0
   private storedAcked: Seq = 0 // the last `stored` told to the primary on this connection
   private storedAckScheduled = false
-  private appliedAcked: Seq = 0 // the last `applied` told to it
+  private appliedAcked: Seq = 0 // the last `applied` told to it (a rebase or roll-back moves `applied` back below it)
   private appliedAckTimer: NodeJS.Timeout | null = null
+  private appliedAckSoon: NodeJS.Immediate | null = null
   private blocked: ApplyBlock | null = null
   private closing = false
   private wakeRetry: (() => void) | null = null
@@ -268,12 +269,22 @@ export class Secondary {
    *  and its window by this). After a sync-mode batch the stored ack that
    *  released its writers is out already, and the next one carries
    *  `applied` too: the separate ack waits a moment (one message and one
-   *  system call less per batch on each side while writers keep coming). */
+   *  system call less per batch on each side while writers keep coming).
+   *  After an async-mode batch it goes once the turn of the event loop
+   *  ends: one ack for every batch that came in one read of the socket,
+   *  not one each (each ack costs both sides a system call and a wake-up,
+   *  and the primary a chain hash and a call into the core). */
   private ackApplied (conn: Connection, lazy: boolean): void {
-    if (!lazy) return this.sendAck(conn)
+    if (!lazy) {
+      this.appliedAckSoon ??= setImmediate(() => {
+        this.appliedAckSoon = null
+        if (this.conn === conn && this.applied !== this.appliedAcked) this.sendAck(conn)
+      })
+      return
+    }
     this.appliedAckTimer ??= setTimeout(() => {
       this.appliedAckTimer = null
-      if (this.conn === conn && this.applied > this.appliedAcked) this.sendAck(conn)
+      if (this.conn === conn && this.applied !== this.appliedAcked) this.sendAck(conn)
     }, appliedAckDelayMs)
   }
 
@@ -629,6 +640,7 @@ export class Secondary {
   async close (): Promise<void> {
     this.closing = true
     if (this.appliedAckTimer) clearTimeout(this.appliedAckTimer)
+    if (this.appliedAckSoon) clearImmediate(this.appliedAckSoon)
     this.wakeRetry?.()
     this.conn?.close()
     this.startRecovery() // what the connection stored and did not apply yet
