@@ -43,9 +43,9 @@ export interface CaptureApi {
   setBlocked (on: boolean): void
   /** Overflow `block`: the journal's size limit, enforced where mutations are sequenced. */
   bound (maxBytes: number): void
-  /** The secondary acknowledged `seq`; `last()` tells the newest sequence
+  /** The secondary acknowledged `seq`; `newest()` tells the newest sequence
    *  (asked only while sync mode resumes: it polls the core). */
-  peerAcked (seq: Seq, last: () => Seq): void
+  peerAcked (seq: Seq, newest: () => Seq): void
   /** Stopping: nothing may wait for the secondary any more. */
   releaseWaiters (): void
 }

@@ -275,17 +275,13 @@ export class Secondary {
    *  not one each (each ack costs both sides a system call and a wake-up,
    *  and the primary a chain hash and a call into the core). */
   private ackApplied (conn: Connection, lazy: boolean): void {
-    if (!lazy) {
-      this.appliedAckSoon ??= setImmediate(() => {
-        this.appliedAckSoon = null
-        if (this.conn === conn && this.applied !== this.appliedAcked) this.sendAck(conn)
-      })
-      return
-    }
-    this.appliedAckTimer ??= setTimeout(() => {
-      this.appliedAckTimer = null
-      if (this.conn === conn && this.applied !== this.appliedAcked) this.sendAck(conn)
-    }, appliedAckDelayMs)
+    if (lazy) this.appliedAckTimer ??= setTimeout(() => { this.appliedAckTimer = null; this.ackAppliedNow(conn) }, appliedAckDelayMs)
+    else this.appliedAckSoon ??= setImmediate(() => { this.appliedAckSoon = null; this.ackAppliedNow(conn) })
+  }
+
+  /** The deferred applied ack, unless the connection changed or another ack carried it. */
+  private ackAppliedNow (conn: Connection): void {
+    if (this.conn === conn && this.applied !== this.appliedAcked) this.sendAck(conn)
   }
 
   private sendAck (conn: Connection, stored?: Seq): void {
