@@ -119,6 +119,17 @@ function ackPrefix (file) {
   return { m, beyond }
 }
 
+const firstLines = (text, n) => {
+  const lines = text.split('\n')
+  return lines.length > n ? [...lines.slice(0, n), `(${lines.length - n} more lines)`].join('\n') : text
+}
+/** A daemon's end, for a failure: running or how it exited, and its last log lines. */
+const ending = (side, d, log) => {
+  const state = !d ? 'not started' : d.exited ? `exited (code ${d.exited.code}, signal ${d.exited.signal})` : `running (pid ${d.proc.pid})`
+  const tail = log.trim().split('\n').slice(-8).map(l => `    | ${l.slice(0, 300)}`).join('\n')
+  return `  the ${side}: ${state}; its last lines:\n${tail}`
+}
+
 export function newTotals () {
   return {
     runs: 0, faults: Object.fromEntries(KINDS.map(f => [f, 0])), snapshots: 0, snapshotsSkipped: 0,
@@ -306,7 +317,11 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
     const tc = Date.now()
     const lagAtStop = await status(L.pstate).then(p => `${p.lagRecords} records, ${p.lagBytes} bytes, ${p.peerState}${p.resync ? ' resync' : ''}`).catch(e => e.message)
     let converged = true
-    try { await waitSynced(L, 120_000) } catch (err) { converged = false; T.hangs++; fail(`no convergence within 120 s: ${err.message.slice(0, 400)}`) }
+    try { await waitSynced(L, 120_000) } catch (err) {
+      // How each daemon ended comes first: CI shows only the start of a long failure.
+      converged = false; T.hangs++
+      fail(`no convergence within 120 s: ${err.message.slice(0, 400)}\n${ending('primary', pri, priLog())}\n${ending('secondary', sec, oldSecErr + (sec?.err ?? ''))}`)
+    }
     const ms = Date.now() - tc
     if (converged) T.worstConvergeMs = Math.max(T.worstConvergeMs, ms)
     const ps = await status(L.pstate).catch(() => null); const ss = await status(L.sstate).catch(() => null)
@@ -319,7 +334,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
     const diff = differences(L)
     if (diff) {
       const silent = ps && ss && ps.lagRecords === 0 && !ps.journalError && ss.consistent && ss.appliedSeq === ps.lastSeq
-      if (silent) { T.silentDivergences++; fail(`SILENT divergence (both sides consistent, lag 0):\n${diff}`) } else { T.divergences++; fail(`divergence:\n${diff}`) }
+      const shown = firstLines(diff, 8)
+      if (silent) { T.silentDivergences++; fail(`SILENT divergence (both sides consistent, lag 0):\n${shown}`) } else { T.divergences++; fail(`divergence:\n${shown}`) }
     }
     const acked = readAcks(ackLog)
     T.acked += acked.length

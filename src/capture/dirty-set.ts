@@ -85,10 +85,15 @@ export class DirtySet {
     const p = this.saving.then(async () => {
       if (!this.changed) return
       this.changed = false
-      await writeFileAtomic(this.path, encodeValue({
-        marks: [...this.marks.values()].map(m => ({ ...m, path: nameToWire(m.path) })),
-        extents: this.extents.toJSON().map(([vol, path, ranges]) => [vol, nameToWire(path), ranges])
-      }))
+      try {
+        await writeFileAtomic(this.path, encodeValue({
+          marks: [...this.marks.values()].map(m => ({ ...m, path: nameToWire(m.path) })),
+          extents: this.extents.toJSON().map(([vol, path, ranges]) => [vol, nameToWire(path), ranges])
+        }))
+      } catch (err) {
+        this.changed = true // not saved: the next save writes it (a full disk freed, say)
+        throw err
+      }
     })
     this.saving = p.catch(() => {})
     return p

@@ -7,12 +7,14 @@
 //          that when it is back.
 import type { Journal } from '../journal/journal.js'
 import type { CaptureApi } from '../capture/capture.js'
+import { describe } from '../core/errors.js'
 
 export type OverflowPolicy = 'block' | 'track'
 
 export class Overflow {
   private blocked = false
   private switching = false
+  private stopped = false
   private timer: NodeJS.Timeout
   private saveTimer: NodeJS.Timeout
   /** Told when tracking starts: batches were dropped, so a session streaming
@@ -26,7 +28,16 @@ export class Overflow {
     capture.commit.listeners.push(() => this.check())
     this.timer = setInterval(() => this.check(), 250)
     this.timer.unref()
-    this.saveTimer = setInterval(() => { if (capture.mode === 'track') void capture.saveDirty() }, 1000)
+    // A failed save (the state directory full) is tried again at the next
+    // tick; said once until one works.
+    let saveFailing = false
+    this.saveTimer = setInterval(() => {
+      if (capture.mode !== 'track') return
+      capture.saveDirty().then(() => { saveFailing = false }, err => {
+        if (!saveFailing) this.log(`dirty set not saved, retried each second: ${describe(err)}`)
+        saveFailing = true
+      })
+    }, 1000)
     this.saveTimer.unref()
   }
 
@@ -61,6 +72,21 @@ export class Overflow {
     this.switching = true
     this.capture.mode = 'track'
     this.log(`journal full (${this.journal.bytes} of ${this.maxBytes} bytes): dropping journalled data, tracking changed extents only (--on-overflow track)`)
+    try {
+      await this.foldJournal()
+      await this.dropJournal()
+    } catch (err) {
+      // Not expected (the fold reads the journal, damage is named there and
+      // asks for a full resync). Logged; the session ends as it would have.
+      this.log(`journal full: switching to tracking failed: ${describe(err)}`)
+    } finally {
+      this.switching = false
+    }
+    this.onTrack()
+  }
+
+  /** Folds what the journal holds past the acknowledged point into the dirty set. */
+  private async foldJournal (): Promise<void> {
     // An operation already past the mode check appends to the journal even
     // now: one pass through the group lock waits it out, then the journal
     // is followed to its end, so the fold below sees it (the rebase drops
@@ -68,18 +94,30 @@ export class Overflow {
     // divergence the overflow test caught as 256 KiB missing).
     await this.capture.exclusive(() => {})
     await this.capture.commit.idle()
-    // Fold what the journal holds past the acknowledged point into the
-    // dirty set. The live acknowledged sequence, not the checkpoint's: that
-    // one lags, and what lies between is on the secondary already (folding
-    // it made the resync send more than the tracked extents).
+    // The live acknowledged sequence, not the checkpoint's: that one lags,
+    // and what lies between is on the secondary already (folding it made
+    // the resync send more than the tracked extents).
     const acked = Math.max(this.acked(), this.journal.checkpoint.acked)
     for await (const { batch } of this.journal.read(acked + 1)) {
       batch.records.forEach((r, i) => { if (batch.seq + i > acked) this.capture.dirty.add(r) })
     }
-    await this.capture.saveDirty()
+  }
+
+  /** The dirty set saved, then the journal's segments dropped. A save that
+   *  fails (the state directory full) is tried again each second: the
+   *  journal keeps everything meanwhile, and streams on. */
+  private async dropJournal (): Promise<void> {
+    for (let failing = false; ; failing = true) {
+      try {
+        await this.capture.saveDirty()
+        break
+      } catch (err) {
+        if (this.stopped) throw err
+        if (!failing) this.log(`journal full: the dirty set cannot be saved, retried each second: ${describe(err)}`)
+        await new Promise(resolve => setTimeout(resolve, 1000))
+      }
+    }
     await this.journal.rebase(this.journal.nextSeq, this.journal.lastHash)
-    this.switching = false
-    this.onTrack()
   }
 
   /** A resync starts: operations are journalled again. */
@@ -89,6 +127,7 @@ export class Overflow {
   }
 
   stop (): void {
+    this.stopped = true
     clearInterval(this.timer)
     clearInterval(this.saveTimer)
     if (this.blocked) this.capture.setBlocked(false)

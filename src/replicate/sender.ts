@@ -361,7 +361,22 @@ export class Replicator {
     }
   }
 
+  /** A resync that cannot go on (its records cannot be journalled: the
+   *  state directory full, say) ends the session: the copy stays marked
+   *  inconsistent on the secondary, and the next session resyncs in full
+   *  (endSession). Before, the failed append was an unhandled rejection
+   *  that killed the primary. */
   private async runResync (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
+    try {
+      await this.resyncSession(s, kind, changed)
+    } catch (err) {
+      if (s.closed) return
+      this.noteError(`resync stopped: ${describe(err)}; the next connection resyncs in full`)
+      s.conn.fail(err)
+    }
+  }
+
+  private async resyncSession (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
     const wasTracking = this.capture.mode === 'track'
     const resync = new Resync(this.capture, this.o.volumes, this.o.source, kind, () => this.overflow.resyncPause())
     this.resync = resync
@@ -389,7 +404,9 @@ export class Replicator {
     this.holdUntil = until
     if (this.acked >= until) this.release(this.acked)
     this.o.log(`resync sent (${resync.progress.bytesSent} bytes of data, ${resync.progress.bytesDone} compared); consistent once sequence ${until} is applied`)
-    await this.capture.dirty.save()
+    // The saved set still holds what was drained, a superset: a crash now
+    // resyncs more than needed, never less. So a failed save ends nothing.
+    await this.capture.dirty.save().catch(err => this.noteError(`dirty set not saved after the resync: ${describe(err)}`))
     this.resync = null
     this.peerState = 'streaming'
   }
