@@ -37,6 +37,7 @@ import { TMP } from '../test/helpers/mount.mjs'
 import { encodeFrame } from '../dist/journal/frame.js'
 import { encodeValue, chainHash, zeroHash } from '../dist/journal/codec.js'
 import { newNonce, authMac } from '../dist/replicate/auth.js'
+import { protocolVersion } from '../dist/replicate/messages.js'
 import { frameBytesMax, preAuthFrameBytesMax, preAuthConnectionsMax } from '../dist/core/limits.js'
 
 const sessionSeed = (seed, k) => (Math.imul(seed ^ 0x9e3779b9, 2654435761) + Math.imul(k, 40503)) >>> 0
@@ -127,7 +128,7 @@ async function preAuthSession (d, ctx, c, T) {
     }
     case 'other-first': c.sendMsg(otherMessage(d, ctx)); break
     case 'bad-auth': {
-      c.sendMsg({ t: 'hello', proto: 1, group: ctx.group, node: 'fuzzer', role: 'primary', volumes: ctx.volumes, nonce: hello.nonce, auth: true })
+      c.sendMsg({ t: 'hello', proto: protocolVersion, group: ctx.group, node: 'fuzzer', role: 'primary', volumes: ctx.volumes, nonce: hello.nonce, auth: true })
       const theirs = await c.next(m => m.t === 'hello', 2000)
       const mine = await c.next(m => m.t === 'auth', 2000)
       if (!theirs) break
@@ -148,7 +149,7 @@ async function preAuthSession (d, ctx, c, T) {
 /** Authenticates as the primary; resolves to serve's state message, or null. */
 async function authenticate (c, ctx, node = 'fuzzer') {
   const nonce = newNonce()
-  c.sendMsg({ t: 'hello', proto: 1, group: ctx.group, node, role: 'primary', volumes: ctx.volumes, nonce, auth: true })
+  c.sendMsg({ t: 'hello', proto: protocolVersion, group: ctx.group, node, role: 'primary', volumes: ctx.volumes, nonce, auth: true })
   const theirs = await c.next(m => m.t === 'hello' || m.t === 'error', 5000)
   if (theirs?.t !== 'hello') return null
   c.sendMsg({ t: 'auth', mac: authMac(ctx.secret, 'primary', ctx.group, nonce, theirs.nonce) })

@@ -193,6 +193,24 @@ test('replay errors: one line on stderr, non-zero exit, nothing applied', () => 
   assert.match(none.err, /^replfs: USAGE: cannot read .*group\.json/)
 })
 
+// A journal of format 1 (SHA-256 chain hashes, before XXH3-128): valid frames
+// of another version are refused by name, never cut as damage (the records
+// they hold may not be on any secondary yet).
+test('format 1: an open, inspect and replay refuse it by name, and nothing is cut', async () => {
+  const dir = copyFixture('format-1')
+  const sizes = () => fs.readdirSync(dir).filter(n => n.endsWith('.seg')).map(n => fs.statSync(path.join(dir, n)).size)
+  const before = sizes()
+  for (const readOnly of [true, false]) {
+    const err = await Journal.open(dir, { group: 'fixture', readOnly }).then(() => null, e => e)
+    assert.is(err?.code, 'VERSION_MISMATCH', `open (readOnly ${readOnly})`)
+    assert.match(err.message, /0000000000000000000[17]\.seg at byte 0: batch format version 1, this replfs reads 2/)
+  }
+  const r = cli('journal', 'inspect', dir)
+  assert.is(r.code, 1)
+  assert.match(r.err, /^replfs: VERSION_MISMATCH: .*format-1\/00000000000000000001\.seg at byte 0: batch format version 1/)
+  assert.equal(sizes(), before, 'no segment cut')
+})
+
 test('replay from a trimmed journal: an explicit --from before it is refused; a failure names its sequence', () => {
   const dir = copyFixture('ok')
   fs.rmSync(path.join(dir, '00000000000000000001.seg'))

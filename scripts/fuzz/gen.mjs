@@ -9,7 +9,8 @@
 // would be valid and huge (a sparse file of a TiB) are never generated: a size is small,
 // or past what ext4 takes (16 TiB), or past what the format takes (2^53).
 import { encodeFrame } from '../../dist/journal/frame.js'
-import { frameBytesMax, preAuthFrameBytesMax, batchRecordsMax, recordDataBytesMax, xattrValueBytesMax } from '../../dist/core/limits.js'
+import { frameBytesMax, preAuthFrameBytesMax, batchRecordsMax, recordDataBytesMax, xattrValueBytesMax, formatVersion } from '../../dist/core/limits.js'
+import { protocolVersion } from '../../dist/replicate/messages.js'
 
 /** Draw helpers over a [0,1) rng. */
 export function draws (r) {
@@ -126,12 +127,12 @@ export function record (d, ctx, tame = false) {
 /** A batch object (encoded by the caller) at `seq` after `prev`, sometimes broken. */
 export function batchObject (d, ctx, seq, prev, tame) {
   // Tame: records that reach apply, where a symlink or a device node in the copy is met.
-  if (tame) return { v: 1, group: ctx.group, seq, prev, ts: Date.now(), sync: d.chance(0.2), records: Array.from({ length: 1 + d.int(6) }, () => record(d, ctx, true)) }
+  if (tame) return { v: formatVersion, group: ctx.group, seq, prev, ts: Date.now(), sync: d.chance(0.2), records: Array.from({ length: 1 + d.int(6) }, () => record(d, ctx, true)) }
   const n = d.chance(0.02) ? batchRecordsMax + 1 : 1 + d.int(6)
   const records = Array.from({ length: n }, () => n > 100 ? { kind: 'fsync', vol: 0, path: 'fz0' } : record(d, ctx))
-  const b = { v: 1, group: ctx.group, seq, prev, ts: Date.now(), sync: d.chance(0.2), records }
+  const b = { v: formatVersion, group: ctx.group, seq, prev, ts: Date.now(), sync: d.chance(0.2), records }
   if (d.chance(0.06)) return mutateField(d, b)
-  if (d.chance(0.03)) return { ...b, v: d.pick([0, 2, '1']) }
+  if (d.chance(0.03)) return { ...b, v: d.pick([0, formatVersion - 1, String(formatVersion)]) } // never this version
   if (d.chance(0.03)) return { ...b, group: d.pick(['h', '', 'g\0', 'g'.repeat(300)]) }
   if (d.chance(0.02)) return { ...b, records: [] }
   return b
@@ -139,10 +140,10 @@ export function batchObject (d, ctx, seq, prev, tame) {
 
 /** A hello from a would-be primary, sometimes subtly or grossly wrong. */
 export function helloObject (d, ctx, nonce) {
-  const h = { t: 'hello', proto: 1, group: ctx.group, node: d.pick(['fuzzer', 'fuzzer', 'fuzzer', 'other-node']), role: 'primary', volumes: ctx.volumes, nonce, auth: true }
+  const h = { t: 'hello', proto: protocolVersion, group: ctx.group, node: d.pick(['fuzzer', 'fuzzer', 'fuzzer', 'other-node']), role: 'primary', volumes: ctx.volumes, nonce, auth: true }
   if (d.chance(0.6)) return h
   return d.pick([
-    () => mutateField(d, h), () => ({ ...h, proto: d.pick([0, 2, 255, 2 ** 53]) }), () => ({ ...h, group: 'other' }),
+    () => mutateField(d, h), () => ({ ...h, proto: d.pick([0, protocolVersion - 1, 255, 2 ** 53]) }), () => ({ ...h, group: 'other' }),
     () => ({ ...h, role: 'secondary' }), () => ({ ...h, auth: false }), () => ({ ...h, nonce: nonce.subarray(0, d.int(32)) }),
     () => ({ ...h, volumes: Array.from({ length: 65 }, (_, i) => ({ name: 'v' + i, kind: 'dir', size: 0 })) }),
     () => ({ ...h, volumes: [{ name: 'n'.repeat(100), kind: 'dir', size: 0 }] }), () => ({ ...h, volumes: [{ ...ctx.volumes[0], kind: 'tape' }] }),

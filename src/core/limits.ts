@@ -3,8 +3,9 @@
 // bad edit fails at start-up rather than as a corrupt frame later.
 import { assert } from './errors.js'
 
-/** Journal/wire format version: written in every batch and hello. */
-export const formatVersion = 1
+/** Journal/wire format version: written in every batch and hello (2: the
+ *  chain hash is XXH3-128, was SHA-256 truncated; journal.h J_FORMAT_VERSION). */
+export const formatVersion = 2
 
 /** libfuse 2 with big_writes hands us at most this much per write request. */
 export const fuseWriteBytesMax = 128 * 1024

@@ -2,10 +2,10 @@
 // a payload from disk or a peer is untrusted until every field has the
 // type and bound the Record union promises. Pure: no I/O.
 import { Encoder } from 'cbor-x'
-import { createHash } from 'node:crypto'
 import type { Batch, Record } from '../core/records.js'
 import { unreachable } from '../core/records.js'
 import { replError } from '../core/errors.js'
+import { nativeCore } from '../native/addon.js'
 import { hasEscapes, nameFromBytes, nameToBytes } from '../core/names.js'
 import {
   batchRecordsMax, chainHashBytes, formatVersion, nameBytesMax, pathBytesMax,
@@ -76,10 +76,16 @@ export function decodeBatch (payload: Uint8Array): Batch {
   return validateBatch(decodeValue(payload))
 }
 
-/** Chain hash of a batch: its payload bytes' SHA-256, truncated. The payload
- *  carries `prev`, so each hash covers the whole history before it. */
+/** Chain hash of a batch: XXH3-128 of its payload bytes. The payload
+ *  carries `prev`, so each hash covers the whole history before it. It finds
+ *  histories that differ (a copy is never taken for another's on an accident
+ *  of bytes); it is no defence against a forger, whom the connection's
+ *  authentication keeps out. The native core's function (journal_codec.c),
+ *  so both languages hash alike: SHA-256 (format 1) cost 0.6 s of CPU per
+ *  GiB here, on the FUSE thread at each append and again on each JS thread
+ *  that follows the batch (native-notes/performance.md, section 8). */
 export function chainHash (payload: Uint8Array): Buffer {
-  return createHash('sha256').update(payload).digest().subarray(0, chainHashBytes)
+  return nativeCore().chainHash(payload)
 }
 
 export const zeroHash: Buffer = Buffer.alloc(chainHashBytes)

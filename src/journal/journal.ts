@@ -732,7 +732,7 @@ async function * readSegment (path: string, limit = Infinity, holes: SegmentHole
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
     throw err
   }
-  const scan = scanBuffer(limit < buf.length ? buf.subarray(0, limit) : buf)
+  const scan = scanBuffer(limit < buf.length ? buf.subarray(0, limit) : buf, path)
   holes.push(...scan.holes)
   for (const b of scan.batches) if (b.batch.seq >= nextSeq) yield { batch: b.batch, payload: b.payload }
 }

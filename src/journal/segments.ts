@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { checkFrameAt } from './frame.js'
 import { frameHeaderBytes } from '../core/limits.js'
 import { decodeBatch } from './codec.js'
+import { isReplError, replError } from '../core/errors.js'
 import type { Batch } from '../core/records.js'
 
 export const segmentSuffix = '.seg'
@@ -61,10 +62,11 @@ export interface SegmentScan {
  *  the newest). */
 export async function scanSegment (path: string): Promise<SegmentScan> {
   const buf = await fsp.readFile(path)
-  return scanBuffer(buf)
+  return scanBuffer(buf, path)
 }
 
-export function scanBuffer (buf: Buffer): SegmentScan {
+/** scanSegment of bytes read already; `path` names the segment in errors. */
+export function scanBuffer (buf: Buffer, path: string): SegmentScan {
   const batches: ScannedBatch[] = []
   const holes: SegmentHole[] = []
   let goodBytes = -1
@@ -78,17 +80,17 @@ export function scanBuffer (buf: Buffer): SegmentScan {
       if (nonZero === null) { zerosAt = off; break }
       if (goodBytes < 0) goodBytes = off
       const last = batches[batches.length - 1]
-      const next = findBatchFrame(buf, nonZero, last ? last.batch.seq + last.batch.records.length : 0)
+      const next = findBatchFrame(buf, nonZero, last ? last.batch.seq + last.batch.records.length : 0, path)
       holes.push({ offset: off, reason: `bytes that are not zeros at byte ${nonZero}, past the zeros that end the frames at byte ${off}`, resumeAt: next, ...(next === null ? { inZeros: true as const } : {}) })
       if (next === null) break
       off = next
       continue
     }
-    const f = checkBatchAt(buf, off)
+    const f = checkBatchAt(buf, off, path)
     if (!f.ok) {
       if (goodBytes < 0) goodBytes = off
       const last = batches[batches.length - 1]
-      const next = findBatchFrame(buf, off + 1, last ? last.batch.seq + last.batch.records.length : 0)
+      const next = findBatchFrame(buf, off + 1, last ? last.batch.seq + last.batch.records.length : 0, path)
       holes.push({ offset: off, reason: f.reason, resumeAt: next })
       if (next === null) break
       off = next
@@ -116,12 +118,19 @@ function firstNonZero (buf: Buffer, from: number): number | null {
 
 type BatchCheck = { ok: true, batch: Batch, payload: Buffer, end: number } | { ok: false, reason: string }
 
-function checkBatchAt (buf: Buffer, off: number): BatchCheck {
+/** A whole frame whose batch is of another format version is no damage: it
+ *  is the journal of another replfs, refused whole, never cut (cut as damage,
+ *  what it held for the secondary would be lost). */
+function checkBatchAt (buf: Buffer, off: number, path: string): BatchCheck {
   const f = checkFrameAt(buf, off)
   if (!f.ok) return { ok: false, reason: f.reason }
   try {
     return { ok: true, batch: decodeBatch(f.payload), payload: f.payload, end: f.end }
   } catch (err) {
+    if (isReplError(err, 'VERSION_MISMATCH')) {
+      throw replError('VERSION_MISMATCH', `${path} at byte ${off}: ${err.message}`,
+        'the journal of another replfs version: let the replfs that wrote it drain it to its secondary first, or move the state directory aside and resync')
+    }
     return { ok: false, reason: `undecodable: ${(err as Error).message}` }
   }
 }
@@ -130,13 +139,13 @@ function checkBatchAt (buf: Buffer, off: number): BatchCheck {
  *  sequence is at least `minSeq` (a stale copy of an older frame is not a
  *  resume point). Cheap tests first: a batch payload is a CBOR map, so its
  *  first byte is 0xa0-0xbf; only then the CRC of the claimed length. */
-function findBatchFrame (buf: Buffer, from: number, minSeq: number): number | null {
+function findBatchFrame (buf: Buffer, from: number, minSeq: number, path: string): number | null {
   for (let off = from; off + frameHeaderBytes < buf.length; off++) {
     const lead = buf[off + frameHeaderBytes]
     if (lead < 0xa0 || lead > 0xbf) continue
     const len = buf.readUInt32BE(off)
     if (len < 16 || off + frameHeaderBytes + len > buf.length) continue
-    const f = checkBatchAt(buf, off)
+    const f = checkBatchAt(buf, off, path)
     if (f.ok && f.batch.seq >= minSeq) return off
   }
   return null

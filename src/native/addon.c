@@ -17,6 +17,7 @@
 
 #include "addon.h"
 #include "capture.h"
+#include "journal.h"
 
 /* The capture's own message for its last error (it names file and offset). */
 static napi_value throw_capture_error(napi_env env, struct capture *c, const char *code, int rc, const char *what) {
@@ -204,6 +205,22 @@ static napi_value unlock_capture(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* chainHash(bytes) -> a 16-byte Buffer: the journal's chain hash of a batch
+ * payload (XXH3-128, journal_codec.c), the same function for both sides. */
+static napi_value chain_hash(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 1);
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  CHECK(env, napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL));
+  if (type != napi_uint8_array) { napi_throw_type_error(env, NULL, "chainHash: a Uint8Array"); return NULL; }
+  void *out;
+  napi_value buf;
+  CHECK(env, napi_create_buffer(env, J_HASH_BYTES, &out, &buf));
+  j_chain_hash_bytes(data, len, out);
+  return buf;
+}
+
 /* appendEncoded(capture, recordsCborArray, count) -> last seq. The caller
  * holds the group lock (lock()). */
 static napi_value append_encoded(napi_env env, napi_callback_info info) {
@@ -308,6 +325,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "poll", NULL, poll_capture, NULL, NULL, NULL, napi_default, NULL },
     { "lock", NULL, lock_capture, NULL, NULL, NULL, napi_default, NULL },
     { "unlock", NULL, unlock_capture, NULL, NULL, NULL, napi_default, NULL },
+    { "chainHash", NULL, chain_hash, NULL, NULL, NULL, napi_default, NULL },
     { "appendEncoded", NULL, append_encoded, NULL, NULL, NULL, napi_default, NULL },
     { "ack", NULL, ack_capture, NULL, NULL, NULL, napi_default, NULL },
     { "setCredit", NULL, set_credit, NULL, NULL, NULL, napi_default, NULL },

@@ -75,6 +75,8 @@ export interface NativeCore {
   unlock (c: CaptureHandle): void
   /** Appends records (one CBOR array) as one batch; the caller holds the lock. Returns the last sequence. */
   appendEncoded (c: CaptureHandle, records: Buffer, count: number): number
+  /** The journal's chain hash of a batch payload (XXH3-128, 16 bytes). */
+  chainHash (payload: Uint8Array): Buffer
   ack (c: CaptureHandle, seq: number): void
   /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
   setCredit (c: CaptureHandle, journalBytesWritten: number): void

@@ -9,6 +9,6 @@
     "cflags!": ["-fno-exceptions"],
     "cflags_c": ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "<!@(echo ${REPLFS_NATIVE_FLAGS:-})"],
     "ldflags": ["<!@(echo ${REPLFS_NATIVE_FLAGS:-})"],
-    "libraries": ["-lisal", "-lcbor", "-lcrypto", "-lpthread", "-luring"]
+    "libraries": ["-lisal", "-lcbor", "-lxxhash", "-lpthread", "-luring"]
   }]
 }

@@ -2,7 +2,7 @@
  * as src/journal/ (frame.ts, codec.ts, segments.ts): segments
  * <first seq, 20 digits>.seg of frames u32 BE length | u32 BE crc32c |
  * CBOR batch {v, group, seq, prev, ts, sync, records}; each batch's prev is
- * the chain hash (first 16 bytes of SHA-256 of the payload) of the one
+ * the chain hash (XXH3-128 of the payload, canonical bytes) of the one
  * before it. A frame header of zeros ends the frames: after an fsync the
  * newest segment has zeros written ahead of its end (journal.c, prealloc),
  * cut at rotation and at a clean close.
@@ -22,7 +22,9 @@
 #include <sys/uio.h>
 #include "capture.h"
 
-#define J_FORMAT_VERSION 1
+#define J_FORMAT_VERSION 2   /* limits.ts formatVersion (2: the chain hash is XXH3-128) */
+#define J_STR_(x) #x
+#define J_STR(x) J_STR_(x)
 #define J_HASH_BYTES 16
 #define J_FRAME_HEADER_BYTES 8
 #define J_FRAME_BYTES_MAX (16u * 1024 * 1024)   /* limits.ts frameBytesMax */
@@ -68,11 +70,12 @@ int    jenc_iov(const struct jenc *e, struct iovec *iov, int max);
 #define JENC_PIECES_MAX 512
 
 /* Standard CRC-32C (what @node-rs/crc32's crc32c(buf, prev) returns), over
- * bytes or over an encoder's pieces; and the chain hash of the pieces
- * (mdctx: an EVP_MD_CTX to reuse, or NULL). */
+ * bytes or over an encoder's pieces; and the chain hash (XXH3-128) of the
+ * pieces or of bytes. */
 uint32_t j_crc32c(uint32_t crc, const void *p, size_t n);   /* crc: a previous result, 0 to start */
 uint32_t jenc_crc32c(const struct jenc *e);
-int      j_sha256_16(void *mdctx, const struct jenc *e, uint8_t out[J_HASH_BYTES]);
+void     j_chain_hash(const struct jenc *e, uint8_t out[J_HASH_BYTES]);
+void     j_chain_hash_bytes(const void *p, size_t n, uint8_t out[J_HASH_BYTES]);
 
 /* ---- the segment writer ------------------------------------------------- */
 struct journal;

@@ -16,7 +16,7 @@ JOURNAL_CC     ?= gcc
 JOURNAL_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 JOURNAL_ASAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 JOURNAL_TSAN   := -fsanitize=thread -fno-omit-frame-pointer
-JOURNAL_LIBS   := -lisal -lcbor -lcrypto -pthread
+JOURNAL_LIBS   := -lisal -lcbor -lxxhash -pthread
 JOURNAL_SRCS   := capture.c activity.c end_mark.c errmsg.c journal.c journal_codec.c journal_scan.c test/journalmain.c test/journalmain_modes.c
 JOURNAL_HDRS   := $(addprefix $(JOURNAL_DIR)/,capture.h activity.h end_mark.h errmsg.h journal.h test/journalmain.h)
 JOURNAL_OBJS   := $(patsubst %.c,$(JOURNAL_BUILD)/%.o,$(notdir $(JOURNAL_SRCS)))

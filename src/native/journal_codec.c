@@ -1,5 +1,5 @@
 /* journal_codec.c: records and batches as CBOR (libcbor's encoders), the
- * frame's CRC32C (ISA-L) and the chain hash (OpenSSL EVP SHA-256). Pure: no
+ * frame's CRC32C (ISA-L) and the chain hash (libxxhash's XXH3-128). Pure: no
  * I/O, no shared state; any thread may call it on its own struct jenc.
  *
  * The bytes must read back through src/journal/codec.ts (cbor-x, then
@@ -14,10 +14,11 @@
 #include <cbor.h>
 #include <errno.h>
 #include <isa-l/crc.h>
-#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
 /* Data at least this long goes by reference (an iovec of its own), shorter
  * is copied: an iovec costs more than copying a few hundred bytes. */
@@ -338,18 +339,23 @@ uint32_t jenc_crc32c(const struct jenc *e) {
   return crc;
 }
 
-int j_sha256_16(void *mdctx, const struct jenc *e, uint8_t out[J_HASH_BYTES]) {
-  EVP_MD_CTX *ctx = mdctx ? mdctx : EVP_MD_CTX_new();
-  if (!ctx) return -ENOMEM;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  int rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
-  for (int i = 0; i < e->npieces && !rc; i++)
-    if (EVP_DigestUpdate(ctx, piece_ptr(e, &e->pieces[i]), e->pieces[i].len) != 1) rc = -EIO;
-  if (!rc && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < J_HASH_BYTES)) rc = -EIO;
-  if (!rc) memcpy(out, md, J_HASH_BYTES);
-  if (!mdctx) EVP_MD_CTX_free(ctx);
-  return rc;
+/* XXH3-128 in its canonical form (big-endian high then low 64 bits), the
+ * bytes the TS side gets from the addon's chainHash. */
+static void j_hash_canonical(XXH128_hash_t h, uint8_t out[J_HASH_BYTES]) {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, h);
+  memcpy(out, c.digest, J_HASH_BYTES);
+}
+
+void j_chain_hash(const struct jenc *e, uint8_t out[J_HASH_BYTES]) {
+  XXH3_state_t st;
+  XXH3_128bits_reset(&st);
+  for (int i = 0; i < e->npieces; i++) XXH3_128bits_update(&st, piece_ptr(e, &e->pieces[i]), e->pieces[i].len);
+  j_hash_canonical(XXH3_128bits_digest(&st), out);
+}
+
+void j_chain_hash_bytes(const void *p, size_t n, uint8_t out[J_HASH_BYTES]) {
+  j_hash_canonical(XXH3_128bits(p, n), out);
 }
 
 /* Fills iov (at most PIECES_MAX) with the pieces; returns the count. */

@@ -112,7 +112,7 @@ static const char *decode_batch(const uint8_t *p, size_t len, const char *group,
   if (!cbor_isa_map(item) || !cbor_map_is_definite(item)) { why = "payload is not a map"; goto out; }
   const cbor_item_t *v = map_get(item, "v"), *g = map_get(item, "group"), *seq = map_get(item, "seq");
   const cbor_item_t *prev = map_get(item, "prev"), *recs = map_get(item, "records");
-  if (!v || !cbor_isa_uint(v) || cbor_get_int(v) != J_FORMAT_VERSION) { why = "batch format version is not 1"; goto out; }
+  if (!v || !cbor_isa_uint(v) || cbor_get_int(v) != J_FORMAT_VERSION) { why = "batch format version is not " J_STR(J_FORMAT_VERSION) " (an older or newer replfs wrote it)"; goto out; }
   uint64_t seqv = 0;
   if (get_uint(seq, &seqv) < 0) { why = "batch has no seq"; goto out; }
   if (!prev || !cbor_isa_bytestring(prev) || !cbor_bytestring_is_definite(prev) ||
@@ -134,15 +134,6 @@ out:
 
 static void hex(const uint8_t *h, char out[2 * J_HASH_BYTES + 1]) {
   for (int i = 0; i < J_HASH_BYTES; i++) sprintf(out + 2 * i, "%02x", h[i]);
-}
-
-static int hash_of(const uint8_t *p, size_t len, uint8_t out[J_HASH_BYTES]) {
-  struct jenc e;
-  struct jpiece piece = { .off = 0, .len = len, .ext = p };
-  jenc_init(&e, 1);
-  e.pieces = &piece;
-  e.npieces = 1;
-  return j_sha256_16(NULL, &e, out);   /* e owns nothing: no jenc_free */
 }
 
 /* Scans one segment. 1: it holds batches (*last filled); 0: empty. */
@@ -191,7 +182,7 @@ static int scan_segment(const char *path, const char *group, uint64_t name_seq, 
       rc = fail(err, errlen, -EINVAL, "%s at byte %zu: batch %" PRIu64 " does not continue the chain (prev differs from the hash of the batch before it)", path, off, b.seq);
       break;
     }
-    if ((rc = hash_of(payload, len, last_hash)) < 0) { fail(err, errlen, rc, "SHA-256 failed"); break; }
+    j_chain_hash_bytes(payload, len, last_hash);
     *last = b;
     *last_off = off;
     any = 1;

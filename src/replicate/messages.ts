@@ -9,7 +9,7 @@ import { chainHashBytes, frameBytesMax, pathBytesMax, volumesMax } from '../core
 import { nameFromWire, nameToWire } from '../core/names.js'
 import { parseHistory, type GenStart } from '../journal/generations.js'
 
-export const protocolVersion = 1
+export const protocolVersion = 2 // 2: chain hashes are XXH3-128 (limits.ts formatVersion)
 
 export interface VolumeInfo { name: string, kind: 'dir' | 'image', size: number }
 

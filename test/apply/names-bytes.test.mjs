@@ -10,6 +10,7 @@ import { nameFromBytes, nameToBytes, hasEscapes } from '../../dist/core/names.js
 import { encodeBatch, decodeBatch } from '../../dist/journal/codec.js'
 import { applyRecord } from '../../dist/apply/apply.js'
 import { makeEnv, rejects, bytes, DIR } from './env.mjs'
+import { formatVersion } from '../../dist/core/limits.js'
 
 const raw = (...parts) => Buffer.concat(parts.map(p => typeof p === 'string' ? Buffer.from(p) : Buffer.from(p)))
 const n80 = nameFromBytes(Buffer.alloc(255, 0x80))
@@ -41,7 +42,7 @@ test('a batch with names that are not UTF-8 holds their bytes and decodes to the
     { kind: 'symlink', vol: 0, path: 'l', target: n80 },
     { kind: 'write', vol: 0, path: 'plain', off: 0, data: bytes('x') }
   ]
-  const payload = encodeBatch({ v: 1, group: 'g', seq: 1, prev: Buffer.alloc(16), ts: 1, sync: false, records })
+  const payload = encodeBatch({ v: formatVersion, group: 'g', seq: 1, prev: Buffer.alloc(16), ts: 1, sync: false, records })
   assert.ok(payload.includes(Buffer.alloc(255, 0x80)), 'the raw bytes are in the frame')
   assert.not.ok(payload.includes(Buffer.from('\ufffd')), 'no replacement character')
   const back = decodeBatch(payload).records

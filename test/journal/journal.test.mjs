@@ -9,6 +9,7 @@ import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
 import { GroupCommit } from '../../dist/journal/group-commit.js'
 import { listSegments } from '../../dist/journal/segments.js'
+import { formatVersion } from '../../dist/core/limits.js'
 
 const w = (i, n = 1000) => ({ kind: 'write', vol: 0, path: `f${i % 3}`, off: i * n, data: Buffer.alloc(n, i & 255) })
 
@@ -76,8 +77,8 @@ test('a batch off the chain or out of sequence is refused', async () => {
   const dir = join(tempDir('journal'), 'state')
   const j = await Journal.open(dir, { group: 'g' })
   j.appendRecords([w(1)], false)
-  assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: 1, group: 'g', seq: 5, prev: j.lastHash, ts: 0, sync: false, records: [w(2)] }), /JOURNAL_GAP|expects/)
-  assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: 1, group: 'g', seq: 2, prev: Buffer.alloc(16), ts: 0, sync: false, records: [w(2)] }), /previous-batch hash/)
+  assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: formatVersion, group: 'g', seq: 5, prev: j.lastHash, ts: 0, sync: false, records: [w(2)] }), /JOURNAL_GAP|expects/)
+  assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: formatVersion, group: 'g', seq: 2, prev: Buffer.alloc(16), ts: 0, sync: false, records: [w(2)] }), /previous-batch hash/)
   await j.close()
 })
 

@@ -17,6 +17,7 @@ import { Journal } from '../../dist/journal/journal.js'
 import { chainHash, decodeValue, validateRecord, zeroHash } from '../../dist/journal/codec.js'
 import { listSegments, scanBuffer } from '../../dist/journal/segments.js'
 import { ActivityLog } from '../../dist/capture/activity-log.js'
+import { formatVersion } from '../../dist/core/limits.js'
 
 const NATIVE = join(ROOT, 'src', 'native')
 const HARNESS = join(NATIVE, 'build', 'journal', 'journalmain')
@@ -109,7 +110,7 @@ async function checkFrames (dir) {
   for (const s of segs) {
     const buf = fs.readFileSync(s.path)
     assert.is(fs.statSync(s.path).mode & 0o777, 0o600, `${s.path} is private`)
-    const scan = scanBuffer(buf)
+    const scan = scanBuffer(buf, s.path)
     assert.is(scan.damage, null, `${s.path} scans clean`)
     for (const b of scan.batches) {
       assert.is(buf.readUInt32BE(b.offset + 4), crc32c(b.payload), 'stored CRC is crc32c(payload)')
@@ -157,7 +158,7 @@ test('C writes, TS reads: every record field, CRCs, the chain and its hashes', a
   assert.is(tail.nextSeq, end.nextSeq)
   const now = Date.now()
   for (const { batch } of entries) {
-    assert.is(batch.v, 1)
+    assert.is(batch.v, formatVersion)
     assert.is(batch.group, 'grp')
     assert.is(batch.sync, false)
     assert.ok(batch.ts <= now && batch.ts > now - 120_000, 'ts is ms since the epoch')
@@ -232,7 +233,7 @@ test('TS writes, C verifies: accepts the TS end, refuses a wrong one or a flippe
   assert.match(r.err, /another group/)
 
   const buf = fs.readFileSync(newest)
-  const scan = scanBuffer(buf)
+  const scan = scanBuffer(buf, newest)
   const last = scan.batches[scan.batches.length - 1]
   buf[last.offset + 8 + 20] ^= 0x40
   fs.writeFileSync(newest, buf)

@@ -173,7 +173,7 @@ test('bad sizes and counts', bounded(30_000, async () => {
 test('batches of another group, another format, off sequence or chain, undecodable', bounded(20_000, async () => {
   await attack('other group', 'GROUP_MISMATCH', [batch([w('g')], { group: 'other' })])
   const { encodeBatch } = await import('../../dist/journal/codec.js')
-  await attack('format version 2', 'VERSION_MISMATCH', [encodeBatch({ v: 2, group: 'g', seq: 1, prev: zeroHash, ts: 1, sync: false, records: [w('v')] })])
+  await attack('format version 1 (an older replfs)', 'VERSION_MISMATCH', [encodeBatch({ v: 1, group: 'g', seq: 1, prev: zeroHash, ts: 1, sync: false, records: [w('v')] })])
   await attack('gap in sequence', 'JOURNAL_GAP', [batch([w('gap')], { seq: 5 })])
   await attack('prev hash off the chain', 'JOURNAL_CHAIN', [batch([w('chain')], { prev: new Uint8Array(16).fill(9) })])
   await attack('prev hash of the wrong size', 'BAD_BATCH', [batch([w('chain')], { prev: new Uint8Array(8) })])

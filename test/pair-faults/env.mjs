@@ -16,6 +16,7 @@ import { connect } from '../../dist/replicate/transport.js'
 import { handshake } from '../../dist/replicate/handshake.js'
 import { newNonce } from '../../dist/replicate/auth.js'
 import { queryControl } from '../../dist/cli/control.js'
+import { formatVersion } from '../../dist/core/limits.js'
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 export const imageSize = 1 << 20
@@ -167,7 +168,7 @@ export async function primaryClient (E, port, { node = 'attacker' } = {}) {
 }
 
 export function batch (records, { seq = 1, prev = zeroHash, group = GROUP, sync = false } = {}) {
-  return encodeBatch({ v: 1, group, seq, prev, ts: Date.now(), sync, records })
+  return encodeBatch({ v: formatVersion, group, seq, prev, ts: Date.now(), sync, records })
 }
 
 export const bytes = (s) => new Uint8Array(Buffer.from(s))

@@ -14,7 +14,7 @@
  *   journalmain stress STATEDIR GROUP              6 writers with syncs and rotations; JS's lock (taken on one
  *                                                  thread, let go on another), the gate, encoded appends
  *   journalmain selftest                           CRC-32C check values, UTF-8 and record bounds
- *   journalmain bench  [DIR]                       ns/MiB of CRC32C, SHA-256, 4 KiB and 256 KiB appends
+ *   journalmain bench  [DIR]                       ns/MiB of CRC32C, the chain hash (XXH3-128), 4 KiB and 256 KiB appends
  *
  * Threads: main() and, in write/sync, worker threads standing in for FUSE
  * workers (they take the group lock as ops.c does). */
