@@ -317,6 +317,17 @@ int jenc_flatten(const struct jenc *e, uint8_t **out, size_t *len) {
   return 0;
 }
 
+/* ISA-L's CRC (AVX-512 code on this CPU) returns with the upper halves of
+ * the vector registers dirty, and code in the legacy SSE encoding after it
+ * (libxxhash's XXH3 is built for SSE2) then pays a transition penalty on
+ * every vector instruction: XXH3-128 ran at 3.9 GB/s after a CRC and 16 GB/s
+ * after a vzeroupper (journalmain bench, native-notes/performance.md 8).
+ * vzeroupper exists only where AVX does, and ISA-L picks AVX code only
+ * there. */
+static void clear_upper_vectors(void) {
+  if (__builtin_cpu_supports("avx")) __asm__ volatile("vzeroupper" ::: "memory");
+}
+
 /* ISA-L's crc32_iscsi is the bare reflected CRC-32C update: no initial or
  * final inversion (crc_base.c). The standard CRC-32C (RFC 3720; what
  * @node-rs/crc32 crc32c(buf, prev) returns) starts from ~0 and inverts the
@@ -330,6 +341,7 @@ uint32_t j_crc32c(uint32_t crc, const void *p, size_t n) {
     b += k;
     n -= (size_t)k;
   }
+  clear_upper_vectors();
   return ~c;
 }
 
