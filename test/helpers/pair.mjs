@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { daemon, mount, unstick, tempDir } from './mount.mjs'
+import { daemon, mount, unstick, tempDir, sh } from './mount.mjs'
 import { snapshot } from './tree.mjs'
 import { queryControl } from '../../dist/cli/control.js'
 
@@ -55,6 +55,23 @@ export function layout (prefix, { vols = ['one', 'two'], image = null } = {}) {
   }
   if (image) { L.p[image.name] = join(base, 'p-' + image.name + '.img'); L.s[image.name] = join(base, 's-' + image.name + '.img') }
   return L
+}
+
+/** Puts a side's state directory (`p`: L.pstate, `s`: L.sstate) on a tmpfs
+ *  of `mib` MiB of its own, to be filled up (scripts/faults/places.mjs
+ *  fillFilesystem). Returns the filesystem's root; `unmountState` it in a
+ *  finally. */
+export function smallStateFs (L, side, mib) {
+  const root = join(L.base, 'statefs')
+  fs.mkdirSync(root)
+  sh(`mount -t tmpfs -o size=${mib}m,mode=0700 replfs-test-statefs ${root}`)
+  L[side === 'p' ? 'pstate' : 'sstate'] = join(root, 'state')
+  return root
+}
+
+/** Lazy unmount (a daemon killed late may still hold a file there). */
+export function unmountState (root) {
+  try { sh(`umount -l ${root}`) } catch {}
 }
 
 /** --secret-file L.secretFile unless `extra` gives its own. */

@@ -15,8 +15,8 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { bounded, unstick, sh } from '../helpers/mount.mjs'
-import { layout, startPair, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status } from '../helpers/pair.mjs'
+import { bounded, unstick } from '../helpers/mount.mjs'
+import { layout, startPair, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status, smallStateFs, unmountState } from '../helpers/pair.mjs'
 import { fillFilesystem } from '../../scripts/faults/places.mjs'
 
 // 1 MiB segments (an eighth of the limit); the filesystem (6 MiB) is full before the limit.
@@ -33,10 +33,7 @@ for (let i = 0; ; i = (i + 1) % chunks) { try { fs.writeSync(fd, Buffer.alloc(65
 
 async function killFullRestart (port, fileMiB, syncMs) {
   const L = layout('pair-owed-full', { vols: ['one'] })
-  const sfs = join(L.base, 'statefs')
-  fs.mkdirSync(sfs)
-  sh(`mount -t tmpfs -o size=6m,mode=0700 replfs-test-owed-full ${sfs}`)
-  L.pstate = join(sfs, 'state')
+  const sfs = smallStateFs(L, 'p', 6)
   let pri, sec, w
   try {
     ({ pri, sec } = await startPair(L, port, { pextra }))
@@ -64,7 +61,7 @@ async function killFullRestart (port, fileMiB, syncMs) {
     w?.kill('SIGKILL')
     if (process.env.TEST_DEBUG) console.log(`--- primary log\n${pri?.err}`)
     await stopAll(L, pri, sec)
-    try { sh(`umount -l ${sfs}`) } catch {}
+    unmountState(sfs)
   }
   assert.equal(differences(L), null)
 }

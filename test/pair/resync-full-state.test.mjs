@@ -10,18 +10,15 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
-import { bounded, sh } from '../helpers/mount.mjs'
-import { layout, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status } from '../helpers/pair.mjs'
+import { bounded } from '../helpers/mount.mjs'
+import { layout, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status, smallStateFs, unmountState } from '../helpers/pair.mjs'
 import { fillFilesystem } from '../../scripts/faults/places.mjs'
 
 const port = 17126
 
 test('a resync with the primary\'s state directory full: the primary keeps serving and resyncs once there is room', bounded(100_000, async () => {
   const L = layout('pair-resync-full', { vols: ['one'] })
-  const sfs = join(L.base, 'statefs')
-  fs.mkdirSync(sfs)
-  sh(`mount -t tmpfs -o size=16m,mode=0700 replfs-test-resync-full ${sfs}`)
-  L.pstate = join(sfs, 'state')
+  const sfs = smallStateFs(L, 'p', 16)
   let pri, sec
   try {
     // Written alone: the secondary, new, gets a full resync of all of it.
@@ -40,7 +37,7 @@ test('a resync with the primary\'s state directory full: the primary keeps servi
   } finally {
     if (process.env.TEST_DEBUG) console.log(`--- primary log\n${pri?.err}`)
     await stopAll(L, pri, sec)
-    try { sh(`umount -l ${sfs}`) } catch {}
+    unmountState(sfs)
   }
   assert.equal(differences(L), null)
 }))

@@ -10,18 +10,15 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
-import { bounded, sh } from '../helpers/mount.mjs'
-import { layout, startPair, waitSynced, stopAll, differences, status } from '../helpers/pair.mjs'
+import { bounded } from '../helpers/mount.mjs'
+import { layout, startPair, waitSynced, stopAll, differences, status, smallStateFs, unmountState } from '../helpers/pair.mjs'
 import { fillFilesystem } from '../../scripts/faults/places.mjs'
 
 const port = 17323
 
 test('a secondary whose state directory its journal filled trims from its reserve and goes on', bounded(140_000, async () => {
   const L = layout('sec-full-state', { vols: ['one'] })
-  const sfs = join(L.base, 'statefs')
-  fs.mkdirSync(sfs)
-  sh(`mount -t tmpfs -o size=8m,mode=0700 replfs-test-sec-full ${sfs}`)
-  L.sstate = join(sfs, 'state')
+  const sfs = smallStateFs(L, 's', 8)
   let pri, sec
   try {
     ({ pri, sec } = await startPair(L, port))
@@ -39,7 +36,7 @@ test('a secondary whose state directory its journal filled trims from its reserv
     assert.ok(s.consistent, JSON.stringify(s))
   } finally {
     await stopAll(L, pri, sec)
-    try { sh(`umount -l ${sfs}`) } catch {}
+    unmountState(sfs)
   }
 }))
 
