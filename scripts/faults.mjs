@@ -123,11 +123,12 @@ const firstLines = (text, n) => {
   const lines = text.split('\n')
   return lines.length > n ? [...lines.slice(0, n), `(${lines.length - n} more lines)`].join('\n') : text
 }
+/** A log's last `n` lines, indented and cut at 300 characters each. */
+const lastLines = (log, n) => log.trim().split('\n').slice(-n).map(l => `    | ${l.slice(0, 300)}`).join('\n')
 /** A daemon's end, for a failure: running or how it exited, and its last log lines. */
 const ending = (side, d, log) => {
   const state = !d ? 'not started' : d.exited ? `exited (code ${d.exited.code}, signal ${d.exited.signal})` : `running (pid ${d.proc.pid})`
-  const tail = log.trim().split('\n').slice(-8).map(l => `    | ${l.slice(0, 300)}`).join('\n')
-  return `  the ${side}: ${state}; its last lines:\n${tail}`
+  return `  the ${side}: ${state}; its last lines:\n${lastLines(log, 8)}`
 }
 
 export function newTotals () {
@@ -371,7 +372,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
       const priLogs = `${oldPriErr}${pri?.err ?? ''}`
       fs.writeFileSync(join(L.base, 'primary.log'), priLogs)
       fs.writeFileSync(join(L.base, 'secondary.log'), `${oldSecErr}${sec?.err ?? ''}`)
-      log(`  kept ${L.base} (primary.log, secondary.log); the primary's last lines:\n${priLogs.trim().split('\n').slice(-12).map(l => `    | ${l}`).join('\n')}`)
+      log(`  kept ${L.base} (primary.log, secondary.log); the primary's last lines:\n${lastLines(priLogs, 12)}`)
     }
   }
   T.runs++

@@ -208,6 +208,11 @@ test('format 1: an open, inspect and replay refuse it by name, and nothing is cu
   const r = cli('journal', 'inspect', dir)
   assert.is(r.code, 1)
   assert.match(r.err, /^replfs: VERSION_MISMATCH: .*format-1\/00000000000000000001\.seg at byte 0: batch format version 1/)
+  const t = targets()
+  const replay = cli('journal', 'replay', dir, ...t.args)
+  assert.is(replay.code, 1)
+  assert.match(replay.err, /^replfs: VERSION_MISMATCH: .*format-1\/0000000000000000000[17]\.seg at byte 0: batch format version 1/)
+  assert.equal(fs.readdirSync(t.data), [], 'nothing replayed')
   assert.equal(sizes(), before, 'no segment cut')
 })
 

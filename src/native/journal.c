@@ -349,7 +349,6 @@ static int write_batch(struct journal *j, uint64_t seq, uint32_t count, uint64_t
 
   uint8_t hash[J_HASH_BYTES];
   j_chain_hash(&j->enc, hash);
-  int rc = 0;
   uint32_t crc = jenc_crc32c(&j->enc);
   uint8_t hdr[J_FRAME_HEADER_BYTES] = {
     (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len,
@@ -361,7 +360,7 @@ static int write_batch(struct journal *j, uint64_t seq, uint32_t count, uint64_t
   int n = 1 + jenc_iov(&j->enc, iov + 1, JENC_PIECES_MAX + 1);
 
   if (j->fd < 0 || j->seg_bytes >= j->segment_bytes_max) {
-    rc = rotate(j, seq, err, errlen);
+    int rc = rotate(j, seq, err, errlen);
     if (rc < 0) return rc;
   }
   size_t total = sizeof hdr + len, done = 0;
@@ -370,7 +369,7 @@ static int write_batch(struct journal *j, uint64_t seq, uint32_t count, uint64_t
     ssize_t w = pwritev(j->fd, v, n, (off_t)(j->seg_bytes + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      rc = w < 0 ? -errno : -ENOSPC;
+      int rc = w < 0 ? -errno : -ENOSPC;
       /* Leave no half frame behind: the next append goes where this one began. */
       if (done > 0 && ftruncate(j->fd, (off_t)j->seg_bytes) < 0) {
         return fail(err, errlen, rc, "journal write to segment %020" PRIu64 " failed (%s) and could not be cut back (%s)",

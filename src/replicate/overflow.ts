@@ -32,7 +32,7 @@ export class Overflow {
     // tick; said once until one works.
     let saveFailing = false
     this.saveTimer = setInterval(() => {
-      if (capture.mode !== 'track') return
+      if (capture.mode !== 'track' || this.switching) return // enterTrack saves, and retries, itself
       capture.saveDirty().then(() => { saveFailing = false }, err => {
         if (!saveFailing) this.log(`dirty set not saved, retried each second: ${describe(err)}`)
         saveFailing = true
@@ -77,8 +77,9 @@ export class Overflow {
       await this.dropJournal()
     } catch (err) {
       // Not expected (the fold reads the journal, damage is named there and
-      // asks for a full resync). Logged; the session ends as it would have.
-      this.log(`journal full: switching to tracking failed: ${describe(err)}`)
+      // asks for a full resync), or stopped meanwhile. The session ends as
+      // it would have.
+      if (!this.stopped) this.log(`journal full: switching to tracking failed: ${describe(err)}`)
     } finally {
       this.switching = false
     }
