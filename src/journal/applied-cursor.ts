@@ -8,7 +8,7 @@
 // (A 9-byte cursor, written before the check existed, is read as it is.)
 import fs from 'node:fs'
 import { join } from 'node:path'
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './frame.js'
 import type { Seq } from '../core/records.js'
 
 export const cursorFile = 'applied'

@@ -2,9 +2,17 @@
 // big endian. Pure: no I/O. The decoder is a push parser (node-postgres'
 // parser in spirit) that checks the length against the bound *before*
 // buffering, so a hostile peer cannot make us allocate a huge frame.
-import { crc32c } from '@node-rs/crc32'
+import { nativeCore } from '../native/addon.js'
 import { frameBytesMax, frameHeaderBytes } from '../core/limits.js'
 import { replError } from '../core/errors.js'
+
+/** The standard CRC-32C (RFC 3720) of bytes, continuing from `prev`: ISA-L's,
+ *  through the addon. @node-rs/crc32's was 1.3 s of CPU per GiB replicated,
+ *  spread over both sides (native-notes/performance.md 9); the golden tests
+ *  still check every frame against it. */
+export function crc32c (bytes: Uint8Array, prev?: number): number {
+  return nativeCore().crc32c(bytes, prev)
+}
 
 /** Header for a payload; write header then payload (writev avoids a copy). */
 export function frameHeader (payload: Uint8Array): Buffer {

@@ -26,9 +26,11 @@ export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq, segmentBytes:
 
 export type TailListener = (a: Appended, batch: Batch) => void
 
-// One read buffer, reused: payloads are copied out of it, and a fresh
-// multi-MiB buffer per wake-up was most of this thread's time (the garbage
-// collector's, measured: 3.2 s of 7.6 s CPU over 176k 4 KiB writes).
+// Reads of at most this many bytes. With no listener that keeps payloads,
+// one buffer of this size is reused: a fresh multi-MiB buffer per wake-up
+// was most of this thread's time (the garbage collector's, measured: 3.2 s
+// of 7.6 s CPU over 176k 4 KiB writes). With one, each read gets a buffer
+// of the size it reads (the writer's reported end bounds it).
 const readChunkBytes = 4 * 1024 * 1024
 
 export class JournalTail {
@@ -36,8 +38,9 @@ export class JournalTail {
   /** Frame bytes followed since this tail started (the writer counts the same way). */
   followedBytes = 0
   /** Whether a listener keeps batches past its call (the sender's recent
-   *  batches): then each payload is copied out of the reused read chunk.
-   *  Without one only the newest batch is (its chain hash is taken later):
+   *  batches): then each read goes to a buffer of its own, which the
+   *  payloads are views of. Without one the chunk is reused, and only the
+   *  newest batch is copied out of it (its chain hash is taken later):
    *  the copy per frame was the largest part of this thread's work on a
    *  mount with no peer (native-notes/performance.md 4). */
   retainPayloads = true
@@ -116,8 +119,12 @@ export class JournalTail {
         throw err
       }
     }
-    let buf = this.chunk
-    let n = fs.readSync(this.fd, buf, 0, Math.max(0, Math.min(buf.length, end - this.offset)), this.offset)
+    // Retained payloads are views of a buffer read for them alone: a copy
+    // of each out of the reused chunk (into zero-filled memory) was 0.85 s
+    // of CPU per GiB replicated (native-notes/performance.md 9).
+    const want = Math.max(0, Math.min(readChunkBytes, end - this.offset))
+    let buf = this.retainPayloads ? Buffer.allocUnsafe(want) : this.chunk
+    let n = fs.readSync(this.fd, buf, 0, Math.min(buf.length, want), this.offset)
     if (n < frameHeaderBytes) return false
     const first = buf.readUInt32BE(0)
     if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
@@ -134,9 +141,7 @@ export class JournalTail {
         if (f.reason === 'short') break
         throw replError('FRAME_CRC', `${f.reason} frame in ${this.journal.segmentPath(this.segFirst)} at byte ${this.offset + off}`)
       }
-      // A copy, not a view: listeners that keep it would otherwise pin
-      // the whole chunk, and see it overwritten by the next read.
-      const payload = this.retainPayloads ? Buffer.from(f.payload) : f.payload
+      const payload = f.payload
       const batch = decodeBatch(payload)
       const a = followedBatch(batch, payload, f.end - off)
       if (a.seq !== this.journal.nextSeq) {

@@ -77,6 +77,8 @@ export interface NativeCore {
   appendEncoded (c: CaptureHandle, records: Buffer, count: number): number
   /** The journal's chain hash of a batch payload (XXH3-128, 16 bytes). */
   chainHash (payload: Uint8Array): Buffer
+  /** The standard CRC-32C of bytes, continuing from `prev` (ISA-L). */
+  crc32c (bytes: Uint8Array, prev?: number): number
   ack (c: CaptureHandle, seq: number): void
   /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
   setCredit (c: CaptureHandle, journalBytesWritten: number): void
