@@ -175,6 +175,11 @@ export class Secondary {
         }
         await this.trim(batch.seq + batch.records.length - 1, chainHash(payload))
       }
+      // All applied, and a trim may still be owed: a store that found the
+      // state directory full started a segment of its own, which makes the
+      // one before it trimmable, and no batch end comes to trim it while
+      // every store fails (an apply that kept up left none to re-apply).
+      if (this.applied === this.journal.lastSeq) await this.trim(this.applied, this.journal.lastHash)
     } catch (err) {
       if (isReplError(err, 'APPLY_BLOCKED')) return n // stopping while blocked: the journal keeps the batch
       // The copy stopped inside a batch it cannot finish: it is no longer a
@@ -370,7 +375,8 @@ export class Secondary {
         } catch (err) {
           return this.reject(conn, err)
         }
-        const payload = Buffer.from(m.b)
+        // A view, not a copy (the frame's bytes are this message's alone).
+        const payload = Buffer.from(m.b.buffer, m.b.byteOffset, m.b.length)
         // Stored on arrival, applied in turn: batches that arrive while one
         // waits for its fdatasync are in the journal by then, so one sync
         // covers them all (group commit on this side). Behind a rebase, the

@@ -14,6 +14,13 @@
 // Every path handed to a call is short, whatever the depth: a record's
 // path is up to 4095 bytes under the root, so its absolute form can pass
 // PATH_MAX, which the primary's core (*at() calls) does not mind either.
+//
+// The calls are synchronous, but for fsync and xattrs: apply goes record by
+// record, and a round trip through libuv's pool per call left the secondary
+// idle most of the time (measured: 64% idle while 20k writes waited, when
+// each pwrite went through the pool; 19 s behind after a tar while each
+// file's open, chmod, close and lchown still did: native-notes/
+// performance.md 9).
 import fs, { promises as fsp, constants as fsc, type Stats } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import type { VolumeSpec } from '../core/config.js'
@@ -57,38 +64,54 @@ class DirVolume implements Volume {
   constructor (readonly spec: VolumeSpec, private readonly root: string) {}
 
   /** Calls `fn` with a short path naming a record path's entry: its parent
-   *  opened beneath the root (closed once `fn` settles) plus the last name
+   *  opened beneath the root (closed once `fn` returns) plus the last name
    *  (a Buffer when a name is not UTF-8: core/names.ts). */
-  private async at<T> (path: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
+  private at<T> (path: string, fn: (p: string | Buffer) => T): T {
     checkRelPath(path)
     if (path === '') return fn(this.root)
-    const { parent, name } = splitRelPath(path)
-    let fd: number
+    const fd = this.openParent(path)
     try {
-      fd = nativeCore().openBeneath(this.root, parent === '' ? '.' : syscallName(parent))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
-      throw replError('PATH_ESCAPE', `volume ${this.spec.name}: ${JSON.stringify(path)} passes through a symlink that leads outside the volume`,
-        'the copy holds a symlink out of its root; nothing was applied through it')
-    }
-    try {
-      return await fn(entryPath(fd, name))
+      return fn(entryPath(fd, splitRelPath(path).name))
     } finally {
       fs.closeSync(fd)
     }
   }
 
+  /** `at` for a call that waits on the pool (fsync, reads, xattrs). */
+  private async atAsync<T> (path: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
+    checkRelPath(path)
+    if (path === '') return fn(this.root)
+    const fd = this.openParent(path)
+    try {
+      return await fn(entryPath(fd, splitRelPath(path).name))
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  private openParent (path: string): number {
+    const { parent } = splitRelPath(path)
+    try {
+      return nativeCore().openBeneath(this.root, parent === '' ? '.' : syscallName(parent))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
+      throw replError('PATH_ESCAPE', `volume ${this.spec.name}: ${JSON.stringify(path)} passes through a symlink that leads outside the volume`,
+        'the copy holds a symlink out of its root; nothing was applied through it')
+    }
+  }
+
   /** `at` for operations that add or remove the name itself. */
-  private async atEntry<T> (path: string, op: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
+  private atEntry<T> (path: string, op: string, fn: (p: string | Buffer) => T): T {
     if (checkRelPath(path) === '') throw replError('BAD_RECORD', `volume ${this.spec.name}: cannot ${op} the volume root`)
     return this.at(path, fn)
   }
 
-  private async open (path: string, flags: number, mode?: number): Promise<fsp.FileHandle> {
+  /** An fd of the regular file (or directory) `path`; the caller closes it. */
+  private open (path: string, flags: number): number {
     try {
-      return await this.at(path, async p => {
-        if ((flags & fsc.O_CREAT) === 0) await this.checkDataNode(path, p)
-        return fsp.open(p, flags, mode)
+      return this.at(path, p => {
+        this.checkDataNode(path, p)
+        return fs.openSync(p, flags)
       })
     } catch (err) {
       // O_NOFOLLOW on a final symlink gives ELOOP: a record never names a
@@ -103,8 +126,8 @@ class DirVolume implements Volume {
    *  device itself, outside every volume (a block device record, then a write, would
    *  write the host's disk), and opening some devices acts by itself. The primary never
    *  journals data for such a node: I/O on it goes to the device, not through FUSE. */
-  private async checkDataNode (path: string, entry: string | Buffer): Promise<void> {
-    const st = await fsp.lstat(entry).catch(() => null) // missing, or a symlink: open says so
+  private checkDataNode (path: string, entry: string | Buffer): void {
+    const st = lstatOrNull(entry) // missing, or a symlink: open says so
     if (!st || st.isFile() || st.isDirectory() || st.isSymbolicLink()) return
     const what = st.isBlockDevice() ? 'a block device' : st.isCharacterDevice() ? 'a character device' : st.isFIFO() ? 'a fifo' : 'a socket'
     throw Object.assign(new Error(`EINVAL: volume ${this.spec.name}: ${JSON.stringify(path)} is ${what}, not a regular file; apply writes data only to regular files`), { code: 'EINVAL' })
@@ -118,9 +141,9 @@ class DirVolume implements Volume {
   // common case) costs one write each, not resolve + open + write + close.
   // Any change to the namespace may change what a path names, so every
   // other mutating method empties the cache first (`forget`).
-  private readonly writers = new LRUCache<string, fsp.FileHandle>({
+  private readonly writers = new LRUCache<string, number>({
     max: 64,
-    dispose: fh => { void fh.close().catch(() => {}) }
+    dispose: fd => { try { fs.closeSync(fd) } catch {} }
   })
 
   private forget (): void {
@@ -128,43 +151,39 @@ class DirVolume implements Volume {
   }
 
   async write (path: string, off: number, data: Uint8Array): Promise<void> {
-    let fh = this.writers.get(path)
-    if (!fh) {
-      fh = await this.open(path, openWrite)
-      this.writers.set(path, fh)
+    let fd = this.writers.get(path)
+    if (fd === undefined) {
+      fd = this.open(path, openWrite)
+      this.writers.set(path, fd)
     }
-    // A synchronous pwrite: apply goes record by record, and a round trip
-    // through libuv's pool per record left the secondary idle most of the
-    // time (measured: 64% idle while 20k records waited to be applied).
     let done = 0
-    while (done < data.length) done += fs.writeSync(fh.fd, data, done, data.length - done, off + done)
+    while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, off + done)
   }
 
   async read (path: string, off: number, len: number): Promise<Buffer> {
-    const fh = await this.open(path, openRead)
+    const fd = this.open(path, openRead)
     try {
       const buf = Buffer.alloc(len)
-      const { bytesRead } = await fh.read(buf, 0, len, off)
-      return buf.subarray(0, bytesRead)
-    } finally { await fh.close() }
+      return buf.subarray(0, fs.readSync(fd, buf, 0, len, off))
+    } finally { fs.closeSync(fd) }
   }
 
   async truncate (path: string, size: number): Promise<void> {
     this.forget()
-    const fh = await this.open(path, openWrite)
-    try { await fh.truncate(size) } finally { await fh.close() }
+    const fd = this.open(path, openWrite)
+    try { fs.ftruncateSync(fd, size) } finally { fs.closeSync(fd) }
   }
 
   async create (path: string, mode: number): Promise<void> {
     this.forget()
-    await this.atEntry(path, 'create', p => this.createAt(p, mode))
+    this.atEntry(path, 'create', p => createAt(p, mode))
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
     this.forget()
-    await this.atEntry(path, 'mkdir', async p => {
-      await fsp.mkdir(p, mode & permBits)
-      await fsp.chmod(p, mode & permBits)
+    this.atEntry(path, 'mkdir', p => {
+      fs.mkdirSync(p, mode & permBits)
+      fs.chmodSync(p, mode & permBits)
     })
   }
 
@@ -175,48 +194,48 @@ class DirVolume implements Volume {
     if (type !== fsc.S_IFIFO && type !== fsc.S_IFSOCK && type !== fsc.S_IFCHR && type !== fsc.S_IFBLK) {
       throw replError('BAD_RECORD', `volume ${this.spec.name}: mknod of ${JSON.stringify(path)} with type ${type.toString(8)} refused`)
     }
-    await this.atEntry(path, 'mknod', async p => {
+    this.atEntry(path, 'mknod', p => {
       // Node has no mknod: the native core's (exact mode, whatever our umask).
       nativeCore().mknod(p, type | (mode & permBits), rdev)
-      await fsp.chmod(p, mode & permBits)
+      fs.chmodSync(p, mode & permBits)
     })
   }
 
-  async unlink (path: string): Promise<void> { this.forget(); await this.atEntry(path, 'unlink', p => fsp.unlink(p)) }
+  async unlink (path: string): Promise<void> { this.forget(); this.atEntry(path, 'unlink', p => fs.unlinkSync(p)) }
 
-  async rmdir (path: string): Promise<void> { this.forget(); await this.atEntry(path, 'rmdir', p => fsp.rmdir(p)) }
+  async rmdir (path: string): Promise<void> { this.forget(); this.atEntry(path, 'rmdir', p => fs.rmdirSync(p)) }
 
   async rename (from: string, to: string): Promise<void> {
     this.forget()
-    await this.atEntry(from, 'rename', a => this.atEntry(to, 'rename onto', b => fsp.rename(a, b)))
+    this.atEntry(from, 'rename', a => this.atEntry(to, 'rename onto', b => fs.renameSync(a, b)))
   }
 
   async link (path: string, to: string): Promise<void> {
     this.forget()
     // link(2) on Linux does not follow a symlink named by its first argument.
-    await this.atEntry(path, 'link', a => this.atEntry(to, 'link onto', b => fsp.link(a, b)))
+    this.atEntry(path, 'link', a => this.atEntry(to, 'link onto', b => fs.linkSync(a, b)))
   }
 
   async symlink (path: string, target: string): Promise<void> {
     this.forget()
-    await this.atEntry(path, 'symlink', p => fsp.symlink(syscallName(target), p))
+    this.atEntry(path, 'symlink', p => fs.symlinkSync(syscallName(target), p))
   }
 
   async chmod (path: string, mode: number): Promise<void> {
-    await this.at(path, p => this.chmodAt(path, p, mode))
+    this.at(path, p => this.chmodAt(path, p, mode))
   }
 
   /** Linux has no lchmod: refuse a symlink, then chmod the checked name. */
-  private async chmodAt (path: string, p: string | Buffer, mode: number): Promise<void> {
-    if ((await fsp.lstat(p)).isSymbolicLink()) throw this.symlinkRefused(path)
-    await fsp.chmod(p, mode & permBits)
+  private chmodAt (path: string, p: string | Buffer, mode: number): void {
+    if (fs.lstatSync(p).isSymbolicLink()) throw this.symlinkRefused(path)
+    fs.chmodSync(p, mode & permBits)
   }
 
-  async chown (path: string, uid: number, gid: number): Promise<void> { await this.at(path, p => fsp.lchown(p, uid, gid)) }
+  async chown (path: string, uid: number, gid: number): Promise<void> { this.at(path, p => fs.lchownSync(p, uid, gid)) }
 
   async utimens (path: string, atimeMs: number, mtimeMs: number, ns?: [number, number]): Promise<void> {
-    await this.at(path, async p => {
-      if (!ns) return fsp.lutimes(p, utimeSeconds(atimeMs), utimeSeconds(mtimeMs))
+    this.at(path, p => {
+      if (!ns) return fs.lutimesSync(p, utimeSeconds(atimeMs), utimeSeconds(mtimeMs))
       // Whole seconds from the ms figure less its sub-ms part: exact, since
       // the ms figure is within a µs of seconds*1000 + ns/1e6.
       const sec = (ms: number, n: number) => Math.round((ms - n / 1e6) / 1000)
@@ -225,7 +244,7 @@ class DirVolume implements Volume {
   }
 
   async setxattr (path: string, name: string, value: Uint8Array): Promise<void> {
-    await this.at(path, async p => {
+    await this.atAsync(path, async p => {
       // The xattr binding takes text paths; a name that is not UTF-8 goes native.
       if (typeof p === 'string') return setXattr(p, name, value)
       nativeCore().xattrSet(p, name, Buffer.from(value.buffer, value.byteOffset, value.length))
@@ -233,29 +252,30 @@ class DirVolume implements Volume {
   }
 
   async removexattr (path: string, name: string): Promise<void> {
-    await this.at(path, async p => {
+    await this.atAsync(path, async p => {
       if (typeof p === 'string') return removeXattr(p, name)
       nativeCore().xattrRemove(p, name)
     })
   }
 
   async getxattr (path: string, name: string): Promise<Buffer | null> {
-    return this.at(path, async p => {
+    return this.atAsync(path, async p => {
       if (typeof p === 'string') return getXattr(p, name)
       return nativeCore().xattrs(p).find(([n]) => n === name)?.[1] ?? null
     })
   }
 
+  /** Through the pool: a sync can take long, and the receiver stores
+   *  arriving batches meanwhile. On an fd of its own, which nothing closes
+   *  while the sync runs (a cached writer may be). */
   async fsync (path: string): Promise<void> {
-    const cached = this.writers.get(path)
-    if (cached) return cached.sync()
-    const fh = await this.open(path, openRead)
-    try { await fh.sync() } finally { await fh.close() }
+    const fd = this.open(path, openRead)
+    try { await new Promise<void>((resolve, reject) => fs.fsync(fd, err => err ? reject(err) : resolve())) } finally { fs.closeSync(fd) }
   }
 
   async lstat (path: string): Promise<Stats | null> {
     try {
-      return await this.at(path, lstatOrNull)
+      return this.at(path, lstatOrNull)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null // the parent is missing
       throw err
@@ -269,87 +289,82 @@ class DirVolume implements Volume {
     if (checkRelPath(path) === '' && s.type !== 'dir') {
       throw replError('BAD_RECORD', `volume ${this.spec.name}: the volume root can only be stated as a directory, not ${s.type}`)
     }
-    await this.at(path, async p => {
-      let cur = await lstatOrNull(p)
-      const clear = async (): Promise<void> => {
-        if (cur) await removeTree(p)
+    this.at(path, p => {
+      let cur = lstatOrNull(p)
+      const clear = (): void => {
+        if (cur) removeTree(p)
         cur = null
       }
       switch (s.type) {
         case 'absent':
           return clear()
         case 'dir':
-          if (cur && !cur.isDirectory()) await clear()
-          if (!cur) await fsp.mkdir(p, s.mode & permBits)
+          if (cur && !cur.isDirectory()) clear()
+          if (!cur) fs.mkdirSync(p, s.mode & permBits)
           break
         case 'symlink':
-          if (cur && !(cur.isSymbolicLink() && await readlinkName(p) === s.target)) await clear()
-          if (!cur) await fsp.symlink(syscallName(s.target), p)
+          if (cur && !(cur.isSymbolicLink() && readlinkName(p) === s.target)) clear()
+          if (!cur) fs.symlinkSync(syscallName(s.target), p)
           break
         case 'file':
-          if (cur && !cur.isFile()) await clear()
-          if (!cur) await this.createAt(p, s.mode)
-          if (s.whole) await this.truncateAt(path, p, 0) // rebuilt by the writes that follow
-          await this.truncateAt(path, p, s.size)
+          if (cur && !cur.isFile()) clear()
+          if (!cur) createAt(p, s.mode)
+          if (s.whole) this.truncateAt(path, p, 0) // rebuilt by the writes that follow
+          this.truncateAt(path, p, s.size)
           break
       }
       // Mode and owner only where they differ, so a secondary running
       // unprivileged can still apply states whose owner already matches.
-      const st = await fsp.lstat(p)
-      if (!st.isSymbolicLink() && (st.mode & permBits) !== (s.mode & permBits)) await this.chmodAt(path, p, s.mode)
-      if (st.uid !== s.uid || st.gid !== s.gid) await fsp.lchown(p, s.uid, s.gid)
+      const st = fs.lstatSync(p)
+      if (!st.isSymbolicLink() && (st.mode & permBits) !== (s.mode & permBits)) this.chmodAt(path, p, s.mode)
+      if (st.uid !== s.uid || st.gid !== s.gid) fs.lchownSync(p, s.uid, s.gid)
     })
   }
 
-  /** O_EXCL: a name already there, a dangling symlink included, is EEXIST. */
-  private async createAt (p: string | Buffer, mode: number): Promise<void> {
-    const fh = await fsp.open(p, fsc.O_CREAT | fsc.O_EXCL | openWrite, mode & permBits)
-    // Exact mode, whatever our umask: the copy must not depend on the daemon.
-    try { await fh.chmod(mode & permBits) } finally { await fh.close() }
-  }
-
-  private async truncateAt (path: string, p: string | Buffer, size: number): Promise<void> {
-    let fh: fsp.FileHandle
+  private truncateAt (path: string, p: string | Buffer, size: number): void {
+    let fd: number
     try {
-      fh = await fsp.open(p, openWrite)
+      fd = fs.openSync(p, openWrite)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw this.symlinkRefused(path)
       throw err
     }
-    try { await fh.truncate(size) } finally { await fh.close() }
+    try { fs.ftruncateSync(fd, size) } finally { fs.closeSync(fd) }
   }
 
   async close (): Promise<void> { this.forget() }
 }
 
-/** A symlink's target as a name (its bytes, escaped where not UTF-8). */
-async function readlinkName (p: string | Buffer): Promise<string> {
-  return nameFromBytes(await fsp.readlink(p, { encoding: 'buffer' }))
+/** O_EXCL: a name already there, a dangling symlink included, is EEXIST. */
+function createAt (p: string | Buffer, mode: number): void {
+  const fd = fs.openSync(p, fsc.O_CREAT | fsc.O_EXCL | openWrite, mode & permBits)
+  // Exact mode, whatever our umask: the copy must not depend on the daemon.
+  try { fs.fchmodSync(fd, mode & permBits) } finally { fs.closeSync(fd) }
 }
 
-async function lstatOrNull (p: string | Buffer): Promise<Stats | null> {
-  try {
-    return await fsp.lstat(p)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
+/** A symlink's target as a name (its bytes, escaped where not UTF-8). */
+function readlinkName (p: string | Buffer): string {
+  return nameFromBytes(fs.readlinkSync(p, { encoding: 'buffer' }))
+}
+
+function lstatOrNull (p: string | Buffer): Stats | null {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) ?? null
 }
 
 /** Removes `p` and, if it is a directory, everything under it, at any
  *  depth: each directory is held by an fd and its entries named through it
  *  (fs.rm builds ever longer paths). Symlinks are removed, never followed. */
-async function removeTree (p: string | Buffer): Promise<void> {
-  const st = await lstatOrNull(p)
+function removeTree (p: string | Buffer): void {
+  const st = lstatOrNull(p)
   if (!st) return
-  if (!st.isDirectory()) return fsp.unlink(p)
+  if (!st.isDirectory()) return fs.unlinkSync(p)
   const fd = fs.openSync(p, openDirFlags | fsc.O_NOFOLLOW)
   try {
     const dir = Buffer.from(fdPath(fd, '') + '/')
     // Names as bytes: one that is not UTF-8 must be named exactly.
-    for (const name of await fsp.readdir(fdPath(fd, ''), { encoding: 'buffer' })) await removeTree(Buffer.concat([dir, name]))
+    for (const name of fs.readdirSync(fdPath(fd, ''), { encoding: 'buffer' })) removeTree(Buffer.concat([dir, name]))
   } finally {
     fs.closeSync(fd)
   }
-  await fsp.rmdir(p)
+  fs.rmdirSync(p)
 }
