@@ -350,8 +350,14 @@ export class Journal {
     this.fd = fs.openSync(cur.path, fsc.O_WRONLY | fsc.O_CREAT, 0o600)
     cur.bytes = fs.fstatSync(this.fd).size
     this.fileBytes = this.syncedBytes = cur.bytes
-    const dfd = fs.openSync(this.dir, 'r') // the new name must survive a crash too
-    try { fs.fsyncSync(dfd) } finally { fs.closeSync(dfd) }
+    // The new name must survive a crash too: synced in the background with
+    // the finished segment, and sync() waits for both. On this thread it
+    // was 0.76 s per GiB a secondary stored (ext4 commits its journal for a
+    // directory's fsync, with the data ordered before it).
+    const dfd = fs.openSync(this.dir, 'r')
+    this.retiring.push(new Promise<void>((resolve, reject) => fs.fsync(dfd, err => {
+      fs.close(dfd, () => err ? reject(err) : resolve())
+    })))
     return cur
   }
 

@@ -574,7 +574,8 @@ export class Secondary {
     if (below === null || below > this.applied + 1 || this.blocked || this.applied !== end) return
     try {
       await this.target.flush()
-      fs.fsyncSync(this.cursorFd)
+      // Through the pool: batches arriving meanwhile are stored.
+      await new Promise<void>((resolve, reject) => fs.fsync(this.cursorFd, err => err ? reject(err) : resolve()))
       await this.journal.ack(this.applied, hash, { appliedSeq: this.applied })
     } catch (err) {
       this.log(`journal trim postponed: ${describe(err)}`) // the next batch end tries again

@@ -34,12 +34,15 @@ test('a sync writes zeros ahead of the end; the frames read back; a close cuts t
   const dir = join(tempDir('zeros-ahead'), 'state')
   const j = await Journal.open(dir, { group: 'g' })
   j.appendRecords([w(1)], true)
+  assert.not.ok(j.syncHere(), 'the new segment\'s name is still being synced: not on the calling thread')
+  await j.sync()
+  j.appendRecords([w(2)], true)
   assert.ok(j.syncHere(), 'synced on the calling thread')
   let f = await newestFile(dir)
   assert.ok(f.size >= f.framesEnd + 64 * 1024, `zeros ahead: file ${f.size} bytes, frames end at ${f.framesEnd}`)
   assert.is(f.zerosAt, f.framesEnd)
   assert.is(f.holes, 0)
-  for (let i = 2; i <= 40; i++) { j.appendRecords([w(i)], true); await j.sync() }
+  for (let i = 3; i <= 40; i++) { j.appendRecords([w(i)], true); await j.sync() }
   f = await newestFile(dir)
   assert.is(f.zerosAt, f.framesEnd, 'appends overwrite the zeros, which still end the frames')
   assert.equal((await readAll(j)).map(([s]) => s), Array.from({ length: 40 }, (_, i) => i + 1))
@@ -53,7 +56,7 @@ test('a sync after more than 64 KiB of frames writes no zeros: they would be ove
   const dir = join(tempDir('zeros-ahead'), 'state')
   const j = await Journal.open(dir, { group: 'g' })
   j.appendRecords([w(1, 200 * 1024)], true)
-  assert.ok(j.syncHere())
+  await j.sync() // the first waits for the new segment's name too, synced in the background
   let f = await newestFile(dir)
   assert.is(f.size, f.framesEnd, 'a large sync: no zeros')
   j.appendRecords([w(2)], true)
