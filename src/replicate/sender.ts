@@ -59,8 +59,12 @@ interface Session {
   sentUpTo: Seq
   inflight: InFlight[]
   inflightBytes: number
+  /** Wakes the pump; counted, so that a wake while the pump was reading
+   *  (no sleep to end yet) is not lost. */
   wake: () => void
+  wakes: number
   waiting: Promise<void> | null
+  endWait: (() => void) | null
   reader: AsyncGenerator<JournalEntry> | null
   readerNext: Seq
   closed: boolean
@@ -253,7 +257,9 @@ export class Replicator {
     conn.resume()
     let state = await stateMsg
     const s: Session = {
-      conn, sentUpTo: 0, inflight: [], inflightBytes: 0, wake: () => {}, waiting: null, reader: null, readerNext: 0,
+      conn, sentUpTo: 0, inflight: [], inflightBytes: 0, reader: null, readerNext: 0,
+      wakes: 0, waiting: null, endWait: null,
+      wake: () => { s.wakes++; const end = s.endWait; s.endWait = null; s.waiting = null; end?.() },
       closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null, onState: null
     }
     this.session = s
@@ -451,13 +457,14 @@ export class Replicator {
   private async pump (s: Session): Promise<void> {
     try {
       while (!s.closed) {
+        const seen = s.wakes
         const full = s.inflight.length >= windowBatches || s.inflightBytes >= windowBytes
         if (full || s.sentUpTo >= this.journal.lastSeq) {
-          await this.sleep(s)
+          await this.sleep(s, seen)
           continue
         }
         const next = await this.nextBatch(s)
-        if (!next || s.closed) { await this.sleep(s); continue }
+        if (!next || s.closed) { await this.sleep(s, seen); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
         s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next, ts: next.ts })
@@ -476,8 +483,14 @@ export class Replicator {
     }
   }
 
-  private sleep (s: Session): Promise<void> {
-    if (!s.waiting) s.waiting = new Promise<void>(resolve => { s.wake = () => { s.waiting = null; resolve() } })
+  /** Until the next wake, unless one came since `seen`. A read from disk
+   *  that ended where the journal ended when it began, while the tail
+   *  followed the writer's last batches, slept through their wake: the
+   *  pair stood still, the sender idle, until the application wrote again
+   *  (RELIABILITY.md, session 17). */
+  private sleep (s: Session, seen: number): Promise<void> {
+    if (s.wakes !== seen) return Promise.resolve()
+    s.waiting ??= new Promise<void>(resolve => { s.endWait = resolve })
     return s.waiting
   }
 
