@@ -143,8 +143,14 @@ class DirVolume implements Volume {
   // other mutating method empties the cache first (`forget`).
   private readonly writers = new LRUCache<string, number>({
     max: 64,
-    dispose: fd => { try { fs.closeSync(fd) } catch {} }
+    dispose: fd => {
+      if (this.syncing.has(fd)) this.syncing.set(fd, true) // closed once its fsync returns
+      else closeQuietly(fd)
+    }
   })
+
+  /** fds with an fsync under way in the pool → whether to close them after. */
+  private readonly syncing = new Map<number, boolean>()
 
   private forget (): void {
     this.writers.clear()
@@ -266,11 +272,20 @@ class DirVolume implements Volume {
   }
 
   /** Through the pool: a sync can take long, and the receiver stores
-   *  arriving batches meanwhile. On an fd of its own, which nothing closes
-   *  while the sync runs (a cached writer may be). */
+   *  arriving batches meanwhile. On the cached writer when there is one
+   *  (an fsync per SQLite transaction: opening the file again for it, the
+   *  secondary spent 0.75 ms of CPU per transaction, against 0.57 ms), which
+   *  a `forget` meanwhile closes only after. */
   async fsync (path: string): Promise<void> {
-    const fd = this.open(path, openRead)
-    try { await new Promise<void>((resolve, reject) => fs.fsync(fd, err => err ? reject(err) : resolve())) } finally { fs.closeSync(fd) }
+    const cached = this.writers.get(path)
+    const fd = cached ?? this.open(path, openRead)
+    this.syncing.set(fd, cached === undefined)
+    try {
+      await new Promise<void>((resolve, reject) => fs.fsync(fd, err => err ? reject(err) : resolve()))
+    } finally {
+      if (this.syncing.get(fd) === true) closeQuietly(fd)
+      this.syncing.delete(fd)
+    }
   }
 
   async lstat (path: string): Promise<Stats | null> {
@@ -333,6 +348,10 @@ class DirVolume implements Volume {
   }
 
   async close (): Promise<void> { this.forget() }
+}
+
+function closeQuietly (fd: number): void {
+  try { fs.closeSync(fd) } catch {}
 }
 
 /** O_EXCL: a name already there, a dangling symlink included, is EEXIST. */
