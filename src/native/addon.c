@@ -205,15 +205,28 @@ static napi_value unlock_capture(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* The bytes of a Uint8Array argument (a Buffer is one); false, with a
+ * TypeError thrown that names `fn`, for anything else. */
+static bool uint8_array_arg(napi_env env, napi_value v, const char *fn, void **data, size_t *len) {
+  napi_typedarray_type type;
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: a Uint8Array", fn);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  return true;
+}
+
 /* chainHash(bytes) -> a 16-byte Buffer: the journal's chain hash of a batch
  * payload (XXH3-128, journal_codec.c), the same function for both sides. */
 static napi_value chain_hash(napi_env env, napi_callback_info info) {
   ARGS(env, info, 1);
-  napi_typedarray_type type;
   size_t len;
   void *data;
-  CHECK(env, napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL));
-  if (type != napi_uint8_array) { napi_throw_type_error(env, NULL, "chainHash: a Uint8Array"); return NULL; }
+  if (!uint8_array_arg(env, argv[0], "chainHash", &data, &len)) return NULL;
   void *out;
   napi_value buf;
   CHECK(env, napi_create_buffer(env, J_HASH_BYTES, &out, &buf));
@@ -227,11 +240,9 @@ static napi_value chain_hash(napi_env env, napi_callback_info info) {
  * check and write. */
 static napi_value crc32c(napi_env env, napi_callback_info info) {
   ARGS(env, info, 2);
-  napi_typedarray_type type;
   size_t len;
   void *data;
-  CHECK(env, napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL));
-  if (type != napi_uint8_array) { napi_throw_type_error(env, NULL, "crc32c: a Uint8Array"); return NULL; }
+  if (!uint8_array_arg(env, argv[0], "crc32c", &data, &len)) return NULL;
   uint32_t prev = 0;
   napi_valuetype t;
   CHECK(env, napi_typeof(env, argv[1], &t));
