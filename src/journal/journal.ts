@@ -96,7 +96,12 @@ export class Journal {
   private fileBytes = 0
   /** The newest segment's bytes at the last sync (preallocate). */
   private syncedBytes = 0
-  private retiring: Array<Promise<void>> = [] // finished segments being fsynced
+  /** Syncs under way in the pool: finished segments, new segments' names.
+   *  Each leaves the set when done; the first that failed is kept for the
+   *  next sync() to report (a rejection nothing awaited yet would have
+   *  ended the process, and an async-mode secondary may not sync for long). */
+  private retiring = new Set<Promise<void>>()
+  private retiredError: Error | null = null
   private durableSeq: Seq = 0 // on disk through this sequence (0: not known yet)
   private syncing: Promise<void> | null = null
   private lock: StateLock | null = null
@@ -334,10 +339,7 @@ export class Journal {
       // in the background (an fsync of 64 MiB would stall every FUSE op);
       // sync() waits for it.
       this.cutZeros()
-      const old = this.fd
-      this.retiring.push(new Promise<void>((resolve, reject) => fs.fdatasync(old, err => {
-        fs.close(old, () => err ? reject(err) : resolve())
-      })))
+      this.syncInBackground(this.fd, fs.fdatasync)
       this.fd = -1
     }
     let cur = this.segments[this.segments.length - 1]
@@ -354,11 +356,18 @@ export class Journal {
     // the finished segment, and sync() waits for both. On this thread it
     // was 0.76 s per GiB a secondary stored (ext4 commits its journal for a
     // directory's fsync, with the data ordered before it).
-    const dfd = fs.openSync(this.dir, 'r')
-    this.retiring.push(new Promise<void>((resolve, reject) => fs.fsync(dfd, err => {
-      fs.close(dfd, () => err ? reject(err) : resolve())
-    })))
+    this.syncInBackground(fs.openSync(this.dir, 'r'), fs.fsync)
     return cur
+  }
+
+  /** `sync` of `fd` in the pool, then closes it (see `retiring`). */
+  private syncInBackground (fd: number, sync: typeof fs.fsync): void {
+    const p = new Promise<void>(resolve => sync(fd, err => fs.close(fd, () => {
+      if (err) this.retiredError ??= err
+      resolve()
+    })))
+    this.retiring.add(p)
+    void p.then(() => this.retiring.delete(p))
   }
 
   /** Zeros ahead of the newest segment's end before an fdatasync, when
@@ -506,7 +515,7 @@ export class Journal {
    *  the flush itself on this VM. */
   syncHere (): boolean {
     if (this.durableSeq >= this.lastSeq) return true
-    if (this.syncing || this.retiring.length > 0 || this.fd < 0) return false
+    if (this.syncing || this.retiring.size > 0 || this.retiredError || this.fd < 0) return false
     const upTo = this.lastSeq
     this.preallocate()
     fs.fdatasyncSync(this.fd)
@@ -517,9 +526,11 @@ export class Journal {
   private async syncNow (): Promise<void> {
     const fd = this.fd
     this.preallocate()
-    const retiring = this.retiring.splice(0)
     const current = fd < 0 ? null : new Promise<void>((resolve, reject) => fs.fdatasync(fd, err => err ? reject(err) : resolve()))
-    await Promise.all([...retiring, current])
+    await Promise.all([...this.retiring, current])
+    const failed = this.retiredError
+    this.retiredError = null
+    if (failed) throw failed
   }
 
   /** Records the peer's acknowledgement and deletes wholly acknowledged
