@@ -68,37 +68,38 @@ class DirVolume implements Volume {
    *  opened beneath the root (closed once `fn` returns) plus the last name
    *  (a Buffer when a name is not UTF-8: core/names.ts). */
   private at<T> (path: string, fn: (p: string | Buffer) => T): T {
-    checkRelPath(path)
-    if (path === '') return fn(this.root)
-    const fd = this.openParent(path)
+    const { p, parentFd } = this.entry(path)
     try {
-      return fn(entryPath(fd, splitRelPath(path).name))
+      return fn(p)
     } finally {
-      fs.closeSync(fd)
+      if (parentFd >= 0) fs.closeSync(parentFd)
     }
   }
 
-  /** `at` for a call that waits on the pool (fsync, reads, xattrs). */
+  /** `at` for a call that waits on the pool (fsync, xattrs, removing a tree). */
   private async atAsync<T> (path: string, fn: (p: string | Buffer) => Promise<T>): Promise<T> {
-    checkRelPath(path)
-    if (path === '') return fn(this.root)
-    const fd = this.openParent(path)
+    const { p, parentFd } = this.entry(path)
     try {
-      return await fn(entryPath(fd, splitRelPath(path).name))
+      return await fn(p)
     } finally {
-      fs.closeSync(fd)
+      if (parentFd >= 0) fs.closeSync(parentFd)
     }
   }
 
-  private openParent (path: string): number {
-    const { parent } = splitRelPath(path)
+  /** The short path of `path`'s entry, and its parent's fd (-1 for the root). */
+  private entry (path: string): { p: string | Buffer, parentFd: number } {
+    checkRelPath(path)
+    if (path === '') return { p: this.root, parentFd: -1 }
+    const { parent, name } = splitRelPath(path)
+    let fd: number
     try {
-      return nativeCore().openBeneath(this.root, parent === '' ? '.' : syscallName(parent))
+      fd = nativeCore().openBeneath(this.root, parent === '' ? '.' : syscallName(parent))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
       throw replError('PATH_ESCAPE', `volume ${this.spec.name}: ${JSON.stringify(path)} passes through a symlink that leads outside the volume`,
         'the copy holds a symlink out of its root; nothing was applied through it')
     }
+    return { p: entryPath(fd, name), parentFd: fd }
   }
 
   /** `at` for operations that add or remove the name itself. */
@@ -377,7 +378,7 @@ function lstatOrNull (p: string | Buffer): Stats | null {
  *  depth: each directory is held by an fd and its entries named through it
  *  (fs.rm builds ever longer paths). Symlinks are removed, never followed. */
 async function removeTree (p: string | Buffer): Promise<void> {
-  const st = await fsp.lstat(p).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
+  const st = lstatOrNull(p)
   if (!st) return
   if (!st.isDirectory()) return fsp.unlink(p)
   const fd = fs.openSync(p, openDirFlags | fsc.O_NOFOLLOW)
