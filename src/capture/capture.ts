@@ -43,9 +43,10 @@ export interface CaptureApi {
   setBlocked (on: boolean): void
   /** Overflow `block`: the journal's size limit, enforced where mutations are sequenced. */
   bound (maxBytes: number): void
-  /** The secondary acknowledged `seq`; `newest()` tells the newest sequence
-   *  (asked only while sync mode resumes: it polls the core). */
-  peerAcked (seq: Seq, newest: () => Seq): void
+  /** The secondary's journal holds through `seq`, on its disk through
+   *  `flushed`; `newest()` tells the newest sequence (asked only while sync
+   *  mode resumes: it polls the core). */
+  peerAcked (seq: Seq, flushed: Seq, newest: () => Seq): void
   /** Stopping: nothing may wait for the secondary any more. */
   releaseWaiters (): void
 }

@@ -118,12 +118,12 @@ export class NativeCapture implements CaptureApi {
     this.core.setCredit(this.handle, Math.max(1, this.tail.followedBytes + maxBytes - this.journal.bytes))
   }
 
-  /** The secondary acknowledged `seq` (of `last` appended): waiting writers
-   *  go. Fallen back, sync resumes, at once or through a shrinking window
+  /** The secondary's journal holds through `seq`, on its disk through
+   *  `flushed`: waiting writes (and fsyncs) go. Fallen back, sync resumes, at once or through a shrinking window
    *  that holds writers to the secondary's pace (sync-resume.ts); it counts
    *  as fallen back until the window is 0. */
-  peerAcked (seq: Seq, newest: () => Seq): void {
-    this.core.ack(this.handle, seq)
+  peerAcked (seq: Seq, flushed: Seq, newest: () => Seq): void {
+    this.core.ack(this.handle, seq, flushed)
     if (!this.syncFellBack || !this.syncMode) return
     const last = newest()
     const now = performance.now()

@@ -280,8 +280,14 @@ static napi_value with_u64(napi_env env, napi_callback_info info, void (*fn)(str
 
 /* setCredit(capture, journalBytesWritten): see capture_set_credit. */
 static napi_value set_credit(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_set_credit); }
-/* ack(capture, seq) */
-static napi_value ack_capture(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_ack); }
+/* ack(capture, written, flushed): see capture_ack. */
+static napi_value ack_capture(napi_env env, napi_callback_info info) {
+  ARGS(env, info, 3);
+  struct capture *c = capture_of(env, argv[0]);
+  if (!c) return NULL;
+  capture_ack(c, arg_u64(env, argv[1]), arg_u64(env, argv[2]));
+  return undefined_value(env);
+}
 /* setSyncWindow(capture, records) */
 static napi_value set_sync_window(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_set_window); }
 

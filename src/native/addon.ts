@@ -79,7 +79,7 @@ export interface NativeCore {
   chainHash (payload: Uint8Array): Buffer
   /** The standard CRC-32C of bytes, continuing from `prev` (ISA-L). */
   crc32c (bytes: Uint8Array, prev?: number): number
-  ack (c: CaptureHandle, seq: number): void
+  ack (c: CaptureHandle, written: number, flushed: number): void
   /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
   setCredit (c: CaptureHandle, journalBytesWritten: number): void
   setFlag (c: CaptureHandle, flag: 'sync' | 'gate' | 'track', on: boolean): void

@@ -38,12 +38,15 @@ struct taken {                       /* tracked records handed to JS, marks stil
 
 struct held_list { struct hot_entry **v; size_t n, cap; };
 
-/* A FUSE thread waiting for the secondary to acknowledge `seq`. Each has a
- * condition of its own, so that an ack wakes only the writers it covers: a
- * broadcast woke every waiter on every ack, and on this VM each wake-up of a
- * thread that goes back to sleep costs tens of microseconds. */
+/* A FUSE thread waiting for the secondary to acknowledge `seq`: a write
+ * until the secondary's journal file holds it, an fsync until its disk does
+ * (`flushed`). Each has a condition of its own, so that an ack wakes only the
+ * writers it covers: a broadcast woke every waiter on every ack, and on this
+ * VM each wake-up of a thread that goes back to sleep costs tens of
+ * microseconds. */
 struct sync_waiter {
   uint64_t seq;
+  int flushed;
   pthread_cond_t cv;
   struct sync_waiter *next;
 };
@@ -72,7 +75,8 @@ struct capture {
   struct sync_waiter *sync_waiters;
   int sync_on, fell_back, track, closing;
   uint32_t sync_timeout_ms, sync_waiting;
-  uint64_t acked, sync_fallbacks;
+  uint64_t acked, flushed;            /* the secondary's journal file holds through acked, its disk through flushed */
+  uint64_t sync_fallbacks;
   uint64_t window;                   /* a sync writer may be this many records ahead of acked (resuming after a fallback) */
   struct held_list release_pending;  /* released by JS, applied by the next lock holder */
   int error;
@@ -81,16 +85,17 @@ struct capture {
 
 /* ---- wake and errors (any thread) ------------------------------------------ */
 
-/* Holding mu: wakes the waiters the ack covers, or all of them (they look at
- * the modes again: fallback, sync off, closing). */
-/* Under mu: the secondary's acks cover a writer of `seq`. */
-static int covered(const struct capture *c, uint64_t seq) {
-  return seq <= c->acked + c->window;
+/* Under mu: the secondary's acks cover a waiter of `seq` (of an fsync when
+ * `flushed`). */
+static int covered(const struct capture *c, uint64_t seq, int flushed) {
+  return seq <= (flushed ? c->flushed : c->acked) + c->window;
 }
 
+/* Holding mu: wakes the waiters the acks cover, or all of them (they look at
+ * the modes again: fallback, sync off, closing). */
 static void wake_waiters(struct capture *c, int all) {
   for (struct sync_waiter *w = c->sync_waiters; w; w = w->next)
-    if (all || covered(c, w->seq)) pthread_cond_signal(&w->cv);
+    if (all || covered(c, w->seq, w->flushed)) pthread_cond_signal(&w->cv);
 }
 
 static void wake(struct capture *c) {
@@ -159,7 +164,7 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
   pthread_condattr_setclock(&c->sync_cattr, CLOCK_MONOTONIC);
   c->sync_on = cfg->sync_mode != 0;
   c->sync_timeout_ms = cfg->sync_timeout_ms ? cfg->sync_timeout_ms : 10000;
-  c->acked = cfg->next_seq - 1;   /* nothing before the handover waits */
+  c->acked = c->flushed = cfg->next_seq - 1;   /* nothing before the handover waits */
   struct journal_config jc = {
     .dir = cfg->state_dir, .group = cfg->group, .next_seq = cfg->next_seq,
     .segment_bytes = cfg->segment_bytes, .on_error = journal_error, .ctx = c,
@@ -395,6 +400,7 @@ int capture_rebase(struct capture *c, uint64_t next_seq, const uint8_t prev[16])
   if (rc < 0) { set_error(c, rc, msg); return rc; }
   pthread_mutex_lock(&c->mu);
   if (c->acked < next_seq - 1) c->acked = next_seq - 1;   /* nothing before the base is waited for */
+  if (c->flushed < next_seq - 1) c->flushed = next_seq - 1;
   wake_waiters(c, 0);
   pthread_mutex_unlock(&c->mu);
   wake(c);
@@ -411,23 +417,23 @@ int capture_sync(struct capture *c, uint64_t seq) {
   return rc;
 }
 
-int capture_durable(struct capture *c, uint64_t seq) {
+int capture_durable(struct capture *c, uint64_t seq, int flushed) {
   if (seq == 0) return 0;
   int fell = 0;
   pthread_mutex_lock(&c->mu);
-  if (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq)) {
+  if (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += c->sync_timeout_ms / 1000;
     deadline.tv_nsec += (long)(c->sync_timeout_ms % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
-    struct sync_waiter w = { .seq = seq, .next = c->sync_waiters };
+    struct sync_waiter w = { .seq = seq, .flushed = flushed, .next = c->sync_waiters };
     pthread_cond_init(&w.cv, &c->sync_cattr);
     c->sync_waiters = &w;
     c->sync_waiting++;
-    while (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq)) {
+    while (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
       if (pthread_cond_timedwait(&w.cv, &c->mu, &deadline) == ETIMEDOUT &&
-          c->sync_on && !c->fell_back && !c->closing && !covered(c, seq)) {
+          c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
         /* The oldest waiter's deadline is the first to pass: everyone goes,
          * and nobody waits until JS turns sync mode on again. */
         c->fell_back = 1;
@@ -449,10 +455,12 @@ int capture_durable(struct capture *c, uint64_t seq) {
 
 /* ---- modes (JS) ------------------------------------------------------------- */
 
-void capture_ack(struct capture *c, uint64_t seq) {
+void capture_ack(struct capture *c, uint64_t written, uint64_t flushed) {
+  if (written < flushed) written = flushed;   /* on its disk is in its file too */
   pthread_mutex_lock(&c->mu);
-  if (seq > c->acked) {
-    c->acked = seq;
+  if (written > c->acked || flushed > c->flushed) {
+    if (written > c->acked) c->acked = written;
+    if (flushed > c->flushed) c->flushed = flushed;
     wake_waiters(c, 0);
   }
   pthread_mutex_unlock(&c->mu);

@@ -10,7 +10,7 @@
  *   ok:   capture_append(c, recs, nrec, marks, n, &seq)   one batch; releases the marks
  *   fail: capture_release(c, marks, n)
  *   capture_unlock(c)
- *   ok:   capture_durable(c, seq)      sync mode: waits for the secondary's ack (outside the lock)
+ *   ok:   capture_durable(c, seq, 0)   sync mode: waits for the secondary's ack (outside the lock)
  *   reply
  *
  * Holding the one group lock from before the backing op to after the append
@@ -81,8 +81,10 @@ void capture_release(struct capture *c, const struct hot *marks, int n);
 int  capture_append(struct capture *c, const struct rec *recs, int nrec,
                     const struct hot *marks, int nmarks, uint64_t *seq);
 /* After the reply-worthy part: waits as the mode promises (async: nothing;
- * sync: the secondary acknowledged seq, or the sync timeout fell back). */
-int  capture_durable(struct capture *c, uint64_t seq);
+ * sync: the secondary acknowledged seq, or the sync timeout fell back). The
+ * ack of a write says the secondary's journal file holds it; of an fsync
+ * (`flushed`), that its disk does. */
+int  capture_durable(struct capture *c, uint64_t seq, int flushed);
 /* An application's fsync: the journal is on disk through seq (group commit:
  * one fdatasync covers every thread waiting). */
 int  capture_sync(struct capture *c, uint64_t seq);
@@ -154,8 +156,9 @@ int  capture_lock_ungated(struct capture *c);
  * into one batch verbatim (journalled in track mode too). JS. */
 int  capture_append_encoded(struct capture *c, const uint8_t *records_cbor_array, size_t len, uint32_t count,
                             uint64_t *first, uint64_t *last);
-/* JS. The secondary acknowledged through seq: sync waiters through it go. */
-void capture_ack(struct capture *c, uint64_t seq);
+/* JS. The secondary's journal file holds through `written`, its disk
+ * through `flushed`: the sync waiters these cover go. */
+void capture_ack(struct capture *c, uint64_t written, uint64_t flushed);
 /* JS. active=1: sync mode on (and a fallback forgotten); 0: off, every
  * waiter released. */
 void capture_set_sync(struct capture *c, int active);

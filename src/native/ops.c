@@ -205,22 +205,22 @@ int mut_commit(struct mut *m, int ok, const struct rec *recs, int nrec) {
 int mut_end(struct mut *m) {
   if (m->marked) { capture_release(m->c, m->marks, m->nmarks); m->marked = 0; }
   if (m->locked) { capture_unlock(m->c); m->locked = 0; }
-  if (m->have_seq) return capture_durable(m->c, m->seq);
+  if (m->have_seq) return capture_durable(m->c, m->seq, 0);
   return 0;
 }
 
 /* An fsync's end: the journal on disk through its record; in sync mode, the
- * secondary's journal on disk through the record before it. The fsync record
- * carries no data: what it would make durable on the secondary is every
- * earlier write, already in the secondary's journal on its disk once
- * acknowledged, so waiting for the record itself would add one round trip
- * per fsync and protect nothing (the secondary applies it later, in order). */
+ * secondary's too. A sync write returns once the secondary's journal file
+ * holds it (its page cache, as a local write's); the fsync record is what
+ * makes the secondary sync its journal (replicate/receiver.ts), and its ack
+ * says the disk there holds everything through it. The local sync runs while
+ * the record travels. */
 int mut_end_sync(struct mut *m) {
   uint64_t seq = m->seq;
   int have = m->have_seq;
   m->have_seq = 0;
   mut_end(m);
   int rc = have ? capture_sync(m->c, seq) : 0;
-  if (!rc && have) rc = capture_durable(m->c, seq - 1);
+  if (!rc && have) rc = capture_durable(m->c, seq, 1);
   return rc;
 }

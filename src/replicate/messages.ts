@@ -9,7 +9,7 @@ import { chainHashBytes, frameBytesMax, pathBytesMax, volumesMax } from '../core
 import { nameFromWire, nameToWire } from '../core/names.js'
 import { parseHistory, type GenStart } from '../journal/generations.js'
 
-export const protocolVersion = 2 // 2: chain hashes are XXH3-128 (limits.ts formatVersion)
+export const protocolVersion = 3 // 2: chain hashes are XXH3-128 (limits.ts formatVersion); 3: `written` acks
 
 export interface VolumeInfo { name: string, kind: 'dir' | 'image', size: number }
 
@@ -84,9 +84,10 @@ export type Message =
   | { t: 'manifest', vol: number, entries: ManifestEntry[] }
   | { t: 'manifest-end' }
   | { t: 'batch', b: Uint8Array } // a journal batch payload, verbatim
-  // secondary → primary: applied through `applied`; `stored`: its journal
-  // holds through there on disk (sync-mode writers may return, DESIGN.md)
-  | { t: 'ack', applied: number, stored?: number }
+  // secondary → primary: applied through `applied`; `written`: its journal's
+  // file holds through there (sync-mode writes may return); `stored`: its
+  // journal holds through there on disk (sync-mode fsyncs may return too)
+  | { t: 'ack', applied: number, written?: number, stored?: number }
   // primary → secondary: the resync is complete once `seq` is applied
   | { t: 'consistent', seq: number }
   | { t: 'ping', ts: number }
@@ -245,7 +246,11 @@ export function decodeMessage (payload: Uint8Array): Message {
     }
     case 'manifest-end': return { t }
     case 'batch': return { t, b: bytes(o, 'b', 1, frameBytesMax) }
-    case 'ack': return o.stored === undefined ? { t, applied: uint(o, 'applied') } : { t, applied: uint(o, 'applied'), stored: uint(o, 'stored') }
+    case 'ack': return {
+      t, applied: uint(o, 'applied'),
+      ...(o.written === undefined ? {} : { written: uint(o, 'written') }),
+      ...(o.stored === undefined ? {} : { stored: uint(o, 'stored') }),
+    }
     case 'consistent': return { t, seq: uint(o, 'seq') }
     case 'ping': case 'pong': return { t, ts: uint(o, 'ts') }
     case 'error': return { t, code: str(o, 'code', 64), message: str(o, 'message', 4096) }

@@ -41,8 +41,10 @@ export interface SecondaryStatus {
   peerState: 'waiting' | 'connected' | 'silent'
   peerSilentSec: number
   appliedSeq: Seq
-  /** In the journal on disk or about to be (acknowledged in sync mode); applied next. */
+  /** In the journal's file (acknowledged to sync-mode writes); applied next. */
   storedSeq: Seq
+  /** In the journal on this disk (acknowledged to sync-mode fsyncs). */
+  durableSeq: Seq
   consistent: boolean
   generation: string
   batchesApplied: number
@@ -100,6 +102,8 @@ export class Secondary {
   private deferredStores = 0
   private storedAcked: Seq = 0 // the last `stored` told to the primary on this connection
   private storedAckScheduled = false
+  private writtenAcked: Seq = 0 // the last `written` (or `stored`) told to it
+  private writtenAckScheduled = false
   private appliedAcked: Seq = 0 // the last `applied` told to it (a rebase or roll-back moves `applied` back below it)
   private appliedAckTimer: NodeJS.Timeout | null = null
   private appliedAckSoon: NodeJS.Immediate | null = null
@@ -203,7 +207,7 @@ export class Secondary {
     return {
       role: 'secondary', group: this.me.group, peer: this.conn?.remote ?? null,
       peerState: this.conn ? (silent ? 'silent' : 'connected') : 'waiting', peerSilentSec: silent ? Math.round(silentMs / 100) / 10 : 0,
-      appliedSeq: this.applied, storedSeq: this.journal.lastSeq, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
+      appliedSeq: this.applied, storedSeq: this.journal.lastSeq, durableSeq: this.journal.durableThrough, consistent: this.consistent && !this.blocked, generation: this.generation, batchesApplied: this.batches,
       bytesApplied: this.bytes, lastError: this.lastError, resyncUntil: this.resyncUntil, applyError: this.blocked && { ...this.blocked },
       damage: [...this.journal.stateDamage, ...this.journal.damage.map(d => describeDamage(d))],
       generations: clipHistory(this.history, this.applied),
@@ -257,6 +261,7 @@ export class Secondary {
       this.verifyWaiters.clear() // they answer only the connection that asked
       this.deferredStores = 0
       this.storedAcked = 0
+      this.writtenAcked = 0
       old?.fail(replError('PEER_ERROR', `replaced by a new connection from the primary (${conn.remote})`))
       hb.start()
       conn.on('message', m => this.onMessage(conn, m))
@@ -289,17 +294,36 @@ export class Secondary {
     if (this.conn === conn && this.applied !== this.appliedAcked) this.sendAck(conn)
   }
 
-  private sendAck (conn: Connection, stored?: Seq): void {
+  private sendAck (conn: Connection, held?: { stored: Seq } | { written: Seq }): void {
     this.appliedAcked = this.applied
-    conn.send(stored === undefined ? { t: 'ack', applied: this.applied } : { t: 'ack', applied: this.applied, stored })
+    conn.send({ t: 'ack', applied: this.applied, ...held })
   }
 
-  /** Tells the primary as soon as its sync-mode batches are on disk in this
-   *  journal, before they are applied: their writers may return then
-   *  (DESIGN.md: journalled on the secondary; a crash here re-applies them
-   *  from the journal). Once per turn of the event loop: every batch that
+  /** Tells the primary as soon as its sync-mode batches are in this
+   *  journal's file, before they are applied: their writers may return then
+   *  (a crash of this process keeps the file's page cache, and recovery
+   *  re-applies it from the journal), as a local write returns once in the
+   *  page cache. Once per turn of the event loop: one ack covers every batch
+   *  that came in one read of the socket. */
+  private scheduleWrittenAck (conn: Connection): void {
+    if (this.writtenAckScheduled) return
+    this.writtenAckScheduled = true
+    setImmediate(() => { this.writtenAckScheduled = false; this.ackWritten(conn) })
+  }
+
+  private ackWritten (conn: Connection): void {
+    const written = this.journal.lastSeq
+    if (this.conn !== conn || written <= this.writtenAcked) return
+    this.writtenAcked = written
+    this.sendAck(conn, { written })
+  }
+
+  /** Tells the primary once a sync-mode batch that holds an fsync is on
+   *  disk in this journal, with everything before it: the fsync may return
+   *  then (an application's fsync reaches this disk, not only this
+   *  journal's file). Once per turn of the event loop: every batch that
    *  came in one read of the socket is stored first, then one fdatasync
-   *  covers them all (writers in flight together cost one sync). */
+   *  covers them all (fsyncs in flight together cost one sync). */
   private scheduleStoredAck (conn: Connection): void {
     if (this.storedAckScheduled) return
     this.storedAckScheduled = true
@@ -313,13 +337,17 @@ export class Secondary {
     const stored = this.journal.durableThrough
     if (this.conn !== conn || stored <= this.storedAcked) return
     this.storedAcked = stored
-    this.sendAck(conn, stored)
+    this.writtenAcked = Math.max(this.writtenAcked, stored)
+    this.sendAck(conn, { stored })
   }
 
   /** Where the copy stands: sent at connect, and after a roll-back. A side
    *  demoted since it last took anything, and the records its unclean-stop
    *  recoveries re-journalled, say so (restated.ts). */
   private async sendState (conn: Connection): Promise<void> {
+    // The primary counts what is applied here as on this disk: its fsyncs
+    // that waited across the reconnect go (their batches are not sent again).
+    await this.journal.sync()
     const dir = this.journal.dir
     const rollback = this.consistent ? null : readRollback(dir)
     const demoted = readDemoted(dir)
@@ -341,6 +369,7 @@ export class Secondary {
     const { changed } = await prepareRollBack(this.journal, dir, this.applied, m, this.discard, this.log)
     await this.journal.rebase(m.common + 1, Buffer.from(m.prev))
     this.storedAcked = 0 // history goes on from m.common
+    this.writtenAcked = 0
     this.applied = m.common
     this.history = clipHistory(this.history, m.common)
     this.generation = this.history[this.history.length - 1].id
@@ -387,20 +416,23 @@ export class Secondary {
         let hash: Buffer | null = null
         const store = () => { before = this.journal.mark(); hash = this.journal.appendPayload(payload, batch).hash }
         const deferred = this.pendingRebases > 0 || this.deferredStores > 0
+        const toDisk = batch.sync && batch.records.some(r => r.kind === 'fsync')
         if (deferred) this.deferredStores++
         else {
           try { store() } catch (err) { return this.reject(conn, err) }
-          if (batch.sync) this.scheduleStoredAck(conn)
+          if (toDisk) this.scheduleStoredAck(conn)
+          else if (batch.sync) this.scheduleWrittenAck(conn)
         }
         this.enqueue(conn, async () => {
           if (deferred) {
             this.deferredStores--
             store()
           }
-          // On disk and acknowledged before it is applied: here when the queue
-          // is idle (this runs before the turn's scheduled ack would, and one
+          // Acknowledged before it is applied: here when the queue is idle
+          // (this runs before the turn's scheduled ack would, and one ack or
           // sync covers every batch of the socket read), else that ack did it.
-          if (batch.sync) await this.ackStored(conn)
+          if (toDisk) await this.ackStored(conn)
+          else if (batch.sync) this.ackWritten(conn)
           try {
             for (let i = 0; i < batch.records.length; i++) {
               if (batch.seq + i > this.applied) await this.applyOne(batch.records[i], batch.seq + i) // recovery may have applied it
@@ -430,6 +462,7 @@ export class Secondary {
           this.log(`primary rebases history at sequence ${m.seq}${m.full ? ' with a full resync' : ' with a resync of changed parts'}: copy inconsistent until it completes`)
           await this.journal.rebase(m.seq, Buffer.from(m.prev))
           this.storedAcked = 0 // history restarts at m.seq
+          this.writtenAcked = 0
           fs.rmSync(join(this.journal.dir, rollbackFile), { force: true }) // what it listed is in this resync, or a full one covers it
           clearFailbackMarks(this.journal.dir)
           this.applied = m.seq - 1

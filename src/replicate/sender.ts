@@ -90,6 +90,10 @@ export class Replicator {
   private pendingAck: { seq: Seq, hash?: Buffer } | null = null
   /** Sync writers are released up to here: what the secondary holds. */
   private released: Seq
+  /** The secondary's journal is on its disk through here (its `stored`
+   *  acks): sync fsyncs are released up to here, and no further than writers. */
+  private stored: Seq
+  private releasedStored = 0
   /** While a resync rebuilds the copy, an ack says the secondary applied a
    *  sequence, not that it holds what came before (it skips operations on
    *  paths not rebuilt yet): no sync writer is released until the copy is
@@ -114,6 +118,7 @@ export class Replicator {
     private readonly o: ReplicatorOptions) {
     this.acked = journal.checkpoint.acked
     this.released = this.acked
+    this.stored = this.acked
     const onDamage = (d: JournalDamage) => this.noteError(`${describeDamage(d)}${d.toSeq > this.acked ? '; the secondary is resynced in full' : ' (already on the secondary)'}`)
     journal.damage.forEach(onDamage)
     journal.damageListeners.push(onDamage)
@@ -296,7 +301,10 @@ export class Replicator {
       this.holdUntil = null // a consistent copy at state.applied
       s.sentUpTo = state.applied
       this.peerState = 'streaming'
+      // What it applied is on its disk (it synced its journal first).
+      this.stored = Math.max(this.stored, state.applied)
       if (state.applied > this.acked) await this.takeAck(state.applied)
+      else this.takeHeld(state.applied)
       void this.pump(s)
       return
     }
@@ -520,10 +528,13 @@ export class Replicator {
           last = s.inflight.shift()!
           s.inflightBytes -= last.bytes
         }
+        // In the secondary's journal, not applied yet: enough for sync
+        // writers (written), and fsyncs (stored, on its disk). Never past
+        // what was sent on this connection.
+        if (m.stored !== undefined) this.stored = Math.max(this.stored, Math.min(m.stored, s.sentUpTo))
         void this.takeAck(m.applied, last?.batch.hash)
-        // Stored on disk there, not applied yet: enough for sync writers.
-        // Never past what was sent on this connection.
-        if (m.stored !== undefined) this.takeStored(Math.min(m.stored, s.sentUpTo))
+        const held = Math.max(m.written ?? 0, m.stored ?? 0)
+        if (held > 0) this.takeHeld(Math.min(held, s.sentUpTo))
         s.wake()
         return
       }
@@ -559,17 +570,19 @@ export class Replicator {
     if (!this.checkpointTimer) this.checkpointTimer = setTimeout(() => { this.checkpointTimer = null; void this.flushAck() }, 200)
   }
 
-  /** The secondary's journal holds everything up to `seq` on disk. */
-  private takeStored (seq: Seq): void {
-    if (seq > this.released && (this.holdUntil === null || seq >= this.holdUntil)) this.release(seq)
+  /** The secondary's journal holds everything up to `seq`. */
+  private takeHeld (seq: Seq): void {
+    if (this.holdUntil !== null && seq < this.holdUntil) return
+    if (seq > this.released || this.stored > this.releasedStored) this.release(seq)
   }
 
   private release (seq: Seq): void {
     this.holdUntil = null
     this.released = Math.max(this.released, seq)
+    this.releasedStored = Math.min(this.stored, this.released)
     // The newest sequence is a poll of the core, which builds its whole
     // status: asked for only while sync mode resumes, not on every ack.
-    this.capture.peerAcked(this.released, () => this.commit.lastAssigned)
+    this.capture.peerAcked(this.released, this.releasedStored, () => this.commit.lastAssigned)
   }
 
   private async flushAck (): Promise<void> {

@@ -264,7 +264,7 @@ test('the committed fixtures: ok verifies; crc-mismatch and torn-tail are refuse
   }
 })
 
-test('sync mode: waits for the ack, falls back once on timeout, batches carry sync', async () => {
+test('sync mode: writes wait for the ack, fsyncs for the ack of the disk, falls back once on timeout, batches carry sync', async () => {
   const dir = join(tempDir('native-golden'), 'state')
   const r = run('sync', dir, 'grp')
   assert.is(r.code, 0, r.err + r.out)

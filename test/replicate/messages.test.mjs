@@ -57,6 +57,14 @@ test('a state with its optional fields round-trips (a demoted side, its restate 
   rejectsWith({ ...m, restated: 5 }, ['BAD_MESSAGE'], 'a restated that is not text')
 })
 
+test('an ack with what the secondary holds written and on disk round-trips', () => {
+  for (const m of [{ t: 'ack', applied: 3, written: 5 }, { t: 'ack', applied: 3, stored: 4 }, { t: 'ack', applied: 3, written: 5, stored: 4 }]) {
+    assert.equal(decodeMessage(encodeMessage(m)), m)
+  }
+  rejectsWith({ t: 'ack', applied: 3, written: -1 }, ['BAD_MESSAGE'], 'a negative written')
+  rejectsWith({ t: 'ack', applied: 3, written: 'x' }, ['BAD_MESSAGE'], 'a written that is not a number')
+})
+
 test('unknown fields are dropped, not passed on', () => {
   const d = decodeMessage(encodeValue({ ...good.ack, extra: 'x', __proto__x: 1 }))
   assert.equal(Object.keys(d).sort(), ['applied', 't'])

@@ -99,7 +99,7 @@ static void run_op(const struct op *o) {
   }
   capture_unlock(wc);
   if (rc) { fprintf(stderr, "append failed: %s\n", strerror(-rc)); exit(2); }
-  if (capture_durable(wc, seq) != 0) exit(2);
+  if (capture_durable(wc, seq, 0) != 0) exit(2);
 }
 
 /* The fixed record set; thread t writes under "a/" or "b/" and its data

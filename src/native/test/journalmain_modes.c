@@ -46,20 +46,22 @@ static uint64_t chmod_op(struct capture *c, const char *path) {
 
 /* ---- sync ------------------------------------------------------------------- */
 
-struct waiter { struct capture *c; uint64_t seq; double waited, end; pthread_t th; };
+struct waiter { struct capture *c; uint64_t seq; int flushed; double waited, end; pthread_t th; };
 
 static void *wait_main(void *arg) {
   struct waiter *w = arg;
   double t0 = now_s();
-  capture_durable(w->c, w->seq);
+  capture_durable(w->c, w->seq, w->flushed);
   w->end = now_s();
   w->waited = w->end - t0;
   return NULL;
 }
 
-static void start_wait(struct waiter *w, struct capture *c, uint64_t seq) {
+/* A writer's wait (flushed 0) or an fsync's (1). */
+static void start_wait(struct waiter *w, struct capture *c, uint64_t seq, int flushed) {
   w->c = c;
   w->seq = seq;
+  w->flushed = flushed;
   pthread_create(&w->th, NULL, wait_main, w);
 }
 
@@ -91,19 +93,38 @@ int cmd_sync(const char *dir, const char *group) {
   poll_of(c);
   last = chmod_op(c, "w");
   CHECK(atomic_load(&wakes) - w0 == 2, "an append after a poll woke %d times in all", atomic_load(&wakes) - w0);
-  capture_ack(c, last);
+  capture_ack(c, last, last);
   CHECK(poll_of(c).sync_active == 1, "sync mode is active");
 
   /* 1: a writer waits for the ack of its batch. */
   struct waiter w1;
   uint64_t s1 = chmod_op(c, "s1");
-  start_wait(&w1, c, s1);
+  start_wait(&w1, c, s1, 0);
   sleep_ms(100);
   CHECK(poll_of(c).sync_waiting == 1, "one waiter");
   double t_ack = now_s();
-  capture_ack(c, s1);
+  capture_ack(c, s1, s1);
   pthread_join(w1.th, NULL);
   CHECK(w1.end >= t_ack && w1.waited < 0.9, "released by the ack (%.3f s after it), after %.3f s", w1.end - t_ack, w1.waited);
+  CHECK(poll_of(c).sync_fallbacks == 0, "no fallback yet");
+
+  /* 1b: an fsync waits for the secondary's disk, a write for its journal
+   * file: the ack that the file holds both releases the write only. */
+  struct waiter wf, ww;
+  uint64_t sf = chmod_op(c, "sf");
+  start_wait(&wf, c, sf, 1);
+  uint64_t sw = chmod_op(c, "sw");
+  start_wait(&ww, c, sw, 0);
+  sleep_ms(100);
+  CHECK(poll_of(c).sync_waiting == 2, "two waiters");
+  capture_ack(c, sw, sf - 1);
+  pthread_join(ww.th, NULL);
+  sleep_ms(100);
+  CHECK(poll_of(c).sync_waiting == 1, "the write went, the fsync waits for the disk");
+  t_ack = now_s();
+  capture_ack(c, sw, sf);
+  pthread_join(wf.th, NULL);
+  CHECK(wf.end >= t_ack && wf.waited < 0.9, "the fsync released by the flushed ack (%.3f s after it)", wf.end - t_ack);
   CHECK(poll_of(c).sync_fallbacks == 0, "no fallback yet");
 
   /* 2: no ack: the oldest waiter's timeout releases all three, once. */
@@ -113,7 +134,7 @@ int cmd_sync(const char *dir, const char *group) {
   poll_of(c);
   for (int i = 0; i < 3; i++) {
     s2[i] = chmod_op(c, "s2");
-    start_wait(&w2[i], c, s2[i]);
+    start_wait(&w2[i], c, s2[i], 0);
     sleep_ms(200);
   }
   for (int i = 0; i < 3; i++) pthread_join(w2[i].th, NULL);
@@ -128,27 +149,27 @@ int cmd_sync(const char *dir, const char *group) {
   /* 3: while fallen back nobody waits, and batches are not sync. */
   struct waiter w3;
   uint64_t s3 = chmod_op(c, "s3");
-  start_wait(&w3, c, s3);
+  start_wait(&w3, c, s3, 0);
   pthread_join(w3.th, NULL);
   CHECK(w3.waited < 0.9, "no wait after the fallback (%.3f s)", w3.waited);
 
   /* 4: JS turns sync on again: waits resume. */
-  capture_ack(c, s3);
+  capture_ack(c, s3, s3);
   capture_set_sync(c, 1);
   struct waiter w4;
   uint64_t s4 = chmod_op(c, "s4");
-  start_wait(&w4, c, s4);
+  start_wait(&w4, c, s4, 0);
   sleep_ms(50);
   t_ack = now_s();
-  capture_ack(c, s4);
+  capture_ack(c, s4, s4);
   pthread_join(w4.th, NULL);
   CHECK(w4.end >= t_ack && w4.waited < 0.9, "waited for the ack after resuming (%.3f s)", w4.waited);
 
   /* 5: an older ack does not release; sync off does. */
   struct waiter w5;
   uint64_t s5 = chmod_op(c, "s5");
-  start_wait(&w5, c, s5);
-  capture_ack(c, s4);
+  start_wait(&w5, c, s5, 0);
+  capture_ack(c, s4, s4);
   sleep_ms(100);
   CHECK(poll_of(c).sync_waiting == 1, "still waiting after an older ack");
   double t_off = now_s();
@@ -477,7 +498,7 @@ static void *stress_writer(void *arg) {
     int n = 1 + (rand_r(&seed) % 4 == 0);
     uint64_t seq = op(s->c, r, n, m, n);
     if (rand_r(&seed) % 20 == 0 && capture_sync(s->c, seq) != 0) { fprintf(stderr, "sync failed\n"); exit(2); }
-    capture_durable(s->c, seq);
+    capture_durable(s->c, seq, rand_r(&seed) % 20 == 0);
   }
   free(data);
   atomic_fetch_add(s->done, 1);
@@ -516,7 +537,7 @@ int cmd_stress(const char *dir, const char *group) {
     struct capture_status st;
     capture_poll(c, &st);
     CHECK(st.error == 0, "no error (%s)", st.error_msg);
-    capture_ack(c, st.next_seq - 1);
+    capture_ack(c, st.next_seq - 1, st.next_seq - 1);
     if (round % 7 == 3) {
       capture_set_gate(c, 1);
       sleep_ms(1);
