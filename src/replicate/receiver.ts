@@ -303,12 +303,13 @@ export class Secondary {
    *  journal's file, before they are applied: their writers may return then
    *  (a crash of this process keeps the file's page cache, and recovery
    *  re-applies it from the journal), as a local write returns once in the
-   *  page cache. Once per turn of the event loop: one ack covers every batch
-   *  that came in one read of the socket. */
+   *  page cache. Once per read of the socket: its messages are handled in
+   *  one synchronous loop, and the microtask runs right after it, so one ack
+   *  covers them all and goes before any of them is applied. */
   private scheduleWrittenAck (conn: Connection): void {
     if (this.writtenAckScheduled) return
     this.writtenAckScheduled = true
-    setImmediate(() => { this.writtenAckScheduled = false; this.ackWritten(conn) })
+    queueMicrotask(() => { this.writtenAckScheduled = false; this.ackWritten(conn) })
   }
 
   private ackWritten (conn: Connection): void {
