@@ -119,9 +119,10 @@ export class NativeCapture implements CaptureApi {
   }
 
   /** The secondary's journal holds through `seq`, on its disk through
-   *  `flushed`: waiting writes (and fsyncs) go. Fallen back, sync resumes, at once or through a shrinking window
-   *  that holds writers to the secondary's pace (sync-resume.ts); it counts
-   *  as fallen back until the window is 0. */
+   *  `flushed`: waiting writes (and fsyncs) go. Fallen back, sync resumes,
+   *  at once or through a shrinking window that holds writers to the
+   *  secondary's pace (sync-resume.ts); it counts as fallen back until the
+   *  window is 0. */
   peerAcked (seq: Seq, flushed: Seq, newest: () => Seq): void {
     this.core.ack(this.handle, seq, flushed)
     if (!this.syncFellBack || !this.syncMode) return

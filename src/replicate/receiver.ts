@@ -429,9 +429,10 @@ export class Secondary {
             this.deferredStores--
             store()
           }
-          // Acknowledged before it is applied: here when the queue is idle
-          // (this runs before the turn's scheduled ack would, and one ack or
-          // sync covers every batch of the socket read), else that ack did it.
+          // Acknowledged before it is applied: by the ack scheduled at its
+          // arrival, or here (a deferred store; for a sync, this runs before
+          // the turn's scheduled one would, and one sync covers every batch
+          // of the socket read).
           if (toDisk) await this.ackStored(conn)
           else if (batch.sync) this.ackWritten(conn)
           try {
