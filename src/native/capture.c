@@ -350,9 +350,10 @@ static int track_append(struct capture *c, const struct rec *recs, int nrec, con
 }
 
 int capture_append(struct capture *c, const struct rec *recs, int nrec,
-                   const struct hot *marks, int nmarks, uint64_t *seq) {
+                   const struct hot *marks, int nmarks, uint64_t *seq, int *sync_batch) {
   apply_pending_releases(c);
   *seq = 0;
+  if (sync_batch) *sync_batch = 0;
   if (nrec <= 0) return -EINVAL;
   pthread_mutex_lock(&c->mu);
   int track = c->track, sync = c->sync_on && !c->fell_back;
@@ -371,6 +372,7 @@ int capture_append(struct capture *c, const struct rec *recs, int nrec,
   rc = journal_append(c->j, recs, nrec, sync, &first, msg, sizeof msg);
   if (rc < 0) { set_error(c, rc, msg); return rc; }   /* the marks stay hot */
   *seq = first + (uint64_t)nrec - 1;
+  if (sync_batch) *sync_batch = sync;
   if (nmarks > 0 && (rc = activity_release(c->a, marks, nmarks, msg, sizeof msg)) < 0) set_error(c, rc, msg);
   wake(c);
   return 0;

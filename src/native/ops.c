@@ -196,7 +196,7 @@ int mut_commit(struct mut *m, int ok, const struct rec *recs, int nrec) {
     m->marked = 0;
     return 0;
   }
-  int rc = capture_append(m->c, recs, nrec, m->marked ? m->marks : NULL, m->marked ? m->nmarks : 0, &m->seq);
+  int rc = capture_append(m->c, recs, nrec, m->marked ? m->marks : NULL, m->marked ? m->nmarks : 0, &m->seq, &m->sync_batch);
   m->marked = 0;
   if (rc == 0) m->have_seq = 1;
   return rc;
@@ -205,7 +205,7 @@ int mut_commit(struct mut *m, int ok, const struct rec *recs, int nrec) {
 int mut_end(struct mut *m) {
   if (m->marked) { capture_release(m->c, m->marks, m->nmarks); m->marked = 0; }
   if (m->locked) { capture_unlock(m->c); m->locked = 0; }
-  if (m->have_seq) return capture_durable(m->c, m->seq, 0);
+  if (m->have_seq && m->sync_batch) return capture_durable(m->c, m->seq, 0);
   return 0;
 }
 
@@ -217,10 +217,10 @@ int mut_end(struct mut *m) {
  * the record travels. */
 int mut_end_sync(struct mut *m) {
   uint64_t seq = m->seq;
-  int have = m->have_seq;
+  int have = m->have_seq, sync_batch = m->sync_batch;
   m->have_seq = 0;
   mut_end(m);
   int rc = have ? capture_sync(m->c, seq) : 0;
-  if (!rc && have) rc = capture_durable(m->c, seq, 1);
+  if (!rc && have && sync_batch) rc = capture_durable(m->c, seq, 1);
   return rc;
 }

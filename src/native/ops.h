@@ -33,7 +33,7 @@ struct mut {
   int locked, marked, nmarks;
   struct hot marks[4];
   uint64_t seq;
-  int have_seq;
+  int have_seq, sync_batch;   /* appended through seq; in a sync-mode batch (waited for) */
 };
 /* EROFS on a read-only mount; else takes the capture lock (if any). */
 int mut_begin(struct req *r, struct mut *m);

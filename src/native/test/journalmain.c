@@ -87,7 +87,7 @@ static void run_op(const struct op *o) {
   uint64_t seq = 0;
   if (capture_lock(wc) != 0) { fprintf(stderr, "lock failed\n"); exit(2); }
   int rc = capture_mark(wc, o->marks, o->nmarks);
-  if (rc == 0) rc = capture_append(wc, o->recs, o->nrec, o->marks, o->nmarks, &seq);
+  if (rc == 0) rc = capture_append(wc, o->recs, o->nrec, o->marks, o->nmarks, &seq, NULL);
   if (rc == 0) {
     struct capture_status st;
     capture_poll(wc, &st);

@@ -27,12 +27,15 @@ static void sleep_ms(int ms) {
   nanosleep(&t, NULL);
 }
 
+/* Whether the main thread's last op() was appended as a sync-mode batch. */
+static int op_sync;
+
 /* One op as ops.c does it: lock, mark, append, unlock. Returns its last seq. */
 static uint64_t op(struct capture *c, const struct rec *r, int nrec, const struct hot *m, int nm) {
   uint64_t seq = 0;
   capture_lock(c);
   int rc = capture_mark(c, m, nm);
-  if (rc == 0) rc = capture_append(c, r, nrec, m, nm, &seq);
+  if (rc == 0) rc = capture_append(c, r, nrec, m, nm, &seq, &op_sync);
   else capture_release(c, m, 0);
   capture_unlock(c);
   if (rc) { fprintf(stderr, "op failed: %s\n", strerror(-rc)); exit(2); }
@@ -149,6 +152,7 @@ int cmd_sync(const char *dir, const char *group) {
   /* 3: while fallen back nobody waits, and batches are not sync. */
   struct waiter w3;
   uint64_t s3 = chmod_op(c, "s3");
+  CHECK(!op_sync, "appended while fallen back: not a sync batch (its caller does not wait)");
   start_wait(&w3, c, s3, 0);
   pthread_join(w3.th, NULL);
   CHECK(w3.waited < 0.9, "no wait after the fallback (%.3f s)", w3.waited);
@@ -158,6 +162,7 @@ int cmd_sync(const char *dir, const char *group) {
   capture_set_sync(c, 1);
   struct waiter w4;
   uint64_t s4 = chmod_op(c, "s4");
+  CHECK(op_sync, "appended after sync came back: a sync batch");
   start_wait(&w4, c, s4, 0);
   sleep_ms(50);
   t_ack = now_s();
@@ -388,7 +393,7 @@ int cmd_bench(const char *dir) {
 static int try_op(struct capture *c, const struct rec *r, int nrec, const struct hot *m, int nm, uint64_t *seq) {
   capture_lock(c);
   int rc = capture_mark(c, m, nm);
-  if (rc == 0) rc = capture_append(c, r, nrec, m, nm, seq);
+  if (rc == 0) rc = capture_append(c, r, nrec, m, nm, seq, NULL);
   capture_unlock(c);
   return rc;
 }
