@@ -69,7 +69,7 @@ export interface ApplyBlock {
 
 /** Retry delays of a blocked apply: the operator may free space any time. */
 const retryMs = [250, 500, 1000, 2000, 5000]
-/** How long an applied ack after a sync-mode batch waits for a stored ack to carry it. */
+/** How long an applied ack after a sync-mode batch waits for a written or stored ack to carry it. */
 const appliedAckDelayMs = 10
 
 /** Written by `resolve --discard-local`: what this copy rolled back
@@ -276,7 +276,7 @@ export class Secondary {
   }
 
   /** Tells the primary how far the copy is applied (it trims its journal
-   *  and its window by this). After a sync-mode batch the stored ack that
+   *  and its window by this). After a sync-mode batch the written or stored ack that
    *  released its writers is out already, and the next one carries
    *  `applied` too: the separate ack waits a moment (one message and one
    *  system call less per batch on each side while writers keep coming).
