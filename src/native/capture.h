@@ -7,7 +7,7 @@
  *   path = inode path (under the lock, so it is the path at this point of history)
  *   capture_mark(c, marks, n)          activity log: the parts about to change are "hot"
  *   backing op (*at() call)
- *   ok:   capture_append(c, recs, nrec, marks, n, &seq, &sync)   one batch; releases the marks
+ *   ok:   capture_append(c, recs, nrec, marks, n, &seq, &sync_batch)   one batch; releases the marks
  *   fail: capture_release(c, marks, n)
  *   capture_unlock(c)
  *   ok:   capture_durable(c, seq, 0)   a sync batch: waits for the secondary's ack (outside the lock)
@@ -75,7 +75,7 @@ void capture_unlock(struct capture *c);
 int  capture_mark(struct capture *c, const struct hot *marks, int n);
 void capture_release(struct capture *c, const struct hot *marks, int n);
 /* Appends recs as one batch (sequences seq .. seq+nrec-1; *seq = the last).
- * *sync (if not NULL): the batch is a sync-mode one, which the secondary
+ * *sync_batch (if not NULL): the batch is a sync-mode one, which the secondary
  * acknowledges, so its caller waits (capture_durable); a batch appended
  * while sync mode is off or fallen back is not waited for, even if sync mode
  * comes back before the wait. In track mode nothing is journalled: the
@@ -83,7 +83,7 @@ void capture_release(struct capture *c, const struct hot *marks, int n);
  * journal error the marks stay hot (a restart restates them) and the error
  * is returned. */
 int  capture_append(struct capture *c, const struct rec *recs, int nrec,
-                    const struct hot *marks, int nmarks, uint64_t *seq, int *sync);
+                    const struct hot *marks, int nmarks, uint64_t *seq, int *sync_batch);
 /* After the reply-worthy part: waits as the mode promises (async: nothing;
  * sync: the secondary acknowledged seq, or the sync timeout fell back). The
  * ack of a write says the secondary's journal file holds it; of an fsync
