@@ -33,16 +33,20 @@ export type TailListener = (a: Appended, batch: Batch) => void
 // of the size it reads (the writer's reported end bounds it).
 const readChunkBytes = 4 * 1024 * 1024
 
+/** The payload of a followed batch once its bytes are gone (no listener keeps payloads). */
+const noPayload = Buffer.alloc(0)
+
 export class JournalTail {
   readonly listeners: TailListener[] = []
   /** Frame bytes followed since this tail started (the writer counts the same way). */
   followedBytes = 0
   /** Whether a listener keeps batches past its call (the sender's recent
    *  batches): then each read goes to a buffer of its own, which the
-   *  payloads are views of. Without one the chunk is reused, and only the
-   *  newest batch is copied out of it (its chain hash is taken later):
-   *  the copy per frame was the largest part of this thread's work on a
-   *  mount with no peer (native-notes/performance.md 4). */
+   *  payloads are views of. Without one the chunk is reused, and a batch's
+   *  payload is valid only during the listeners' call: the copy per frame
+   *  was the largest part of this thread's work on a mount with no peer,
+   *  and then the copy of the newest (for its chain hash) was, on large
+   *  writes (native-notes/performance.md 4). */
   retainPayloads = true
   private segFirst: Seq
   private offset: number
@@ -153,7 +157,12 @@ export class JournalTail {
       off = f.end
       newest = a
     }
-    if (newest && !this.retainPayloads && newest.payload.buffer === this.chunk.buffer) newest.payload = Buffer.from(newest.payload)
+    if (newest && !this.retainPayloads) {
+      // The chunk is read into again: the newest batch's chain hash (the
+      // checkpoint's) is taken while its bytes are there, and its view let go.
+      void newest.hash
+      newest.payload = noPayload
+    }
     this.offset += off
     return newest !== null
   }
