@@ -44,8 +44,13 @@ export interface ReplicatorOptions {
   log: (line: string) => void
 }
 
-/** Bounds of the pipeline: batches in flight, and memory kept for them. */
-const windowBatches = 256
+/** Bounds of the pipeline: batches in flight, and memory kept for them.
+ *  The bytes are the bound that matters; the count only caps the list. At
+ *  256 batches, an application of small writes (one batch each) got one
+ *  window per round trip: the secondary acknowledged 256 at a time, fell
+ *  behind, and the sender then read from disk what had left memory
+ *  (native-notes/performance.md 11). */
+const windowBatches = 4096
 const windowBytes = 16 * 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
