@@ -45,12 +45,16 @@ export interface ReplicatorOptions {
 }
 
 /** Bounds of the pipeline: batches in flight, and memory kept for them.
- *  The bytes are the bound that matters; the count only caps the list. At
- *  256 batches, an application of small writes (one batch each) got one
- *  window per round trip: the secondary acknowledged 256 at a time, fell
- *  behind, and the sender then read from disk what had left memory
- *  (native-notes/performance.md 11). */
-const windowBatches = 4096
+ *  In async mode the bytes are the bound that matters; the count only caps
+ *  the list. At 256 batches, an application of small writes (one batch
+ *  each) got one window per round trip: the secondary acknowledged 256 at a
+ *  time, fell behind, and the sender then read from disk what had left
+ *  memory (native-notes/performance.md 11). In sync mode the count stays
+ *  256: what is in flight is ahead of a sync writer's batch, and the
+ *  secondary, which stores what arrives at once, applies what it stored
+ *  before it reads on; a pair resuming sync after a fallback met its
+ *  timeout again behind 4096. */
+const windowBatches = { async: 4096, sync: 256 }
 const windowBytes = 16 * 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
@@ -471,7 +475,7 @@ export class Replicator {
     try {
       while (!s.closed) {
         const seen = s.wakes
-        const full = s.inflight.length >= windowBatches || s.inflightBytes >= windowBytes
+        const full = s.inflight.length >= windowBatches[this.o.mode] || s.inflightBytes >= windowBytes
         if (full || s.sentUpTo >= this.journal.lastSeq) {
           await this.sleep(s, seen)
           continue
