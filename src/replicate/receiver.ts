@@ -90,6 +90,8 @@ export class Secondary {
   private resyncUntil: Seq | null = null
   private queue: Promise<void> = Promise.resolve()
   private readonly cursorFd: number
+  private cursorAt: Seq // the applied sequence the cursor file holds
+  private cursorSoon: NodeJS.Immediate | null = null
   /** The cursor failed its check at start: what past the checkpoint's
    *  appliedSeq is on the copy is unknown, so nothing is re-applied from
    *  there (only a record's worth is sure to re-apply cleanly) until the
@@ -131,6 +133,7 @@ export class Secondary {
     this.cursorDamaged = typeof cursor === 'string'
     const known = typeof cursor === 'object' ? cursor : null
     this.applied = Math.max(journal.checkpoint.appliedSeq, known?.applied ?? 0)
+    this.cursorAt = known?.applied ?? -1
     // A fresh secondary is "consistent" only in that it claims nothing yet.
     this.consistent = typeof cursor === 'string' ? false : known?.consistent ?? true
     this.generation = journal.checkpoint.generation
@@ -541,6 +544,14 @@ export class Secondary {
   }
 
   private async applyOne (r: Record, seq: Seq): Promise<void> {
+    // A write applied again lands the same bytes: after a crash, a run of
+    // writes re-applies from the cursor to the same result, so the cursor
+    // is written once after the run, not per record (a system call each).
+    // Any other record may not re-apply cleanly across others (a rename
+    // after a write to its old name): the cursor stands right before it
+    // and is written right after it, as a crash between the two always allowed.
+    const rerunnable = r.kind === 'write'
+    if (!rerunnable) this.catchUpCursor()
     for (let attempt = 0; ; attempt++) {
       try {
         await this.target.apply(r)
@@ -562,7 +573,8 @@ export class Secondary {
     }
     if (this.blocked) this.unblock(seq)
     this.applied = seq
-    this.writeCursor()
+    if (rerunnable) this.cursorSoon ??= setImmediate(() => { this.cursorSoon = null; this.catchUpCursor() })
+    else this.writeCursor()
     if (this.verifyWaiters.size > 0) this.answerVerifiesUpTo(seq)
   }
 
@@ -609,6 +621,7 @@ export class Secondary {
     if (below === null || below > this.applied + 1 || this.blocked || this.applied !== end) return
     try {
       await this.target.flush()
+      this.catchUpCursor()
       // Through the pool: batches arriving meanwhile are stored.
       await new Promise<void>((resolve, reject) => fs.fsync(this.cursorFd, err => err ? reject(err) : resolve()))
       await this.journal.ack(this.applied, hash, { appliedSeq: this.applied })
@@ -663,10 +676,16 @@ export class Secondary {
     this.log(`resync complete at sequence ${this.applied}: the copy is consistent`)
   }
 
-  /** The cursor: applied sequence + consistent flag, rewritten in place per
-   *  record (a process crash keeps it; fsync batches make it durable). */
+  /** The cursor: applied sequence + consistent flag, rewritten in place
+   *  (a process crash keeps it; trims make it durable): after each record
+   *  but a run of writes, which gets it once after the run (applyOne). */
   private writeCursor (): void {
     writeCursorFd(this.cursorFd, { applied: this.applied, consistent: this.consistent })
+    this.cursorAt = this.applied
+  }
+
+  private catchUpCursor (): void {
+    if (this.cursorAt !== this.applied) this.writeCursor()
   }
 
   private reject (conn: Connection, err: unknown): void {
@@ -683,6 +702,8 @@ export class Secondary {
     this.conn?.close()
     this.startRecovery() // what the connection stored and did not apply yet
     await this.queue
+    if (this.cursorSoon) clearImmediate(this.cursorSoon)
+    this.catchUpCursor()
     await this.journal.setCheckpoint({ appliedSeq: this.applied })
     fs.closeSync(this.cursorFd)
   }
