@@ -3,7 +3,8 @@
 // order, and the journal's chain hash is the newest batch's, whether or not
 // a listener keeps payloads (without one the read buffer is reused, so the
 // hash must be taken before the next read overwrites the bytes), with frames
-// smaller and larger than one read.
+// smaller and larger than one read. Payloads kept by a listener stay intact
+// while later reads go on.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -11,7 +12,7 @@ import { join } from 'node:path'
 import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
 import { JournalTail } from '../../dist/journal/tail.js'
-import { chainHash, encodeBatch } from '../../dist/journal/codec.js'
+import { chainHash, decodeBatch, encodeBatch } from '../../dist/journal/codec.js'
 import { encodeFrame } from '../../dist/journal/frame.js'
 import { formatVersion } from '../../dist/core/limits.js'
 
@@ -46,7 +47,7 @@ async function setup (retainPayloads) {
   const tail = new JournalTail(journal, writer.position, err => errors.push(err))
   tail.retainPayloads = retainPayloads
   const seen = []
-  tail.listeners.push((a, batch) => seen.push({ seq: a.seq, fill: batch.records[0].data[0], bytes: batch.records.reduce((n, r) => n + r.data.length, 0) }))
+  tail.listeners.push((a, batch) => seen.push({ seq: a.seq, fill: batch.records[0].data[0], bytes: batch.records.reduce((n, r) => n + r.data.length, 0), a }))
   return { journal, writer, tail, errors, seen }
 }
 
@@ -68,6 +69,13 @@ for (const retain of [false, true]) {
     assert.equal(seen.map(s => s.seq), firsts)
     assert.equal(seen.map(s => s.bytes), [...sizes, ...sizes, ...sizes])
     assert.equal(seen.map(s => s.fill), [0, 1, 2].flatMap(r => sizes.map((_, i) => (r * 16 + i) & 255)))
+    if (retain) {
+      for (const s of seen) {
+        const b = decodeBatch(s.a.payload)
+        assert.is(b.seq, s.seq)
+        assert.ok(b.records.every(r => r.data.every(x => x === s.fill)), `batch ${s.seq} kept intact`)
+      }
+    }
     tail.close()
     await journal.close()
   })
