@@ -1,6 +1,8 @@
 // The secondary's applied cursor (file `applied` in its state directory):
 // the last sequence applied to the copy and whether the copy is consistent,
-// rewritten in place after every applied record (replicate/receiver.ts).
+// rewritten in place after every applied record but writes, which get it
+// once after a run of them: a write applied again lands the same bytes
+// (replicate/receiver.ts).
 // 13 bytes: u64 big endian sequence, a flag (0 consistent, 1 a resync must
 // finish), CRC32C of those 9. A cursor that fails its check is damage: the
 // copy then counts as applied only through the checkpoint's appliedSeq and
