@@ -133,7 +133,8 @@ export class Secondary {
     this.cursorDamaged = typeof cursor === 'string'
     const known = typeof cursor === 'object' ? cursor : null
     this.applied = Math.max(journal.checkpoint.appliedSeq, known?.applied ?? 0)
-    this.cursorAt = known?.applied ?? -1
+    // As found: a damaged cursor stays so until a rebase writes it (nothing is re-applied from it).
+    this.cursorAt = this.applied
     // A fresh secondary is "consistent" only in that it claims nothing yet.
     this.consistent = typeof cursor === 'string' ? false : known?.consistent ?? true
     this.generation = journal.checkpoint.generation
