@@ -52,8 +52,9 @@ export interface ReplicatorOptions {
  *  memory (native-notes/performance.md 11). In sync mode the count stays
  *  256: what is in flight is ahead of a sync writer's batch, and the
  *  secondary, which stores what arrives at once, applies what it stored
- *  before it reads on; a pair resuming sync after a fallback met its
- *  timeout again behind 4096. */
+ *  before it reads on. Behind 4096, a pair resuming sync after a fallback
+ *  measured the secondary's pace while it stored them (a tenth of its
+ *  real one), and took a minute to resume. */
 const windowBatches = { async: 4096, sync: 256 }
 const windowBytes = 16 * 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
