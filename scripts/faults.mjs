@@ -44,7 +44,7 @@ import { unstick } from '../test/helpers/mount.mjs'
 import { layout, startSecondary, startPrimary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../test/helpers/pair.mjs'
 import { Proxy } from './faults/proxy.mjs'
 import { openLink } from './faults/netns.mjs'
-import { PLACES, smallFilesystems, flipJournalBit, flipCheckpointBit, cutSegment, harmlessCut } from './faults/places.mjs'
+import { PLACES, smallFilesystems, flipJournalBit, flipCheckpointBit, cutSegment, harmless } from './faults/places.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const WORKLOAD = join(HERE, 'faults', 'workload.cjs')
@@ -289,7 +289,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
           // damage to the primary's journal or checkpoint while it is down
           await pri.kill9(); oldPriErr += pri.err; unstick(L.mnt)
           const what = damageState(L.pstate, kind.slice(0, kind.indexOf('-')), r)
-          if (what) { T.flips.push(`run ${k}: primary ${what}`); if (!what.endsWith(harmlessCut)) runDamage.push(`primary ${what}`) }
+          if (what) { T.flips.push(`run ${k}: primary ${what}`); if (!harmless(what)) runDamage.push(`primary ${what}`) }
           pri = await startP()
           break
         }
@@ -299,7 +299,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
           try {
             await sec.kill9(); oldSecErr += sec.err
             const what = damageState(L.sstate, kind.slice(0, kind.indexOf('-')), r)
-            if (what) { T.flips.push(`run ${k}: secondary ${what}`); if (!what.endsWith(harmlessCut)) runDamage.push(`secondary ${what}`) }
+            if (what) { T.flips.push(`run ${k}: secondary ${what}`); if (!harmless(what)) runDamage.push(`secondary ${what}`) }
             sec = await startS()
           } finally { proxy.unblock() }
           break

@@ -7,6 +7,8 @@
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
+import { scanBuffer } from '../../dist/journal/segments.js'
+import { cursorFile, decodeCursor } from '../../dist/journal/applied-cursor.js'
 
 export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
 
@@ -112,9 +114,33 @@ export function cutSegment (stateDir, r, how) {
   // nothing: a cut within them is no damage, and nothing has to report it.
   const onlyZeros = fs.readFileSync(join(stateDir, seg.n)).subarray(to).every(b => b === 0)
   fs.truncateSync(join(stateDir, seg.n), to)
-  return `${seg.n} truncated from ${seg.size} to ${to} bytes (segment ${segs.indexOf(seg) + 1} of ${segs.length})${onlyZeros ? harmlessCut : ''}`
+  const unapplied = !onlyZeros && seg === segs[segs.length - 1] && onlyUnapplied(stateDir, seg.n)
+  return `${seg.n} truncated from ${seg.size} to ${to} bytes (segment ${segs.indexOf(seg) + 1} of ${segs.length})${onlyZeros ? harmlessCut : unapplied ? unappliedCut : ''}`
 }
 
 /** Said of a cut that took only the zeros past the last frame. */
 export const harmlessCut = ': only zeros past the last frame, no damage'
+/** Said of a cut of a secondary's newest segment that left every frame through its applied
+ *  cursor: it took only batches the copy had not applied, which the primary still holds (its
+ *  journal lets go of a batch only once the secondary says it applied it) and sends again.
+ *  The secondary cannot tell that from the end of what it received, and need not. */
+export const unappliedCut = ': only batches past the applied cursor, which the primary holds and sends again'
+
+/** Whether a damage description is one that nothing has to report. */
+export const harmless = what => what.endsWith(harmlessCut) || what.endsWith(unappliedCut)
+
+/** A secondary's state (it has an applied cursor) whose newest segment, as cut, still ends
+ *  at or past the cursor. */
+function onlyUnapplied (stateDir, segName) {
+  let cursor
+  try {
+    const buf = fs.readFileSync(join(stateDir, cursorFile))
+    cursor = decodeCursor(buf, buf.length)
+  } catch { return false }
+  if (!cursor || typeof cursor === 'string') return false
+  const { batches } = scanBuffer(fs.readFileSync(join(stateDir, segName)), segName)
+  const last = batches[batches.length - 1]
+  const end = last ? last.batch.seq + last.batch.records.length - 1 : Number.parseInt(segName, 10) - 1
+  return end >= cursor.applied
+}
 
