@@ -90,7 +90,7 @@ export class Secondary {
   private resyncUntil: Seq | null = null
   private queue: Promise<void> = Promise.resolve()
   private readonly cursorFd: number
-  private cursorAt: Seq // the applied sequence the cursor file holds
+  private cursorAt: Seq // the applied sequence the cursor file counts as holding (see the constructor)
   private cursorSoon: NodeJS.Immediate | null = null
   /** The cursor failed its check at start: what past the checkpoint's
    *  appliedSeq is on the copy is unknown, so nothing is re-applied from
