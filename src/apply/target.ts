@@ -19,6 +19,7 @@ export interface ManifestPart {
 
 export const manifestBlockBytes = 1024 * 1024
 const entriesPerPart = 512
+const filesSyncedAtOnce = 16
 
 export class ApplyTarget {
   private readonly written = new Map<string, { vol: number, path: string }>()
@@ -44,30 +45,36 @@ export class ApplyTarget {
     }
   }
 
+  /** An fsync record only lists its file: the receiver's next flush
+   *  syncs it with every other file written (receiver.ts, barriers). */
   async apply (r: Record): Promise<void> {
-    await applyRecord(this.vols, r)
-    if (r.kind === 'write' || r.kind === 'truncate' || r.kind === 'create' || (r.kind === 'state' && r.type === 'file')) {
+    if (r.kind !== 'fsync') await applyRecord(this.vols, r)
+    if (r.kind === 'write' || r.kind === 'truncate' || r.kind === 'create' || r.kind === 'fsync' || (r.kind === 'state' && r.type === 'file')) {
       this.written.set(`${r.vol}\0${r.path}`, { vol: r.vol, path: r.path })
     }
   }
 
-  /** fsyncs every file written since the last flush. A file that fails
-   *  stays listed and the failure is APPLY_BLOCKED (retried, never
-   *  skipped: the journal must not let go of what is not on disk). */
+  /** fsyncs every file written since the last flush, several at once
+   *  (the file system commits them together; a bound, as each holds a
+   *  descriptor). A file that fails stays listed and the failure is
+   *  APPLY_BLOCKED (retried, never skipped: the journal must not let go
+   *  of what is not on disk). */
   async flush (): Promise<void> {
-    for (const [key, f] of [...this.written]) {
-      const vol = this.vols.get(f.vol)
-      try {
-        await vol?.fsync(f.path)
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if (!goneSince(code)) {
-          throw replError('APPLY_BLOCKED', `volume ${vol?.spec.name} (${f.vol}): fsync ${JSON.stringify(f.path)} failed: ${code ?? String(err)}`,
-            'fix the copy\'s storage on the secondary; applying resumes by itself')
+    const files = [...this.written]
+    let failed: string | null = null
+    for (let i = 0; i < files.length; i += filesSyncedAtOnce) {
+      await Promise.all(files.slice(i, i + filesSyncedAtOnce).map(async ([key, f]) => {
+        const vol = this.vols.get(f.vol)
+        try {
+          await vol?.fsync(f.path)
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          if (!goneSince(code)) { failed ??= `volume ${vol?.spec.name} (${f.vol}): fsync ${JSON.stringify(f.path)} failed: ${code ?? String(err)}`; return }
         }
-      }
-      this.written.delete(key)
+        this.written.delete(key)
+      }))
     }
+    if (failed !== null) throw replError('APPLY_BLOCKED', failed, 'fix the copy\'s storage on the secondary; applying resumes by itself')
   }
 
   async * manifest (): AsyncGenerator<ManifestPart> {

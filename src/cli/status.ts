@@ -55,7 +55,7 @@ export function humanStatus (s: Status): string {
     add('applied seq', s.appliedSeq)
     if (Number(s.storedSeq) > Number(s.appliedSeq)) add('stored seq', `${String(s.storedSeq)} (in the journal, applied next)`)
     add('consistent', s.consistent ? 'yes' : s.applyError ? 'no (applying is stuck: see apply error)' : 'no (resync in progress or interrupted)')
-    add('applied', `${String(s.batchesApplied)} batches, ${bytes(s.bytesApplied)}`)
+    add('applied', `${String(s.batchesApplied)} batches, ${bytes(s.bytesApplied)}, ${String(s.copyFlushes)} flushes of the copy`)
   }
   const r = s.resync as Status | null | undefined
   if (r) {
