@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import type { Record } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { applyRecord, type Volumes } from './apply.js'
+import { syncVolumes } from './redo.js'
 import { checkRelPath } from '../volume/confine.js'
 import { replError } from '../core/errors.js'
 import { withPath } from '../volume/long-path.js'
@@ -75,6 +76,14 @@ export class ApplyTarget {
       }))
     }
     if (failed !== null) throw replError('APPLY_BLOCKED', failed, 'fix the copy\'s storage on the secondary; applying resumes by itself')
+  }
+
+  /** Everything the volumes' filesystems hold, on disk (syncfs): names
+   *  and directories too, which a flush of the files written leaves to the
+   *  filesystem's own commit. */
+  async syncAll (): Promise<void> {
+    await syncVolumes(this.specs)
+    this.written.clear()
   }
 
   async * manifest (): AsyncGenerator<ManifestPart> {

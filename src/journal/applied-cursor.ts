@@ -12,6 +12,7 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import { crc32c } from './frame.js'
 import type { Seq } from '../core/records.js'
+import { writeFileAtomicSync } from './checkpoint.js'
 
 export const cursorFile = 'applied'
 export const cursorBytes = 13
@@ -60,4 +61,25 @@ export function writeAppliedCursor (state: string, applied: Seq, consistent: boo
   } finally {
     fs.closeSync(fd)
   }
+}
+
+/** The boot the cursor moves on (file `applied.boot`): written durably when
+ *  a secondary starts, removed at its clean stop once the copy is flushed.
+ *  The cursor and the copy's files are rewritten in the page cache, which
+ *  writes them back in no order: found with another boot's id at a start,
+ *  the machine went down under a running secondary (a power loss, a kernel
+ *  crash), and the cursor may stand past writes the copy lost. */
+export const cursorBootFile = 'applied.boot'
+
+/** The boot a secondary ran on and did not stop cleanly (null: none). */
+export function readCursorBoot (state: string): string | null {
+  try { return fs.readFileSync(join(state, cursorBootFile), 'latin1') } catch { return null }
+}
+
+export function writeCursorBoot (state: string, boot: string): void {
+  writeFileAtomicSync(join(state, cursorBootFile), Buffer.from(boot, 'latin1'))
+}
+
+export function clearCursorBoot (state: string): void {
+  fs.rmSync(join(state, cursorBootFile), { force: true })
 }

@@ -21,7 +21,8 @@ import { loadSplitBrain, saveSplitBrain, splitBrainError, splitBrainSummary, typ
 import { splitBrainWayOut } from './pair-state.js'
 import { clearFailbackMarks, readDemoted, readRestated, restateDigest } from './restated.js'
 import { prepareRollBack, type Discard } from './roll-back.js'
-import { readCursorFd, writeCursorFd, cursorFile } from '../journal/applied-cursor.js'
+import { readCursorFd, writeCursorFd, cursorFile, readCursorBoot, writeCursorBoot, clearCursorBoot } from '../journal/applied-cursor.js'
+import { bootId } from '../journal/backing-point.js'
 
 /** What the secondary applies to: its volumes (apply/ and volume/, wired by cli). */
 export interface ReplicaTarget {
@@ -30,6 +31,8 @@ export interface ReplicaTarget {
   apply (r: Record): Promise<void>
   /** Flushes the volumes to disk (a sync batch, an fsync record). */
   flush (): Promise<void>
+  /** Everything applied on disk, names included (a clean stop). */
+  syncAll (): Promise<void>
   /** Every path of every volume with block checksums, for initial sync. */
   manifest (): AsyncGenerator<{ vol: number, entries: ManifestEntry[] }>
 }
@@ -162,6 +165,19 @@ export class Secondary {
       // resyncs what it cannot prove.
       journal.stateDamage.push(`journal damaged: ${journal.dir}: it ends at sequence ${journal.lastSeq}, before sequence ${this.applied} applied here (a truncated or deleted segment); the copy holds them, the primary compares what it cannot prove`)
     }
+    const downOn = readCursorBoot(journal.dir)
+    if (downOn !== null && downOn !== bootId() && this.consistent) {
+      // The copy's files are made durable only at flushes; what was
+      // applied since, the cursor included, may or may not have reached
+      // the disk. Re-applying from the last flush is no answer: records
+      // applied again over a copy that holds some of their later effects
+      // (a rename whose target was since replaced) can end somewhere else.
+      journal.stateDamage.push(`this secondary's machine went down under it (it ran on boot ${downOn}, this is ${bootId()}: a power loss or a crash of the system): the copy may lack writes its cursor counts as applied; it is marked inconsistent: the primary compares every block`)
+      this.consistent = false
+      this.writeCursor()
+      fs.fsyncSync(this.cursorFd)
+    }
+    writeCursorBoot(journal.dir, bootId())
     for (const d of journal.stateDamage) { this.lastError = d; this.log(d) }
     journal.damage.forEach(onDamage)
     journal.damageListeners.push(onDamage)
@@ -736,10 +752,15 @@ export class Secondary {
     this.conn?.close()
     this.startRecovery() // what the connection stored and did not apply yet
     await this.queue
-    if (this.barrierSince !== null) await this.target.flush().catch(err => this.log(`flush of the copy at stop: ${describe(err)}`))
+    // A clean stop leaves the copy on disk through the cursor: a start on
+    // another boot then trusts it (applied-cursor.ts, cursorBootFile).
+    let synced = true
+    await this.target.syncAll().catch(err => { synced = false; this.log(`sync of the copy at stop: ${describe(err)}`) })
     if (this.cursorSoon) clearImmediate(this.cursorSoon)
     this.catchUpCursor()
+    fs.fsyncSync(this.cursorFd)
     await this.journal.setCheckpoint({ appliedSeq: this.applied })
     fs.closeSync(this.cursorFd)
+    if (synced) clearCursorBoot(this.journal.dir)
   }
 }
