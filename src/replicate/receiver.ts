@@ -1,9 +1,10 @@
 // The secondary: receives batches from the primary and applies them, in
 // sequence order, to its copy. Per batch: validate, append to this side's
 // journal (verbatim: both journals hash alike), apply record by record
-// with a cursor, acknowledge. A crash anywhere re-applies from the cursor:
-// the copy is always a prefix of the primary's history at a record
-// boundary, and at a batch boundary once the batch is acknowledged.
+// with a cursor, acknowledge. A crash of the process anywhere re-applies
+// from the cursor: the copy is always a prefix of the primary's history at
+// a record boundary, and at a batch boundary once the batch is
+// acknowledged. (A crash of its machine: a full compare, applied-cursor.ts.)
 import fs from 'node:fs'
 import { join } from 'node:path'
 import type { Record, Seq } from '../core/records.js'
