@@ -201,6 +201,7 @@ export class NativeCapture implements CaptureApi {
    *  status names it until `restateHot` (which takes the owed parts too)
    *  went through. */
   owe (message: string): void {
+    this.core.setFlag(this.handle, 'owed', true) // changes wait for the restate: see scheduleRestate
     this.commit.appendError = { message, since: new Date().toISOString() }
     this.appendErrors++
     this.scheduleRestate()
@@ -209,7 +210,10 @@ export class NativeCapture implements CaptureApi {
   /** A journal append failed after its backing op had happened (a full or
    *  failing state directory): the core kept that op's parts hot. Until they
    *  are re-journalled the copy would silently lack them, so once appends go
-   *  through again, everything the activity log marks is restated. */
+   *  through again, everything the activity log marks is restated. The core
+   *  refuses changes meanwhile (capture.c owe_restate): one journalled
+   *  before the restate could build on what the copy lacks (a rename of the
+   *  file whose write was lost), and nothing would repair it. */
   private scheduleRestate (): void {
     if (this.restateTimer) return
     this.restateTimer = setTimeout(() => {
@@ -219,7 +223,11 @@ export class NativeCapture implements CaptureApi {
         this.log(`journal: appends work again; the parts a failed append left hot are re-journalled (${n} records)`)
         // The error stays in status until then: before, the backing store held changes the
         // journal (and so the copy) did not, even if other appends went through meanwhile.
-        if (this.appendErrors === errorsBefore) this.commit.appendError = null
+        if (this.appendErrors === errorsBefore) {
+          this.commit.appendError = null
+          // No change can have failed its append since: the core refused them all.
+          this.core.setFlag(this.handle, 'owed', false)
+        }
       }, err => {
         this.log(`journal: still failing (${describe(err)}); retrying`)
         this.scheduleRestate()

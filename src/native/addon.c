@@ -304,7 +304,8 @@ static napi_value set_flag(napi_env env, napi_callback_info info) {
   if (strcmp(which, "sync") == 0) capture_set_sync(c, on);
   else if (strcmp(which, "gate") == 0) capture_set_gate(c, on);
   else if (strcmp(which, "track") == 0) capture_set_track(c, on);
-  else { napi_throw_type_error(env, NULL, "setFlag: sync, gate or track"); return NULL; }
+  else if (strcmp(which, "owed") == 0) capture_set_owed(c, on ? ENOSPC : 0);
+  else { napi_throw_type_error(env, NULL, "setFlag: sync, gate, track or owed"); return NULL; }
   return undefined_value(env);
 }
 

@@ -81,6 +81,7 @@ struct capture {
   struct held_list release_pending;  /* released by JS, applied by the next lock holder */
   int error;
   char error_msg[256];
+  int owed;                          /* errno of an append that failed after its backing op; 0 once JS restated */
 };
 
 /* ---- wake and errors (any thread) ------------------------------------------ */
@@ -109,6 +110,28 @@ static void set_error(struct capture *c, int err, const char *msg) {
   pthread_mutex_unlock(&c->mu);
   wake(c);
 }
+
+/* An op changed the backing store and its records did not make the journal:
+ * until JS has restated the parts it left hot, a later change could depend
+ * on it (a rename of the file it wrote) and reach the secondary first, where
+ * that file lacks what the lost records held. So changes are refused with
+ * the error meanwhile (mut_begin), before they touch the backing store. */
+static void owe_restate(struct capture *c, int err) {
+  pthread_mutex_lock(&c->mu);
+  c->owed = err < 0 ? -err : err;
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Any thread: the errno changes are refused with (0: none). */
+int capture_owed(struct capture *c) {
+  pthread_mutex_lock(&c->mu);
+  int e = c->owed;
+  pthread_mutex_unlock(&c->mu);
+  return e;
+}
+
+/* JS: a restate went through (0), or recovery owes one (an errno). */
+void capture_set_owed(struct capture *c, int err) { owe_restate(c, err); }
 
 static void journal_error(void *ctx, int err, const char *msg) {   /* the journal's retire thread */
   set_error(ctx, err, msg);
@@ -364,13 +387,13 @@ int capture_append(struct capture *c, const struct rec *recs, int nrec,
     for (int i = 0; i < nrec; i++)
       if ((rc = jrec_check(&recs[i])) < 0) { set_error(c, rc, "a tracked record is out of bounds"); return rc; }
     rc = track_append(c, recs, nrec, marks, nmarks);
-    if (rc < 0) set_error(c, rc, "cannot queue tracked records: out of memory");
+    if (rc < 0) { set_error(c, rc, "cannot queue tracked records: out of memory"); owe_restate(c, rc); }
     else wake(c);
     return rc;   /* *seq 0: nothing to wait for */
   }
   uint64_t first = 0;
   rc = journal_append(c->j, recs, nrec, sync, &first, msg, sizeof msg);
-  if (rc < 0) { set_error(c, rc, msg); return rc; }   /* the marks stay hot */
+  if (rc < 0) { set_error(c, rc, msg); owe_restate(c, rc); return rc; }   /* the marks stay hot */
   *seq = first + (uint64_t)nrec - 1;
   if (sync_batch) *sync_batch = sync;
   if (nmarks > 0 && (rc = activity_release(c->a, marks, nmarks, msg, sizeof msg)) < 0) set_error(c, rc, msg);

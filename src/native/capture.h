@@ -172,6 +172,10 @@ void capture_set_sync(struct capture *c, int active);
 void capture_set_window(struct capture *c, uint64_t records);
 /* JS. shut=1: capture_lock waits (block overflow policy); 0: open. */
 void capture_set_gate(struct capture *c, int shut);
+/* A restate owed (an append failed after its backing op): changes are
+ * refused with that errno until JS restated (capture_set_owed(c, 0)). */
+int  capture_owed(struct capture *c);
+void capture_set_owed(struct capture *c, int err);
 /* JS: the block policy's bound, without JS in the loop: gated locks wait once
  * the journal has written `bytes_written` bytes since open (0: no bound). */
 void capture_set_credit(struct capture *c, uint64_t bytes_written);

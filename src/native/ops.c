@@ -23,6 +23,7 @@
 #pragma weak capture_sync
 #pragma weak capture_text_ok
 #pragma weak capture_name_ok
+#pragma weak capture_owed
 
 static void op_destroy(struct req *r) { reply_err(r, 0); }
 
@@ -142,7 +143,7 @@ int do_lookup(struct session *s, struct inode *parent, const char *name, uint64_
 
 /* ---------- mutations ---------- */
 
-int mut_begin(struct req *r, struct mut *m) {
+int mut_begin_barrier(struct req *r, struct mut *m) {
   memset(m, 0, sizeof *m);
   if (r->s->cfg.read_only) return -EROFS;
   m->c = r->s->cfg.capture;
@@ -151,6 +152,12 @@ int mut_begin(struct req *r, struct mut *m) {
   if (rc) return rc;
   m->locked = 1;
   return 0;
+}
+
+int mut_begin(struct req *r, struct mut *m) {
+  int rc = mut_begin_barrier(r, m);
+  if (rc || !m->c) return rc;
+  return -capture_owed(m->c);   /* refused before the backing store (capture.c owe_restate); mut_end lets the lock go */
 }
 
 void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, const char *path, int path_len) {

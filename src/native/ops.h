@@ -35,8 +35,11 @@ struct mut {
   uint64_t seq;
   int have_seq, sync_batch;   /* appended through seq; in a sync-mode batch (waited for) */
 };
-/* EROFS on a read-only mount; else takes the capture lock (if any). */
+/* EROFS on a read-only mount; else takes the capture lock (if any), and
+ * refuses with its errno while a restate is owed (capture_owed). */
 int mut_begin(struct req *r, struct mut *m);
+/* The same for an fsync, which changes nothing: not refused while a restate is owed. */
+int mut_begin_barrier(struct req *r, struct mut *m);
 void mut_mark(struct mut *m, uint32_t vol, enum hot_kind kind, int64_t region, const char *path, int path_len);
 /* Before the backing op: 0 if the path or link target can be journalled
  * (capture_name_ok: any bytes but NUL), else -EINVAL. No-op without

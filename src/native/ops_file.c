@@ -267,7 +267,7 @@ void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
     struct mut m;
     pathbuf p;
     int pl = -ENOENT;
-    rc = mut_begin(r, &m);
+    rc = mut_begin_barrier(r, &m);
     if (!rc) pl = inode_path(r->s->it, i, p, sizeof p);
     if (pl >= 0 && mut_text(&m, p, pl)) pl = -ENOENT;   /* not journallable: the fsync alone */
     struct rec rec = { .kind = REC_FSYNC, .vol = i->vol, .path = p, .path_len = pl > 0 ? (size_t)pl : 0 };
