@@ -201,7 +201,7 @@ export class NativeCapture implements CaptureApi {
    *  status names it until `restateHot` (which takes the owed parts too)
    *  went through. */
   owe (message: string): void {
-    this.core.setFlag(this.handle, 'owed', true) // changes wait for the restate: see scheduleRestate
+    this.core.setFlag(this.handle, 'owed', true) // changes are refused until the restate: see scheduleRestate
     this.commit.appendError = { message, since: new Date().toISOString() }
     this.appendErrors++
     this.scheduleRestate()
@@ -212,8 +212,9 @@ export class NativeCapture implements CaptureApi {
    *  are re-journalled the copy would silently lack them, so once appends go
    *  through again, everything the activity log marks is restated. The core
    *  refuses changes meanwhile (capture.c owe_restate): one journalled
-   *  before the restate could build on what the copy lacks (a rename of the
-   *  file whose write was lost), and nothing would repair it. */
+   *  before the restate could build on what the copy lacks (an open with
+   *  O_TRUNC of the file whose create was lost: a truncate the secondary
+   *  refuses, and a full resync). */
   private scheduleRestate (): void {
     if (this.restateTimer) return
     this.restateTimer = setTimeout(() => {

@@ -112,10 +112,11 @@ static void set_error(struct capture *c, int err, const char *msg) {
 }
 
 /* An op changed the backing store and its records did not make the journal:
- * until JS has restated the parts it left hot, a later change could depend
- * on it (a rename of the file it wrote) and reach the secondary first, where
- * that file lacks what the lost records held. So changes are refused with
- * the error meanwhile (mut_begin), before they touch the backing store. */
+ * until JS has restated the parts it left hot, a later change could build on
+ * it and reach the secondary first (an O_TRUNC open of the file whose create
+ * was lost: a truncate of a file the secondary never got). So changes are
+ * refused with the error meanwhile (mut_begin), before they touch the
+ * backing store. */
 static void owe_restate(struct capture *c, int err) {
   pthread_mutex_lock(&c->mu);
   c->owed = err < 0 ? -err : err;
