@@ -81,7 +81,7 @@ struct capture {
   struct held_list release_pending;  /* released by JS, applied by the next lock holder */
   int error;
   char error_msg[256];
-  int owed;                          /* errno of an append that failed after its backing op; 0 once JS restated */
+  int owed;                          /* errno of an append that failed after its backing op; 0 once JS restated (atomic) */
 };
 
 /* ---- wake and errors (any thread) ------------------------------------------ */
@@ -118,17 +118,13 @@ static void set_error(struct capture *c, int err, const char *msg) {
  * refused with the error meanwhile (mut_begin), before they touch the
  * backing store. */
 static void owe_restate(struct capture *c, int err) {
-  pthread_mutex_lock(&c->mu);
-  c->owed = err < 0 ? -err : err;
-  pthread_mutex_unlock(&c->mu);
+  __atomic_store_n(&c->owed, err < 0 ? -err : err, __ATOMIC_RELEASE);
 }
 
-/* Any thread: the errno changes are refused with (0: none). */
+/* Any thread: the errno changes are refused with (0: none). Read by every
+ * change: an atomic, not mu, which sync waiters and acks contend for. */
 int capture_owed(struct capture *c) {
-  pthread_mutex_lock(&c->mu);
-  int e = c->owed;
-  pthread_mutex_unlock(&c->mu);
-  return e;
+  return __atomic_load_n(&c->owed, __ATOMIC_ACQUIRE);
 }
 
 /* JS: a restate went through (0), or recovery owes one (an errno). */
