@@ -611,15 +611,19 @@ export class Secondary {
     if (this.verifyWaiters.size > 0) this.answerVerifiesUpTo(seq)
   }
 
-  /** Makes the copy's files durable (an fsync record's barrier), retried
-   *  like the record `r` it follows while the copy's storage refuses. */
+  /** Makes the copy's files durable: every barrier applied so far is met. */
+  private async flushFiles (): Promise<void> {
+    await this.target.flush()
+    this.flushes++
+    this.barrierSince = null
+  }
+
+  /** flushFiles for an fsync record's barrier, retried like the record `r`
+   *  it follows while the copy's storage refuses. */
   private async flushCopy (r: Record, seq: Seq): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.target.flush()
-        this.flushes++
-        this.barrierSince = null
-        return
+        return await this.flushFiles()
       } catch (err) {
         if (!isReplError(err, 'APPLY_BLOCKED')) throw err
         await this.waitBlocked(r, seq, err, attempt)
@@ -669,9 +673,7 @@ export class Secondary {
     const below = this.journal.trimmableBelow
     if (below === null || below > this.applied + 1 || this.blocked || this.applied !== end) return
     try {
-      await this.target.flush()
-      this.flushes++
-      this.barrierSince = null
+      await this.flushFiles()
       this.catchUpCursor()
       // Through the pool: batches arriving meanwhile are stored.
       await new Promise<void>((resolve, reject) => fs.fsync(this.cursorFd, err => err ? reject(err) : resolve()))
