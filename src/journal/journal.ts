@@ -12,7 +12,7 @@ import { formatVersion, segmentBytesDefault, stateReserveBytes } from '../core/l
 import { isReplError, replError } from '../core/errors.js'
 import { chainHash, decodeBatch, encodeBatch, zeroHash } from './codec.js'
 import { frameHeader, FrameDecoder } from './frame.js'
-import { listSegments, scanBuffer, scanSegment, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
+import { cutMarks, frameMarkAt, listSegments, markFrame, scanBuffer, scanSegment, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
 import { Reserve } from './reserve.js'
 import { takeEndMark, endMarkFile } from './end-mark.js'
@@ -323,6 +323,7 @@ export class Journal {
       return this.appendPayload(payload, batch, true)
     }
     this.tail = { segment: cur.first, offset: cur.bytes }
+    markFrame(cur, batch.seq, cur.bytes)
     cur.bytes += frameBytes
     this.fileBytes = Math.max(this.fileBytes, cur.bytes)
     const hash = chainHash(payload)
@@ -351,6 +352,7 @@ export class Journal {
     // written ahead of it.
     this.fd = fs.openSync(cur.path, fsc.O_WRONLY | fsc.O_CREAT, 0o600)
     cur.bytes = fs.fstatSync(this.fd).size
+    cutMarks(cur, cur.bytes)
     this.fileBytes = this.syncedBytes = cur.bytes
     // The new name must survive a crash too: synced in the background with
     // the finished segment, and sync() waits for both. On this thread it
@@ -434,12 +436,13 @@ export class Journal {
 
   /** A batch the external appender wrote at the end of the segment that
    *  starts at `segmentFirst`. */
-  adopt (a: { seq: Seq, count: number, hash: Buffer, frameBytes: number }, segmentFirst: Seq): void {
+  adopt (a: { seq: Seq, count: number, hash: Buffer, frameBytes: number }, segmentFirst: Seq, offset: number): void {
     let cur = this.segments[this.segments.length - 1]
     if (!cur || cur.first !== segmentFirst) {
       cur = { first: segmentFirst, path: join(this.dir, segmentName(segmentFirst)), bytes: 0 }
       this.segments.push(cur)
     }
+    if (offset === cur.bytes) markFrame(cur, a.seq, offset) // where the follower read it: the same, unless a cut came between
     cur.bytes += a.frameBytes
     this.nextSeq = a.seq + a.count
     this.lastOf = () => a.hash
@@ -480,6 +483,7 @@ export class Journal {
     if (cur && cur.bytes !== m.bytes) {
       await fsp.truncate(cur.path, m.bytes)
       cur.bytes = m.bytes
+      cutMarks(cur, m.bytes)
       this.fileBytes = Math.min(this.fileBytes, m.bytes) // the zeros went with the cut
     }
     this.nextSeq = m.nextSeq
@@ -696,7 +700,8 @@ export class Journal {
       // mismatch there would throw instead of ending the good prefix.
       const limit = this.opts.readOnly && this.recovery?.segment === segs[i].path ? this.recovery.offset : Infinity
       const holes: SegmentHole[] = []
-      for await (const e of readSegment(segs[i].path, limit, holes)) {
+      const from = i === start ? frameMarkAt(segs[i], fromSeq) : 0
+      for await (const e of readSegment(segs[i].path, limit, holes, from)) {
         const { seq, records } = e.batch
         if (seq >= end) return
         if (expect >= 0 && seq < expect) continue // a stale frame past damage
@@ -731,10 +736,10 @@ const preallocZeros = Buffer.alloc(64 * 1024)
 /** One segment's batches, streamed. At a bad frame (not a tail being
  *  written) it reads the segment whole and goes on past the damage
  *  (segments.ts scanBuffer), listing the bad stretches in `holes`. */
-async function * readSegment (path: string, limit = Infinity, holes: SegmentHole[] = []): AsyncGenerator<JournalEntry> {
+async function * readSegment (path: string, limit = Infinity, holes: SegmentHole[] = [], from = 0): AsyncGenerator<JournalEntry> {
   let nextSeq = -1
   try {
-    for await (const e of streamSegment(path, limit)) {
+    for await (const e of streamSegment(path, limit, from)) {
       nextSeq = e.batch.seq + e.batch.records.length
       yield e
     }
@@ -754,7 +759,7 @@ async function * readSegment (path: string, limit = Infinity, holes: SegmentHole
   for (const b of scan.batches) if (b.batch.seq >= nextSeq) yield { batch: b.batch, payload: b.payload }
 }
 
-async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<JournalEntry> {
+async function * streamSegment (path: string, limit = Infinity, from = 0): AsyncGenerator<JournalEntry> {
   let fh: fsp.FileHandle
   try {
     fh = await fsp.open(path, 'r')
@@ -764,10 +769,10 @@ async function * streamSegment (path: string, limit = Infinity): AsyncGenerator<
   }
   try {
     const dec = new FrameDecoder()
-    for (let pos = 0; pos < limit;) {
+    for (let pos = from; pos < limit;) {
       const want = Math.min(readChunkBytes, limit - pos)
       const buf = Buffer.allocUnsafe(want)
-      const { bytesRead } = await fh.read(buf, 0, want, null)
+      const { bytesRead } = await fh.read(buf, 0, want, pos)
       if (bytesRead === 0) {
         // A partial frame at the end: a batch still being written (the
         // core appends while we read), or a damaged length that claims

@@ -19,6 +19,47 @@ export interface SegmentInfo {
   first: number // sequence in the name: the first record it may hold
   path: string
   bytes: number
+  /** Where some of its frames begin, about one per MiB of frames appended
+   *  or followed in this run (none for what was on disk at the start), so
+   *  that a read from a sequence in the middle of the segment starts near
+   *  it instead of at byte 0 (frameMarkAt). */
+  marks?: FrameMark[]
+}
+
+/** The frame of the batch starting at `seq` begins at byte `offset`. */
+export interface FrameMark { seq: number, offset: number }
+
+// A sender that fell behind its recent batches reads the rest from the
+// journal, and each read began at the segment's byte 0: up to 64 MiB read,
+// CRC-checked and decoded before the batch it wanted, and again whenever it
+// changed between memory and disk (a 1 GiB write through an async pair: the
+// primary read 3.1 GiB, native-notes/performance.md 13).
+const frameMarkEveryBytes = 1024 * 1024
+
+/** Notes the frame of a batch appended or followed at `offset` of `seg`. */
+export function markFrame (seg: SegmentInfo, seq: number, offset: number): void {
+  const marks = seg.marks ??= []
+  const last = marks[marks.length - 1]
+  if (offset - (last?.offset ?? 0) >= frameMarkEveryBytes) marks.push({ seq, offset })
+}
+
+/** Forgets the marks at or past `bytes` (the segment was cut there). */
+export function cutMarks (seg: SegmentInfo, bytes: number): void {
+  if (seg.marks) seg.marks = seg.marks.filter(m => m.offset < bytes)
+}
+
+/** Where to start reading `seg` for the batch holding `seq`: the last mark
+ *  of a batch starting at or before it (batches are in order), else 0. */
+export function frameMarkAt (seg: SegmentInfo, seq: number): number {
+  const marks = seg.marks ?? []
+  let lo = 0
+  let hi = marks.length // marks[lo..hi) unsearched; the answer is marks[lo - 1]
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (marks[mid].seq <= seq) lo = mid + 1
+    else hi = mid
+  }
+  return lo > 0 ? marks[lo - 1].offset : 0
 }
 
 /** Segments in a state directory, oldest first. */

@@ -151,7 +151,7 @@ export class JournalTail {
       if (a.seq !== this.journal.nextSeq) {
         throw replError('JOURNAL_GAP', `batch at byte ${this.offset + off} starts at sequence ${a.seq}, expected ${this.journal.nextSeq}`)
       }
-      this.journal.adopt(a, this.segFirst)
+      this.journal.adopt(a, this.segFirst, this.offset + off)
       this.followedBytes += a.frameBytes
       for (const l of this.listeners) l(a, batch)
       off = f.end

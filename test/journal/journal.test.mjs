@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
 import { GroupCommit } from '../../dist/journal/group-commit.js'
-import { listSegments } from '../../dist/journal/segments.js'
+import { frameMarkAt, listSegments, markFrame } from '../../dist/journal/segments.js'
 import { formatVersion } from '../../dist/core/limits.js'
 
 const w = (i, n = 1000) => ({ kind: 'write', vol: 0, path: `f${i % 3}`, off: i * n, data: Buffer.alloc(n, i & 255) })
@@ -71,6 +71,43 @@ test('undo takes back the last batch; rebase restarts history', async () => {
   const again = await Journal.open(dir, { group: 'g' })
   assert.is(again.nextSeq, 1001)
   await again.close()
+})
+
+test('frame marks: about one per MiB, the last at or before a sequence is where a read starts', () => {
+  const seg = { first: 1, path: 'x', bytes: 0 }
+  for (let seq = 1, off = 0; seq <= 100; seq += 2, off += 300 * 1024) markFrame(seg, seq, off) // batches of 2 records, 300 KiB frames
+  assert.equal(seg.marks.map(m => m.offset / 1024), [1200, 2400, 3600, 4800, 6000, 7200, 8400, 9600, 10800, 12000, 13200, 14400])
+  assert.is(frameMarkAt(seg, 1), 0, 'before the first mark: the segment\'s start')
+  assert.is(frameMarkAt(seg, 8), 0)
+  assert.is(frameMarkAt(seg, 9), 1200 * 1024, 'the batch starting at 9')
+  assert.is(frameMarkAt(seg, 10), 1200 * 1024, 'a record inside it')
+  assert.is(frameMarkAt(seg, 100), 14400 * 1024)
+  assert.is(frameMarkAt({ first: 1, path: 'y', bytes: 5 }, 3), 0, 'no marks (a segment from disk)')
+})
+
+test('a read from the middle of a segment starts at a mark, and is exact; a cut forgets the marks past it', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  const j = await Journal.open(dir, { group: 'g', segmentBytes: 64 << 20 })
+  for (let i = 0; i < 300; i++) j.appendRecords([w(i, 20000), w(i + 1, 100)], false) // 600 records, one segment of 6 MiB
+  assert.is((await listSegments(dir)).length, 1)
+  const marks = () => j.segments[0].marks // the journal's own record of them (private in the TS)
+  assert.ok(marks().length >= 5, `${marks().length} marks in 6 MiB`)
+  for (const from of [401, 402, 599, 600]) {
+    const got = await readAll(j, from)
+    assert.is(got[0][0], from % 2 ? from : from - 1, `from ${from}: the batch holding it first`)
+    assert.is(got[got.length - 1][0], 600)
+    assert.is(got.length, 600 - (from % 2 ? from : from - 1) + 1)
+  }
+  const m = j.mark()
+  j.appendRecords([w(900, 1 << 20), w(901, 1 << 20)], false)
+  j.appendRecords([w(902, 10)], false) // 2 MiB past the last mark: marked
+  assert.ok(marks().some(k => k.offset >= m.bytes))
+  await j.undo(m)
+  assert.not.ok(marks().some(k => k.offset >= m.bytes), 'none left in what was cut')
+  j.appendRecords([w(903, 10)], false)
+  const tail = await readAll(j, 601)
+  assert.equal(tail.map(([s, r]) => [s, r.data.length]), [[601, 10]], 'the batch written where the cut one was')
+  await j.close()
 })
 
 test('a batch off the chain or out of sequence is refused', async () => {
