@@ -85,7 +85,7 @@ test('frame marks: about one per MiB, the last at or before a sequence is where 
   assert.is(frameMarkAt({ first: 1, path: 'y', bytes: 5 }, 3), 0, 'no marks (a segment from disk)')
 })
 
-test('a read from the middle of a segment starts at a mark, and is exact; a cut forgets the marks past it', async () => {
+test('appends keep frame marks; a read from the middle of a segment is exact; a cut forgets the marks past it', async () => {
   const dir = join(tempDir('journal'), 'state')
   const j = await Journal.open(dir, { group: 'g', segmentBytes: 64 << 20 })
   for (let i = 0; i < 300; i++) j.appendRecords([w(i, 20000), w(i + 1, 100)], false) // 600 records, one segment of 6 MiB
