@@ -32,8 +32,8 @@ export interface FrameMark { seq: number, offset: number }
 // A sender that fell behind its recent batches reads the rest from the
 // journal, and each read began at the segment's byte 0: up to 64 MiB read,
 // CRC-checked and decoded before the batch it wanted, and again whenever it
-// changed between memory and disk (a 1 GiB write through an async pair: the
-// primary read 3.1 GiB, native-notes/performance.md 13).
+// changed between memory and disk (about 100 MiB per GiB written through an
+// async pair, native-notes/performance.md 13).
 const frameMarkEveryBytes = 1024 * 1024
 
 /** Notes the frame of a batch appended or followed at `offset` of `seg`. */

@@ -102,6 +102,9 @@ export function startPrimary (L, port, { mode = 'async', extra = [] } = {}) {
  *  journal error pending (changes its journal failed to take are not on the
  *  copy until re-journalled), and the secondary is consistent at the
  *  primary's last sequence. */
+/** How many resyncs (full or partial) a primary's log tells of. */
+export const resyncsIn = log => (log.match(/resync of the secondary starts/g) ?? []).length
+
 export async function waitSynced (L, ms = 60_000) {
   return waitFor(async () => {
     const p = await status(L.pstate)

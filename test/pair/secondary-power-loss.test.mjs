@@ -15,10 +15,9 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { bounded } from '../helpers/mount.mjs'
-import { layout, startPair, startSecondary, waitSynced, stopAll, differences, status } from '../helpers/pair.mjs'
+import { layout, startPair, startSecondary, waitSynced, stopAll, differences, status, resyncsIn } from '../helpers/pair.mjs'
 
 const wentDown = /went down under it/
-const resyncs = pri => (pri.err.match(/resync of the secondary starts/g) ?? []).length
 
 async function startOnAnotherBoot (L, port, boot) {
   process.env.REPLFS_BOOT_ID = boot
@@ -36,7 +35,7 @@ test('a secondary restarted on another boot after a kill is compared in full and
     fs.writeFileSync(join(L.mnt, 'one', 'dir', 'lost'), randomBytes(200_000))
     await waitSynced(L)
     await sec.kill9()
-    const resyncsBefore = resyncs(pri)
+    const resyncsBefore = resyncsIn(pri.err)
     // No fsync reached the copy since these writes: a power loss may take any of them.
     fs.rmSync(join(L.s.one, 'dir', 'lost'))
     sec = await startOnAnotherBoot(L, port, 'another-boot-after-a-power-loss')
@@ -45,7 +44,7 @@ test('a secondary restarted on another boot after a kill is compared in full and
     assert.is((await status(L.sstate)).consistent, true)
     assert.match(sec.err, wentDown, sec.err)
     assert.ok(/resync, full: the copy is marked inconsistent/.test(pri.err), 'the primary compared every block')
-    assert.is(resyncs(pri), resyncsBefore + 1, 'one resync after the restart')
+    assert.is(resyncsIn(pri.err), resyncsBefore + 1, 'one resync after the restart')
   } finally {
     await stopAll(L, pri, sec)
   }
@@ -60,12 +59,12 @@ test('after a clean stop, a start on another boot trusts the cursor', bounded(12
     fs.writeFileSync(join(L.mnt, 'one', 'f'), randomBytes(50_000))
     await waitSynced(L)
     await sec.stop()
-    const resyncsBefore = resyncs(pri)
+    const resyncsBefore = resyncsIn(pri.err)
     sec = await startOnAnotherBoot(L, port, 'another-boot-after-a-clean-stop')
     fs.writeFileSync(join(L.mnt, 'one', 'g'), 'after the reboot')
     await waitSynced(L)
     assert.not.match(sec.err, wentDown)
-    assert.is(resyncs(pri), resyncsBefore, pri.err.slice(-1500))
+    assert.is(resyncsIn(pri.err), resyncsBefore, pri.err.slice(-1500))
     assert.is(differences(L), null)
   } finally {
     await stopAll(L, pri, sec)
