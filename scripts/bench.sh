@@ -7,6 +7,8 @@
 #   replfs        node dist/cli.js mount SRC MNT --state STATE (capture + journal, no peer)
 #   replfs-async  the same with a secondary on loopback: --peer 127.0.0.1:PORT --mode async
 #   replfs-sync   the same with --mode sync
+#   replfs-nopoll, replfs-async-nopoll   those two with --poll-us 0 (a reader that sleeps
+#                 in read(/dev/fuse) at once after each reply: src/native/reader_wait.c)
 #   replfs-tN     the plain mount with REPLFS_THREADS=N (N in BENCH_THREADS, default "1 2 4"):
 #                 the FUSE reader thread sweep, on 4 KiB QD1 and tar only
 #   failback      issue 8's figures, after the others (scripts/bench/failback.mjs, on one image
@@ -23,6 +25,7 @@
 #   BENCH_QUICK=1          smoke run (smaller sizes, 5 s time bounds, 1 round; a few minutes)
 #   BENCH_DIR=DIR          work dir (default /tmp/replfs-bench); results in DIR/results.txt
 #   BENCH_TARGETS="..."    subset of: direct bindfs bindfs-mt replfs replfs-async replfs-sync sweep
+#                          replfs-nopoll replfs-async-nopoll
 #                          failback ("sweep" = the replfs-tN targets)
 #   BENCH_FB_SIZE, BENCH_FB_ROUNDS, BENCH_FB_FIO_S, BENCH_FB_PORT: see scripts/bench/failback.mjs
 #                          (its two ports default to the last two of BENCH_PORTS)
@@ -127,7 +130,9 @@ for t in $TARGETS; do
       if [ $have_replfs = 1 ]; then
         if [ "$t" = sweep ]; then for n in $THREADS_SWEEP; do selected+=("replfs-t$n"); done; else selected+=("$t"); fi
       else log "skipping $t: '$CLI mount --help' does not work yet (build the CLI first)"; fi ;;
-    replfs-async|replfs-sync)
+    replfs-nopoll)
+      if [ $have_replfs = 1 ]; then selected+=("$t"); else log "skipping $t: '$CLI mount --help' does not work yet"; fi ;;
+    replfs-async|replfs-sync|replfs-async-nopoll)
       if [ $have_repl = 1 ]; then selected+=("$t"); else log "skipping $t: '$CLI serve --help' does not work yet (replication not built)"; fi ;;
     *) die "unknown target $t" ;;
   esac
@@ -231,10 +236,14 @@ target_start() {
     bindfs) start_bindfs "$base" ;;
     bindfs-mt) start_bindfs "$base" --multithreaded ;;
     replfs) start_replfs "$t" "$base" ;;
+    replfs-nopoll) start_replfs "$t" "$base" --poll-us 0 ;;
     replfs-t*) REPLFS_THREADS=${t#replfs-t} start_replfs "$t" "$base" ;;
     replfs-async|replfs-sync)
       start_secondary "$t" "$base" || return 1
       start_replfs "$t" "$base" --peer "$SECONDARY_ADDR" --mode "${t#replfs-}" "${SECRET_ARGS[@]}" ;;
+    replfs-async-nopoll)
+      start_secondary "$t" "$base" || return 1
+      start_replfs "$t" "$base" --peer "$SECONDARY_ADDR" --mode async --poll-us 0 "${SECRET_ARGS[@]}" ;;
   esac
 }
 

@@ -21,7 +21,7 @@ for (const [k, vs] of all) {
 }
 const num = (t, m) => { const v = Number(val.get(`${t}/${m}`)); return val.has(`${t}/${m}`) && Number.isFinite(v) ? v : null; };
 
-const MAIN = ['direct', 'bindfs', 'bindfs-mt', 'replfs', 'replfs-async', 'replfs-sync'];
+const MAIN = ['direct', 'bindfs', 'bindfs-mt', 'replfs', 'replfs-nopoll', 'replfs-async', 'replfs-async-nopoll', 'replfs-sync'];
 const targets = MAIN.filter((t) => rows.some((r) => r[0] === t));
 const sweep = [...new Set(rows.map((r) => r[0]).filter((t) => /^replfs-t\d+$/.test(t)))]
   .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
@@ -74,6 +74,7 @@ const out = [];
 const ratioCols = [
   ['replfs', 'bindfs', 'plain/bindfs'], ['replfs', 'bindfs-mt', 'plain/bindfs-mt'],
   ['replfs-async', 'replfs', 'async/plain'], ['replfs-sync', 'replfs-async', 'sync/async'], ['replfs-sync', 'bindfs', 'sync/bindfs'],
+  ['replfs-nopoll', 'bindfs', 'nopoll/bindfs'], ['replfs', 'replfs-nopoll', 'plain poll/nopoll'], ['replfs-async', 'replfs-async-nopoll', 'async poll/nopoll'],
 ].filter(([a, b]) => targets.includes(a) && targets.includes(b));
 const present = METRICS.filter(([m]) => targets.some((t) => val.has(`${t}/${m}`)));
 const short = (t) => t.replace(/^replfs-/, '');

@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import { promises as fsp } from 'node:fs'
 import { resolve } from 'node:path'
 import { replError } from '../core/errors.js'
+import { defaultPollUs } from '../fs/mount.js'
 import { collect, groupFromFlags, singleFromSource, checkStateDir, writeGroupFile } from './group-spec.js'
 import { startPrimary, isMountpointBusy } from './primary.js'
 import { runDaemon } from './daemon.js'
@@ -33,6 +34,14 @@ interface MountFlags extends PeerFlags {
   peer?: string, mode: string, syncTimeout: string, journalMax: string, onOverflow: string, retain?: string
   verifyInterval?: string, verifyRate: string
   ioUring: boolean
+  pollUs: string
+}
+
+/** --poll-us: whole microseconds, at most 10 ms. */
+export function parsePollUs (s: string): number {
+  const n = Number(s)
+  if (!/^\d+$/.test(s.trim()) || n > 10_000) throw replError('USAGE', `--poll-us ${s}: a whole number of microseconds from 0 to 10000`)
+  return n
 }
 
 /** "90", "90s", "15m", "6h", "1d" → milliseconds. */
@@ -62,6 +71,8 @@ export function registerMount (program: Command): void {
     .option('--verify-rate <size>', 'with --verify-interval: bytes read per second on each side by a periodic pass', '32M')
     .option('--io-uring', 'serve FUSE over io_uring instead of /dev/fuse (Linux 6.14+; turns on fuse.enable_uring; REPLFS_IO_URING=1 makes it the default)',
       process.env.REPLFS_IO_URING === '1')
+    .option('--poll-us <microseconds>', 'after each reply, poll for the next FUSE request this long before sleeping, while a CPU is idle (0: never; native-notes/performance.md 14)',
+      process.env.REPLFS_POLL_US ?? String(defaultPollUs))
   addPeerOptions(cmd)
     .addHelpText('after', `
 Forms:
@@ -106,6 +117,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         const retain = flags.retain ? parseRetain(flags.retain) : null
         const secretPlan = flags.peer ? planSecret(state, flags.secretFile, parseHostPort(flags.peer).host, 'replicate to') : null
         const repl = flags.peer ? replicationFromFlags(flags, spec, secretPlan!.secret ?? Buffer.alloc(0)) : null
+        const pollUs = parsePollUs(flags.pollUs)
         const verifyEvery = flags.verifyInterval ? { intervalMs: parseDuration(flags.verifyInterval, '--verify-interval'), rateBytesPerSec: parseSize(flags.verifyRate) } : null
         // Every check passed: now create what is missing.
         await fsp.mkdir(state, { recursive: true, mode: 0o700 })
@@ -118,7 +130,7 @@ SIGINT/SIGTERM flush the journal, unmount and exit 0.`)
         await writeGroupFile(state, spec)
         await writeStateRole(state, 'primary')
         if (repl) repl.identity.node = nodeId(state)
-        const primary = await startPrimary(spec, state, mountpoint, log, repl, verifyEvery, retain, { ioUring: flags.ioUring })
+        const primary = await startPrimary(spec, state, mountpoint, log, repl, verifyEvery, retain, { ioUring: flags.ioUring, pollUs })
         const names = spec.volumes.map(v => `${v.name}(${v.kind})`).join(' ')
         console.log(`replfs: ready: ${mountpoint} group ${spec.group} volumes ${names} journal at sequence ${primary.journal.nextSeq}`)
         return how => primary.stop(how)

@@ -144,7 +144,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
  *  recovers the journal first, then follows it (replication, status). */
 export async function startPrimary (spec: GroupSpec, state: string, mountpoint: string, log: Log, repl: Replication | null,
   verifyEvery: { intervalMs: number, rateBytesPerSec: number } | null = null, retain: RetainPolicy | null = null,
-  transport: { ioUring: boolean } = { ioUring: false }): Promise<Primary> {
+  transport: { ioUring: boolean, pollUs?: number } = { ioUring: false }): Promise<Primary> {
   // Recovery journalled through JS; from here the core is the one writer.
   const p = await openPrimary(spec, state, log, repl?.journalMaxBytes, retain)
   const core = nativeCore()
@@ -247,7 +247,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     // writers on an idle box: 536 IOPS with 1 thread, 1054 with 4 (median
     // of 3 interleaved rounds); async mode keeps the core's default (1 wins
     // QD1 here: BENCHMARKS.md, threads).
-    mounted = await mountCore(mountpoint, spec, { fsname: `replfs-${spec.group}`, readOnly: false, capture: handle, threads: syncMode ? syncReaderThreads : undefined, ioUring: transport.ioUring })
+    mounted = await mountCore(mountpoint, spec, { fsname: `replfs-${spec.group}`, readOnly: false, capture: handle, threads: syncMode ? syncReaderThreads : undefined, ioUring: transport.ioUring, pollUs: transport.pollUs })
   } catch (err) {
     await replicator?.stop()
     await closeCapture()

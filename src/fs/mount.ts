@@ -17,7 +17,12 @@ export interface CoreMountOptions {
   threads?: number
   /** serve FUSE over io_uring (the core's uring.c) instead of /dev/fuse */
   ioUring?: boolean
+  /** microseconds a lone reader polls for the next request after a reply (reader_wait.c) */
+  pollUs?: number
 }
+
+/** Measured on 4 KiB QD1 and SQLite on this 2-core VM (native-notes/performance.md 14). */
+export const defaultPollUs = 50
 
 /** Mounts the group; resolves once the kernel's INIT is answered. */
 export async function mountCore (mountpoint: string, spec: GroupSpec, o: CoreMountOptions): Promise<Mounted & { session: SessionHandle }> {
@@ -34,6 +39,7 @@ export async function mountCore (mountpoint: string, spec: GroupSpec, o: CoreMou
     volumes: spec.volumes.map(v => ({ num: v.num, name: v.name, kind: v.kind, path: v.path, size: v.size })),
     threads,
     ioUring: o.ioUring === true,
+    pollUs: o.pollUs ?? defaultPollUs,
     // Cached attributes are safe: every change to the backing store goes
     // through this mount (the backing directory is ours while mounted).
     attrTimeout: 1,

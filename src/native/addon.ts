@@ -58,6 +58,8 @@ export interface SessionOptions {
   threads?: number
   /** FUSE over io_uring (Linux 6.14+, fuse.enable_uring) instead of /dev/fuse */
   ioUring?: boolean
+  /** microseconds a lone reader polls for the next request after a reply (0: off) */
+  pollUs?: number
   maxWrite?: number
   attrTimeout?: number
   entryTimeout?: number

@@ -93,7 +93,7 @@ static int read_volumes(napi_env env, napi_value opts, struct session_obj *so) {
 }
 
 /* mount({ mountpoint, fsname, readOnly, single, volumes: [{num,name,kind,path,size}],
- *         threads, maxWrite, attrTimeout, entryTimeout, debug, ioUring }, capture|null) -> Promise<session> */
+ *         threads, maxWrite, attrTimeout, entryTimeout, debug, ioUring, pollUs }, capture|null) -> Promise<session> */
 napi_value js_mount(napi_env env, napi_callback_info info) {
   ARGS(env, info, 2);
   struct session_obj *so = calloc(1, sizeof *so);
@@ -110,6 +110,8 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
   cfg->entry_timeout = get_number(env, opts, "entryTimeout", 1);
   cfg->debug = get_bool(env, opts, "debug", 0);
   cfg->io_uring = get_bool(env, opts, "ioUring", 0);
+  double poll_us = get_number(env, opts, "pollUs", 0);
+  cfg->poll_us = poll_us > 0 && poll_us <= 10000 ? (unsigned)poll_us : 0;
   if (!cfg->mountpoint) { session_obj_free(so); napi_throw_type_error(env, NULL, "mount: a mountpoint is required"); return NULL; }
   if (read_volumes(env, opts, so) < 0) { session_obj_free(so); return NULL; }
   napi_valuetype t = napi_undefined;

@@ -30,6 +30,7 @@ struct core_config {
   struct capture *capture;     /* NULL with read_only=0: plain passthrough, nothing journalled (benchmarks, harness) */
   int debug;                   /* one line per request on stderr */
   int io_uring;                /* serve requests over FUSE-over-io_uring (uring.c); /dev/fuse otherwise */
+  unsigned poll_us;            /* busy-poll /dev/fuse this long after a reply while a CPU idles (reader_wait.c); 0: off */
 };
 
 struct session;

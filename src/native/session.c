@@ -34,6 +34,7 @@
 #include "errmsg.h"
 #include "fuse_uring_abi.h"
 #include "inodes.h"
+#include "reader_wait.h"
 #include "uring.h"
 
 #define PROTO_MINOR_MAX 38                 /* <linux/fuse.h> here is 7.38 */
@@ -51,6 +52,7 @@ struct worker {
   int fd;                                  /* own clone fd, or the session fd */
   int started;
   char *in, *out;
+  struct reader_wait wait;
 };
 
 /* ---------- replies (FUSE reader thread; INIT: the starting thread) ---------- */
@@ -227,7 +229,7 @@ static void *worker(void *arg) {
   snprintf(nm, sizeof nm, "replfs-fuse%d", (int)(w - s->workers));
   session_thread_setup(nm);
   for (;;) {
-    ssize_t n = read(w->fd, w->in, s->bufsize);
+    ssize_t n = reader_wait_read(&w->wait, w->in, s->bufsize);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;
       if (errno != ENODEV) fprintf(stderr, "replfs: read /dev/fuse: %s\n", strerror(errno));
@@ -429,6 +431,9 @@ static int start_workers(struct session *s, char *err, size_t errlen) {
     w->in = malloc(s->bufsize);
     w->out = malloc(s->bufsize);
     if (!w->in || !w->out) { rc = fail(err, errlen, -ENOMEM, "out of memory"); break; }
+    /* polling with one reader only (reader_wait.c); the ring waits in the kernel */
+    unsigned poll_us = s->nthreads == 1 && !s->cfg.io_uring ? s->cfg.poll_us : 0;
+    if ((rc = reader_wait_init(&w->wait, w->fd, poll_us))) { rc = fail(err, errlen, rc, "fcntl /dev/fuse: %s", strerror(-rc)); break; }
     int e = pthread_create(&w->tid, NULL, worker, w);
     if (e) { rc = fail(err, errlen, -e, "pthread_create: %s", strerror(e)); break; }
     w->started = 1;
@@ -473,6 +478,7 @@ static void join_workers(struct session *s) {
   for (int k = 0; k < s->nthreads; k++) {
     struct worker *w = &s->workers[k];
     if (w->fd >= 0 && w->fd != s->fd) close(w->fd);
+    reader_wait_close(&w->wait);
     free(w->in);
     free(w->out);
   }

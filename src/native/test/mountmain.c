@@ -1,5 +1,5 @@
 /* mountmain: a standalone harness for the native core (no JS, no journal).
- *   mountmain [--ro] [--group] [--threads N] [--max-write BYTES] [--timeout SECONDS] [--debug] [--io-uring]
+ *   mountmain [--ro] [--group] [--threads N] [--poll-us US] [--max-write BYTES] [--timeout SECONDS] [--debug] [--io-uring]
  *             MOUNTPOINT VOLNAME=DIR|VOLNAME=IMAGEFILE:SIZE ...
  * One directory volume without --group: it is the mount root; otherwise the
  * root lists the volumes. An image file that does not exist is created with
@@ -20,7 +20,7 @@
 #include "../core.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: mountmain [--ro] [--group] [--threads N] [--max-write BYTES] [--attr-timeout S] [--debug] [--io-uring]\n"
+  fprintf(stderr, "usage: mountmain [--ro] [--group] [--threads N] [--poll-us US] [--max-write BYTES] [--attr-timeout S] [--debug] [--io-uring]\n"
                   "                 MOUNTPOINT VOLNAME=DIR|VOLNAME=IMAGEFILE:SIZE ...\n");
   return 2;
 }
@@ -49,6 +49,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[k], "--debug")) cfg.debug = 1;
     else if (!strcmp(argv[k], "--io-uring")) cfg.io_uring = 1;
     else if (!strcmp(argv[k], "--threads") && k + 1 < argc) cfg.threads = atoi(argv[++k]);
+    else if (!strcmp(argv[k], "--poll-us") && k + 1 < argc) cfg.poll_us = (unsigned)atoi(argv[++k]);
     else if (!strcmp(argv[k], "--max-write") && k + 1 < argc) cfg.max_write = (uint32_t)atoi(argv[++k]);
     else if (!strcmp(argv[k], "--attr-timeout") && k + 1 < argc) cfg.attr_timeout = cfg.entry_timeout = atof(argv[++k]);
     else return usage();
