@@ -111,7 +111,7 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
   cfg->debug = get_bool(env, opts, "debug", 0);
   cfg->io_uring = get_bool(env, opts, "ioUring", 0);
   double poll_us = get_number(env, opts, "pollUs", 0);
-  cfg->poll_us = poll_us > 0 && poll_us <= 10000 ? (unsigned)poll_us : 0;
+  cfg->poll_us = poll_us <= 0 ? 0 : poll_us >= 10000 ? 10000 : (unsigned)poll_us;   /* at most 10 ms, as the CLI allows */
   if (!cfg->mountpoint) { session_obj_free(so); napi_throw_type_error(env, NULL, "mount: a mountpoint is required"); return NULL; }
   if (read_volumes(env, opts, so) < 0) { session_obj_free(so); return NULL; }
   napi_valuetype t = napi_undefined;
