@@ -13,9 +13,8 @@
  * replicator (the sender, a secondary on the same host) took their CPU and
  * slowed everything, so each window starts only if /proc/loadavg's runnable
  * count (sampled at most once a millisecond) is at most the CPU count, this
- * thread included, and
- * only while requests have been arriving within the window on average
- * (an fsync-paced or idle stream would just burn it).
+ * thread included, and only while requests have been arriving within the
+ * window on average (an fsync-paced or idle stream would just burn it).
  *
  * With several reader threads the kernel hands each request to one blocked
  * reader; pollers would all wake for it, so session.c turns this on only

@@ -1,7 +1,8 @@
 // timeout: 120
 // `--poll-us`: after each reply the lone FUSE reader polls /dev/fuse for the
 // next request before it sleeps (src/native/reader_wait.c). Either way every
-// request is served: a stream of small writes (the polling path), writes
+// request is served: a stream of small writes (the polling path whenever a
+// CPU is idle; the test cannot force one), writes
 // after idle gaps longer than the window (the sleeping path), and a prompt
 // unmount while the reader waits. The option reaches the core: the reader's
 // /dev/fuse descriptor is non-blocking exactly when polling is on.
