@@ -21,8 +21,11 @@ import type { DirtySet } from './dirty-set.js'
 import type { HotMark } from './activity-log.js'
 import { SyncResume } from './sync-resume.js'
 
-/** How long an async-mode wake-up waits before following the journal. */
-const followDelayMs = 2
+/** How long an async-mode wake-up waits before following the journal: with
+ *  a peer, part of the replica's lag; without one nothing waits for it, and
+ *  fewer, larger follows leave the two cores to the application and the
+ *  FUSE thread (native-notes/performance.md 15). */
+const followDelayMs = { peer: 2, alone: 50 }
 
 export class NativeCapture implements CaptureApi {
   readonly stats: CaptureStats = { records: 0, dataBytes: 0, byKind: new Map() }
@@ -43,11 +46,13 @@ export class NativeCapture implements CaptureApi {
   restateHot: () => Promise<number> = async () => 0
   private status: CaptureStatus
   private readonly resume: SyncResume
+  private readonly followDelayMs: number
 
   constructor (private readonly core: NativeCore, readonly handle: CaptureHandle, readonly journal: Journal,
     readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean,
     syncTimeoutMs: number, peer = true) {
     this.resume = new SyncResume(syncTimeoutMs)
+    this.followDelayMs = peer ? followDelayMs.peer : followDelayMs.alone
     this.status = core.poll(handle)
     // The tail reads the status of the last poll: every poll re-arms the
     // core's wake-up, so an append after it wakes us again (one poll per
@@ -71,7 +76,7 @@ export class NativeCapture implements CaptureApi {
   wake (): void {
     if (this.followTimer) return
     if (this.syncMode && !this.syncFellBack) return this.followNow()
-    this.followTimer = setTimeout(() => { this.followTimer = null; this.followNow() }, followDelayMs)
+    this.followTimer = setTimeout(() => { this.followTimer = null; this.followNow() }, this.followDelayMs)
   }
 
   private followNow (): void {
