@@ -1,10 +1,13 @@
-/* mountmain: a standalone harness for the native core (no JS, no journal).
+/* mountmain: a standalone harness for the native core (no JS).
  *   mountmain [--ro] [--group] [--threads N] [--poll-us US] [--max-write BYTES] [--timeout SECONDS] [--debug] [--io-uring]
- *             MOUNTPOINT VOLNAME=DIR|VOLNAME=IMAGEFILE:SIZE ...
+ *             [--journal STATEDIR] MOUNTPOINT VOLNAME=DIR|VOLNAME=IMAGEFILE:SIZE ...
  * One directory volume without --group: it is the mount root; otherwise the
  * root lists the volumes. An image file that does not exist is created with
  * SIZE (bytes; K/M/G suffixes). Prints "ready" once mounted; SIGINT/SIGTERM
- * unmount cleanly. Runs the core with capture = NULL (plain passthrough).
+ * unmount cleanly. Runs the core with capture = NULL (plain passthrough), or
+ * with --journal the core's capture journalling into STATEDIR (which holds no
+ * journal yet) with nobody following it: what the core costs without the JS
+ * side (native-notes/performance.md 15).
  * Threads: main() is the starting thread; it waits in sigwait(). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,10 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../capture.h"
 #include "../core.h"
 
 static int usage(void) {
   fprintf(stderr, "usage: mountmain [--ro] [--group] [--threads N] [--poll-us US] [--max-write BYTES] [--attr-timeout S] [--debug] [--io-uring]\n"
+                  "                 [--journal STATEDIR]\n"
                   "                 MOUNTPOINT VOLNAME=DIR|VOLNAME=IMAGEFILE:SIZE ...\n");
   return 2;
 }
@@ -43,11 +48,13 @@ int main(int argc, char **argv) {
   memset(&cfg, 0, sizeof cfg);
   cfg.attr_timeout = cfg.entry_timeout = 1.0;
   int group = 0, k = 1;
+  const char *journal_dir = NULL;
   for (; k < argc && argv[k][0] == '-'; k++) {
     if (!strcmp(argv[k], "--ro")) cfg.read_only = 1;
     else if (!strcmp(argv[k], "--group")) group = 1;
     else if (!strcmp(argv[k], "--debug")) cfg.debug = 1;
     else if (!strcmp(argv[k], "--io-uring")) cfg.io_uring = 1;
+    else if (!strcmp(argv[k], "--journal") && k + 1 < argc) journal_dir = argv[++k];
     else if (!strcmp(argv[k], "--threads") && k + 1 < argc) cfg.threads = atoi(argv[++k]);
     else if (!strcmp(argv[k], "--poll-us") && k + 1 < argc) cfg.poll_us = (unsigned)atoi(argv[++k]);
     else if (!strcmp(argv[k], "--max-write") && k + 1 < argc) cfg.max_write = (uint32_t)atoi(argv[++k]);
@@ -103,8 +110,15 @@ int main(int argc, char **argv) {
 
   struct session *s;
   char err[512] = "";
+  struct capture *cap = NULL;
+  if (journal_dir) {
+    struct capture_config cc = { .state_dir = journal_dir, .group = "harness", .next_seq = 1 };
+    int rc = capture_open(&cc, &cap, err, sizeof err);
+    if (rc) { fprintf(stderr, "mountmain: %s (%s)\n", err, strerror(-rc)); return 1; }
+    cfg.capture = cap;
+  }
   int rc = session_start(&cfg, &s, err, sizeof err);
-  if (rc) { fprintf(stderr, "mountmain: %s (%s)\n", err, strerror(-rc)); return 1; }
+  if (rc) { fprintf(stderr, "mountmain: %s (%s)\n", err, strerror(-rc)); capture_close(cap); return 1; }
   printf("ready\n");
   fflush(stdout);
   int sig;
@@ -112,6 +126,7 @@ int main(int argc, char **argv) {
   struct session_stats st;
   session_stats(s, &st);
   session_stop(s);
+  if (cap) capture_close(cap);
   fprintf(stderr, "mountmain: stopped on signal %d: %llu requests, %llu writes (%llu bytes), %llu reads (%llu bytes), %llu errors\n",
           sig, (unsigned long long)st.requests, (unsigned long long)st.writes, (unsigned long long)st.write_bytes,
           (unsigned long long)st.reads, (unsigned long long)st.read_bytes, (unsigned long long)st.errors);
