@@ -13,7 +13,7 @@ import { batchBytesTarget, batchRecordsMax } from '../core/limits.js'
 import { describe } from '../core/errors.js'
 import { decodeValue, encodeValue, recordsToWire, validateRecord } from '../journal/codec.js'
 import type { Appended, Journal } from '../journal/journal.js'
-import { JournalTail } from '../journal/tail.js'
+import { JournalTail, PositionFollower, type Follower } from '../journal/tail.js'
 import type { CaptureHandle, CaptureStatus, NativeCore } from '../native/addon.js'
 import type { ExtentMap } from './extent-map.js'
 import type { CaptureApi, CaptureMode, CaptureStats } from './capture.js'
@@ -33,7 +33,9 @@ export class NativeCapture implements CaptureApi {
   readonly commit: NativeCommit
   /** sync mode fell back to async after a timeout, until the peer catches up */
   syncFellBack = false
-  private readonly tail: JournalTail
+  /** Reads the batches back (with a peer) or takes the core's position (without). */
+  private readonly follower: Follower
+  private readonly peer: boolean
   private pending: Record[] = []
   private inExclusive = false
   private readonly ownRanges: Array<[Seq, Seq]> = [] // sequences JS appended: not an application's
@@ -52,17 +54,23 @@ export class NativeCapture implements CaptureApi {
     readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean,
     syncTimeoutMs: number, peer = true) {
     this.resume = new SyncResume(syncTimeoutMs)
+    this.peer = peer
     this.followDelayMs = peer ? followDelayMs.peer : followDelayMs.alone
     this.status = core.poll(handle)
-    // The tail reads the status of the last poll: every poll re-arms the
+    // The follower reads the status of the last poll: every poll re-arms the
     // core's wake-up, so an append after it wakes us again (one poll per
     // wake-up, not one per read: a poll builds a whole status object).
-    this.tail = new JournalTail(journal, () => this.status, err => this.log(describe(err)))
-    this.tail.retainPayloads = peer // only the sender keeps followed batches
-    this.tail.listeners.push((a, batch) => this.follow(a, batch.records))
-    this.commit = new NativeCommit(this.tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
+    // Without a peer no sender or resync needs the batches: the counters
+    // come from the core, and the extent map is not kept (status says none).
+    let tail: JournalTail | null = null
+    if (peer) {
+      tail = new JournalTail(journal, () => this.status, err => this.log(describe(err)))
+      tail.listeners.push((a, batch) => this.follow(a, batch.records))
+    }
+    this.follower = tail ?? new PositionFollower(journal, () => this.status)
+    this.commit = new NativeCommit(tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
     journal.handOver({
-      rebase: (seq, prev) => this.exclusive(() => core.rebase(handle, seq, prev)).then(() => this.tail.restart(seq)),
+      rebase: (seq, prev) => this.exclusive(() => core.rebase(handle, seq, prev)).then(() => this.follower.restart(seq)),
       exclusive: fn => this.exclusive(fn)
     })
   }
@@ -81,7 +89,7 @@ export class NativeCapture implements CaptureApi {
 
   private followNow (): void {
     this.refresh()
-    this.tail.wake()
+    this.follower.wake()
   }
 
   /** Asks the core where it stands (this re-arms its wake-up). */
@@ -102,6 +110,10 @@ export class NativeCapture implements CaptureApi {
       this.scheduleRestate()
     }
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
+    if (!this.peer) {
+      this.stats.records = this.status.records
+      this.stats.dataBytes = this.status.dataBytes
+    }
     return this.status
   }
 
@@ -120,7 +132,7 @@ export class NativeCapture implements CaptureApi {
    *  now is what we followed plus what the core wrote since, so the core may
    *  write until its counter reaches followed + (max - held as followed). */
   bound (maxBytes: number): void {
-    this.core.setCredit(this.handle, Math.max(1, this.tail.followedBytes + maxBytes - this.journal.bytes))
+    this.core.setCredit(this.handle, Math.max(1, this.follower.followedBytes + maxBytes - this.journal.bytes))
   }
 
   /** The secondary's journal holds through `seq`, on its disk through
@@ -185,7 +197,7 @@ export class NativeCapture implements CaptureApi {
   /** Resolves once everything the core had appended when called is followed. */
   async barrier (): Promise<void> {
     this.refresh()
-    await this.tail.caughtUp()
+    await this.follower.caughtUp()
   }
 
   /** Persists the dirty set, then lets go of the marks it now covers. */
@@ -199,7 +211,7 @@ export class NativeCapture implements CaptureApi {
   close (): void {
     if (this.restateTimer) clearTimeout(this.restateTimer)
     if (this.followTimer) clearTimeout(this.followTimer)
-    this.tail.close()
+    this.follower.close()
   }
 
   /** Recovery could not re-journal what an unclean stop left hot (owed.ts):
@@ -252,7 +264,7 @@ export class NativeCapture implements CaptureApi {
       }
       const part = this.pending.slice(start, end)
       const last = this.core.appendEncoded(this.handle, encodeValue(recordsToWire(part)), part.length)
-      this.ownRanges.push([last - part.length + 1, last])
+      if (this.peer) this.ownRanges.push([last - part.length + 1, last]) // follow() lets them go
       start = end
     }
   }
@@ -300,8 +312,9 @@ export class NativeCommit {
   /** The last journal append that failed in the core, until what it left out is re-journalled. */
   appendError: { message: string, since: string } | null = null
 
-  constructor (tail: JournalTail, private readonly caughtUp: () => Promise<void>, private readonly last: () => Seq) {
-    tail.listeners.push(a => { for (const l of this.listeners) l(a) })
+  /** `tail` null: nothing is followed batch by batch (no peer), and no listener is called. */
+  constructor (tail: JournalTail | null, private readonly caughtUp: () => Promise<void>, private readonly last: () => Seq) {
+    tail?.listeners.push(a => { for (const l of this.listeners) l(a) })
   }
 
   /** Sequence of the last record the core appended. */

@@ -286,7 +286,8 @@ function primaryStatus (spec: GroupSpec, mountpoint: string, journal: Journal, c
     journal: { nextSeq: journal.nextSeq, bytes: journal.bytes, segments: journal.segmentCount, acked: journal.checkpoint.acked, generation: journal.checkpoint.generation },
     records: capture.stats.records,
     dataBytes: capture.stats.dataBytes,
-    extents: capture.extents.summary(),
+    // Kept while a peer follows the batches (native-capture.ts); without one, `journal inspect` has it.
+    extents: replicator ? capture.extents.summary() : null,
     memory: process.memoryUsage(),
     ...(replicator ? replicator.status() : {
       role: 'primary', mode: 'standalone', peer: null, peerState: 'none', journalError: capture.commit.appendError ?? null,

@@ -449,6 +449,31 @@ export class Journal {
     this.durableSeq = Math.min(this.durableSeq, a.seq - 1)
   }
 
+  /** Where the external appender stands, taken without reading its frames
+   *  (a mount with no peer: nothing needs the batches themselves). Each
+   *  segment it finished since ends at its last frame (the core cuts its
+   *  zeros before it names the next one), so its file size is its length;
+   *  the newest one's length is the appender's. */
+  adoptPosition (w: { nextSeq: Seq, lastHash: Buffer, segmentFirst: Seq, segmentBytes: number }): void {
+    if (w.nextSeq <= this.nextSeq || w.segmentFirst === 0) return
+    let cur = this.segments[this.segments.length - 1]
+    if (cur && cur.first > w.segmentFirst) return // a rebase under way: the next position is past it
+    if (!cur || cur.first !== w.segmentFirst) {
+      const finished = fs.readdirSync(this.dir)
+        .map(name => /^(\d{20})\.seg$/.exec(name)).filter(m => m !== null).map(m => Number(m[1]))
+        .filter(first => first > (cur?.first ?? 0) && first < w.segmentFirst).sort((a, b) => a - b)
+      if (cur) cur.bytes = fs.statSync(cur.path).size
+      for (const first of [...finished, w.segmentFirst]) {
+        const path = join(this.dir, segmentName(first))
+        this.segments.push(cur = { first, path, bytes: first === w.segmentFirst ? 0 : fs.statSync(path).size })
+      }
+    }
+    cur!.bytes = w.segmentBytes
+    this.durableSeq = Math.min(this.durableSeq, this.nextSeq - 1)
+    this.nextSeq = w.nextSeq
+    this.lastOf = () => w.lastHash
+  }
+
   /** The segment being appended to (null: none yet). */
   get newestSegment (): SegmentInfo | null {
     return this.segments[this.segments.length - 1] ?? null

@@ -1,7 +1,8 @@
 // Following a journal that another writer appends to (the native core, on
 // its FUSE threads): read each new frame back from the segment file, verify
 // it, and tell the Journal object and the listeners (sender, overflow,
-// extent map) about it, in order.
+// extent map) about it, in order (JournalTail); or, where nobody needs the
+// batches, only take the writer's position (PositionFollower).
 //
 // The writer never waits for this: it wakes us (coalesced) and goes on. We
 // read what is there up to the end the writer reported, in chunks, yielding
@@ -24,37 +25,59 @@ import type { Batch } from '../core/records.js'
 /** Where the writer stands (the native core's poll). */
 export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq, segmentBytes: number }
 
+/** What the native capture needs of whoever follows the core's journal. */
+export interface Follower {
+  /** Frame bytes followed since it started (the writer counts the same way). */
+  readonly followedBytes: number
+  /** The writer appended something: catch up (coalesced). */
+  wake (): void
+  /** Resolves once everything the writer had appended when called is followed. */
+  caughtUp (): Promise<void>
+  /** The writer dropped every segment (rebase): start over at `seq`. */
+  restart (seq: Seq): void
+  close (): void
+}
+
+/** Following a writer whose batches nobody here needs (a mount with no
+ *  peer: no sender, no resync to observe them): the journal takes the
+ *  writer's position instead of reading every frame back. Reading, checking
+ *  and decoding each batch cost about 7.5 us of CPU per batch on this 2-core
+ *  VM, a fifth of a plain mount's small writes (native-notes/performance.md
+ *  15). The frames are checked where they are read: a sender, the next
+ *  open's scan, `journal inspect`. */
+export class PositionFollower implements Follower {
+  followedBytes = 0
+
+  constructor (private readonly journal: Journal, private readonly position: () => WriterPosition & { lastHash: Buffer }) {}
+
+  wake (): void {
+    const before = this.journal.bytes
+    this.journal.adoptPosition(this.position())
+    this.followedBytes += this.journal.bytes - before
+  }
+
+  async caughtUp (): Promise<void> { this.wake() }
+  restart (): void {}
+  close (): void {}
+}
+
 export type TailListener = (a: Appended, batch: Batch) => void
 
-// Reads of at most this many bytes. With no listener that keeps payloads,
-// one buffer of this size is reused: a fresh multi-MiB buffer per wake-up
-// was most of this thread's time (the garbage collector's, measured: 3.2 s
-// of 7.6 s CPU over 176k 4 KiB writes). With one, each read gets a buffer
-// of the size it reads (the writer's reported end bounds it).
+// Reads of at most this many bytes, each into a buffer of the size it reads
+// (the writer's reported end bounds it): the followed batches' payloads are
+// views of it, which the sender keeps.
 const readChunkBytes = 4 * 1024 * 1024
 
-/** The payload of a followed batch once its bytes are gone (no listener keeps payloads). */
-const noPayload = Buffer.alloc(0)
-
-export class JournalTail {
+export class JournalTail implements Follower {
   readonly listeners: TailListener[] = []
   /** Frame bytes followed since this tail started (the writer counts the same way). */
   followedBytes = 0
-  /** Whether a listener keeps batches past its call (the sender's recent
-   *  batches): then each read goes to a buffer of its own, which the
-   *  payloads are views of. Without one the chunk is reused, and a batch's
-   *  payload is valid only during the listeners' call: the copy per frame
-   *  was the largest part of this thread's work on a mount with no peer,
-   *  and then the copy of the newest (for its chain hash) was, on large
-   *  writes (native-notes/performance.md 4). */
-  retainPayloads = true
   private segFirst: Seq
   private offset: number
   private fd = -1
   private running: Promise<void> | null = null
   private again = false
   private idleWaiters: Array<() => void> = []
-  private readonly chunk = Buffer.allocUnsafe(readChunkBytes)
 
   constructor (private readonly journal: Journal, private readonly position: () => WriterPosition,
     private readonly onError: (err: Error) => void) {
@@ -123,12 +146,12 @@ export class JournalTail {
         throw err
       }
     }
-    // Retained payloads are views of a buffer read for them alone: a copy
-    // of each out of the reused chunk (into zero-filled memory) was 0.85 s
-    // of CPU per GiB replicated (native-notes/performance.md 9).
+    // Payloads are views of a buffer read for them alone: a copy of each
+    // out of a reused buffer (into zero-filled memory) was 0.85 s of CPU
+    // per GiB replicated (native-notes/performance.md 9).
     const want = Math.max(0, Math.min(readChunkBytes, end - this.offset))
-    let buf = this.retainPayloads ? Buffer.allocUnsafe(want) : this.chunk
-    let n = fs.readSync(this.fd, buf, 0, Math.min(buf.length, want), this.offset)
+    let buf = Buffer.allocUnsafe(want)
+    let n = fs.readSync(this.fd, buf, 0, want, this.offset)
     if (n < frameHeaderBytes) return false
     const first = buf.readUInt32BE(0)
     if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
@@ -138,7 +161,7 @@ export class JournalTail {
     }
     const read = buf.subarray(0, n)
     let off = 0
-    let newest: Appended | null = null
+    let followed = false
     while (off < n) {
       const f = checkFrameAt(read, off)
       if (!f.ok) {
@@ -155,16 +178,10 @@ export class JournalTail {
       this.followedBytes += a.frameBytes
       for (const l of this.listeners) l(a, batch)
       off = f.end
-      newest = a
-    }
-    if (newest && !this.retainPayloads) {
-      // The chunk is read into again: the newest batch's chain hash (the
-      // checkpoint's) is taken while its bytes are there, and its view let go.
-      void newest.hash
-      newest.payload = noPayload
+      followed = true
     }
     this.offset += off
-    return newest !== null
+    return followed
   }
 
   private closeFd (): void {

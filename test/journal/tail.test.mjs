@@ -1,26 +1,33 @@
 // Following a journal another writer appends to (journal/tail.ts), as the
-// primary follows the native core: every batch reaches the listeners in
-// order, and the journal's chain hash is the newest batch's, whether or not
-// a listener keeps payloads (without one the read buffer is reused, so the
-// hash must be taken before the next read overwrites the bytes), with frames
-// smaller and larger than one read. Payloads kept by a listener stay intact
-// while later reads go on.
+// primary follows the native core. JournalTail (a mount with a peer): every
+// batch reaches the listeners in order, the journal's chain hash is the
+// newest batch's, with frames smaller and larger than one read, and payloads
+// kept by a listener stay intact while later reads go on. PositionFollower
+// (no peer): the journal takes the writer's position without reading frames,
+// across segments the writer finished in between, and ends up as a fresh
+// open of the same directory sees it.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
-import { JournalTail } from '../../dist/journal/tail.js'
+import { JournalTail, PositionFollower } from '../../dist/journal/tail.js'
 import { chainHash, decodeBatch, encodeBatch } from '../../dist/journal/codec.js'
 import { encodeFrame } from '../../dist/journal/frame.js'
 import { formatVersion } from '../../dist/core/limits.js'
 
 /** A writer other than the Journal object: appends frames to the segment file, as the core does. */
 function externalWriter (journal) {
-  const first = journal.nextSeq
-  const path = journal.segmentPath(first)
+  let first = journal.nextSeq
+  let path = journal.segmentPath(first)
   const w = { nextSeq: first, bytes: 0, prev: journal.lastHash, firsts: [] }
+  /** The next append goes to a new segment, as the core's rotation does. */
+  w.rotate = () => {
+    first = w.nextSeq
+    path = journal.segmentPath(first)
+    w.bytes = 0
+  }
   w.append = (dataBytes, fill) => {
     // A record holds at most 1 MiB: a larger batch is several.
     const records = []
@@ -34,27 +41,29 @@ function externalWriter (journal) {
     w.nextSeq += records.length
     w.bytes += frame.length
   }
-  w.position = () => ({ nextSeq: w.nextSeq, segmentFirst: first, segmentBytes: w.bytes })
+  w.position = () => ({ nextSeq: w.nextSeq, segmentFirst: first, segmentBytes: w.bytes, lastHash: w.prev })
   return w
 }
 
-async function setup (retainPayloads) {
-  const dir = join(tempDir('tail'), 'state')
+async function openHandedOver (dir) {
   const journal = await Journal.open(dir, { group: 'g', segmentBytes: 64 << 20 })
   journal.stopAppending()
   journal.handOver({ rebase: async () => {}, exclusive: async fn => fn() })
+  return journal
+}
+
+async function setup () {
+  const journal = await openHandedOver(join(tempDir('tail'), 'state'))
   const writer = externalWriter(journal)
   const errors = []
   const tail = new JournalTail(journal, writer.position, err => errors.push(err))
-  tail.retainPayloads = retainPayloads
   const seen = []
   tail.listeners.push((a, batch) => seen.push({ seq: a.seq, fill: batch.records[0].data[0], bytes: batch.records.reduce((n, r) => n + r.data.length, 0), a }))
   return { journal, writer, tail, errors, seen }
 }
 
-for (const retain of [false, true]) {
-  test(`${retain ? 'payloads kept' : 'read buffer reused'}: batches in order, the chain hash the newest's`, async () => {
-    const { journal, writer, tail, errors, seen } = await setup(retain)
+test('batches in order, the chain hash the newest\'s, payloads kept intact', async () => {
+    const { journal, writer, tail, errors, seen } = await setup()
     const sizes = [100, 5000, 300 << 10, 6 << 20, 200, 1 << 20, 3 << 20, 10]
     for (let round = 0; round < 3; round++) {
       // Several frames per read, one larger than a read, then the next round reads over the same buffer.
@@ -68,16 +77,44 @@ for (const retain of [false, true]) {
     assert.equal(seen.map(s => s.seq), writer.firsts)
     assert.equal(seen.map(s => s.bytes), [...sizes, ...sizes, ...sizes])
     assert.equal(seen.map(s => s.fill), [0, 1, 2].flatMap(r => sizes.map((_, i) => (r * 16 + i) & 255)))
-    if (retain) {
-      for (const s of seen) {
-        const b = decodeBatch(s.a.payload)
-        assert.is(b.seq, s.seq)
-        assert.ok(b.records.every(r => r.data.every(x => x === s.fill)), `batch ${s.seq} kept intact`)
-      }
+    for (const s of seen) {
+      const b = decodeBatch(s.a.payload)
+      assert.is(b.seq, s.seq)
+      assert.ok(b.records.every(r => r.data.every(x => x === s.fill)), `batch ${s.seq} kept intact`)
     }
     tail.close()
     await journal.close()
-  })
-}
+})
+
+test('position follower: the writer\'s position across segments, as a fresh open sees the directory', async () => {
+  const dir = join(tempDir('tail-position'), 'state')
+  const journal = await openHandedOver(dir)
+  const writer = externalWriter(journal)
+  const follower = new PositionFollower(journal, writer.position)
+  const sizes = [100, 5000, 300 << 10, 200]
+  let followed = 0
+  for (let round = 0; round < 4; round++) {
+    for (const [i, n] of sizes.entries()) writer.append(n, (round * 16 + i) & 255)
+    if (round === 1) { writer.rotate(); writer.append(10, 1); writer.rotate() } // two segments finished unseen
+    writer.rotate()
+    writer.append(7000, 2)
+    await follower.caughtUp()
+    assert.is(journal.nextSeq, writer.nextSeq)
+    assert.ok(journal.lastHash.equals(writer.prev), `round ${round}: the chain hash is the writer's`)
+    assert.ok(follower.followedBytes > followed, 'followed bytes grow')
+    followed = follower.followedBytes
+  }
+  follower.wake() // nothing new: nothing changes
+  assert.is(follower.followedBytes, followed)
+  const seen = { count: journal.segmentCount, bytes: journal.bytes, newest: { ...journal.newestSegment } }
+  assert.is(seen.bytes, followed)
+  assert.is(seen.count, 6)
+  await journal.close()
+  const reopened = await Journal.open(dir, { group: 'g', segmentBytes: 64 << 20 })
+  assert.equal({ count: reopened.segmentCount, bytes: reopened.bytes, newest: { ...reopened.newestSegment } }, seen, 'segments and their lengths as on disk')
+  assert.is(reopened.nextSeq, writer.nextSeq)
+  assert.ok(reopened.lastHash.equals(writer.prev))
+  await reopened.close()
+})
 
 test.run()
