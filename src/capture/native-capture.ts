@@ -22,9 +22,8 @@ import type { HotMark } from './activity-log.js'
 import { SyncResume } from './sync-resume.js'
 
 /** How long an async-mode wake-up waits before following the journal: with
- *  a peer, part of the replica's lag; without one nothing waits for it, and
- *  fewer, larger follows leave the two cores to the application and the
- *  FUSE thread (native-notes/performance.md 15). */
+ *  a peer, part of the replica's lag; without one nothing waits for it (a
+ *  poll and the core's position: native-notes/performance.md 15). */
 const followDelayMs = { peer: 2, alone: 50 }
 
 export class NativeCapture implements CaptureApi {
