@@ -156,7 +156,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     p.journal.stopAppending()
     handle = core.openCapture({
       stateDir: state, group: spec.group, bootId: markBootId(), nextSeq: p.journal.nextSeq, lastHash: p.journal.lastHash,
-      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs,
+      segmentBytes: p.segmentBytes, syncMode, syncTimeoutMs, dropFinishedSegments: repl === null,
       ...(p.journal.tail ? { verifyFrom: p.journal.tail } : {})
     }, () => capture?.wake())
   } catch (err) {

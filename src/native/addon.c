@@ -78,6 +78,7 @@ static void read_capture_options(napi_env env, napi_value opts, struct capture_c
   cfg->segment_bytes = (uint64_t)get_number(env, opts, "segmentBytes", 64 << 20);
   cfg->sync_mode = get_bool(env, opts, "syncMode", 0);
   cfg->sync_timeout_ms = (uint32_t)get_number(env, opts, "syncTimeoutMs", 10000);
+  cfg->drop_finished = get_bool(env, opts, "dropFinishedSegments", 0);
   napi_value v;
   if (get_prop(env, opts, "verifyFrom", &v) == 0) {
     cfg->verify_at = 1;
@@ -91,7 +92,8 @@ static void read_capture_options(napi_env env, napi_value opts, struct capture_c
   }
 }
 
-/* openCapture({ stateDir, group, bootId, nextSeq, lastHash, segmentBytes, syncMode, syncTimeoutMs, verifyFrom }, onWake) */
+/* openCapture({ stateDir, group, bootId, nextSeq, lastHash, segmentBytes, syncMode, syncTimeoutMs, verifyFrom,
+ *               dropFinishedSegments }, onWake) */
 static napi_value open_capture(napi_env env, napi_callback_info info) {
   ARGS(env, info, 2);
   if (argc < 2) { napi_throw_type_error(env, NULL, "openCapture(options, onWake)"); return NULL; }

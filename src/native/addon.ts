@@ -25,6 +25,8 @@ export interface CaptureOptions {
   syncTimeoutMs: number
   /** Where the journal's last batch starts: only it is verified (else the newest segments whole) */
   verifyFrom?: { segment: number, offset: number }
+  /** Finished segments leave the page cache once synced (no peer: nobody reads them back) */
+  dropFinishedSegments?: boolean
 }
 
 /** What the core reports when polled. */

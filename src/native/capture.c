@@ -189,7 +189,7 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
     .dir = cfg->state_dir, .group = cfg->group, .next_seq = cfg->next_seq,
     .segment_bytes = cfg->segment_bytes, .on_error = journal_error, .ctx = c,
     .verify_at = cfg->verify_at, .verify_first = cfg->verify_first, .verify_offset = cfg->verify_offset,
-    .boot_id = cfg->boot_id,
+    .boot_id = cfg->boot_id, .drop_finished = cfg->drop_finished,
   };
   memcpy(jc.last_hash, cfg->last_hash, sizeof jc.last_hash);
   int rc = journal_open(&jc, &c->j, err, errlen);

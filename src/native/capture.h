@@ -113,6 +113,7 @@ struct capture_config {
   int verify_at;
   uint64_t verify_first, verify_offset;
   const char *boot_id;         /* the journal keeps an end mark for this boot (end_mark.h); NULL: none */
+  int drop_finished;           /* no peer: finished segments leave the page cache once synced (journal.h) */
   int sync_mode;               /* start with sync mode active */
   uint32_t sync_timeout_ms;    /* a sync waiter older than this falls back to async (0: 10 s) */
   /* Any thread, when something changed (batches appended, a sync fallback,

@@ -59,6 +59,7 @@ struct journal {
   int seg_known;                 /* seg_first/seg_bytes name an existing file */
   struct jenc enc;
   struct end_mark *mark;         /* NULL: none this run (see end_mark.h) */
+  int drop_finished;             /* set at open (journal.h) */
 
   /* under mu */
   pthread_mutex_t mu;
@@ -106,7 +107,13 @@ static int sync_round_locked(struct journal *j) {
   pthread_mutex_unlock(&j->mu);
   int e = 0;
   for (int i = 0; i < nfds; i++) {
-    if (fdatasync(fds[i]) < 0 && !e) e = -errno;
+    int synced = fdatasync(fds[i]) == 0;
+    if (!synced && !e) e = -errno;
+    /* A finished segment nobody reads back (no peer) would keep its pages
+     * in the cache while new writes take fresh ones, which this VM's host
+     * has taken back and charges ten times more to touch
+     * (native-notes/performance.md 13, 16). Clean once synced: dropped. */
+    if (synced && j->drop_finished) posix_fadvise(fds[i], 0, 0, POSIX_FADV_DONTNEED);
     close(fds[i]);
   }
   if (cur >= 0 && fdatasync(cur) < 0 && !e) e = -errno;
@@ -179,6 +186,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out, char *e
   j->group_len = strlen(cfg->group);
   j->segment_bytes_max = cfg->segment_bytes ? cfg->segment_bytes : 64u << 20;
   j->on_error = cfg->on_error;
+  j->drop_finished = cfg->drop_finished;
   j->ctx = cfg->ctx;
   j->next_seq = cfg->next_seq;
   memcpy(j->last_hash, cfg->last_hash, J_HASH_BYTES);

@@ -88,6 +88,7 @@ struct journal_config {
   int verify_at;                        /* verify only the batch at verify_first's verify_offset */
   uint64_t verify_first, verify_offset;
   const char *boot_id;                  /* keep an end mark for this boot (end_mark.h); NULL: none */
+  int drop_finished;                    /* finished segments leave the page cache once synced: nobody reads them back */
   /* Any thread: an error the journal met outside a call that returns it
    * (the background retire thread's fdatasync). */
   void (*on_error)(void *ctx, int err, const char *msg);

@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
   char err[512] = "";
   struct capture *cap = NULL;
   if (journal_dir) {
-    struct capture_config cc = { .state_dir = journal_dir, .group = "harness", .next_seq = 1 };
+    struct capture_config cc = { .state_dir = journal_dir, .group = "harness", .next_seq = 1, .drop_finished = 1 };
     int rc = capture_open(&cc, &cap, err, sizeof err);
     if (rc) { fprintf(stderr, "mountmain: %s (%s)\n", err, strerror(-rc)); return 1; }
     cfg.capture = cap;
