@@ -1,6 +1,7 @@
 // Capture when the native core serves the mount: the core sequences and
 // journals every FUSE operation on its own threads; this side follows the
-// journal (tail.ts) for the extent map, the sender and resync's observers,
+// journal (tail.ts) for the extent map, the sender and resync's observers
+// (with a peer; without one it only takes the core's position),
 // and journals what JS itself produces (restates of a resync) under the
 // core's group lock, so that a restate's read of the backing store and its
 // record stay one step in the journal's order.
@@ -32,9 +33,9 @@ export class NativeCapture implements CaptureApi {
   readonly commit: NativeCommit
   /** sync mode fell back to async after a timeout, until the peer catches up */
   syncFellBack = false
-  /** Reads the batches back (with a peer) or takes the core's position (without). */
+  /** Reads the batches back: only with a peer (null: none, the follower takes the core's position). */
+  private readonly tail: JournalTail | null
   private readonly follower: Follower
-  private readonly peer: boolean
   private pending: Record[] = []
   private inExclusive = false
   private readonly ownRanges: Array<[Seq, Seq]> = [] // sequences JS appended: not an application's
@@ -53,7 +54,6 @@ export class NativeCapture implements CaptureApi {
     readonly dirty: DirtySet, readonly extents: ExtentMap, private readonly log: (l: string) => void, private readonly syncMode: boolean,
     syncTimeoutMs: number, peer = true) {
     this.resume = new SyncResume(syncTimeoutMs)
-    this.peer = peer
     this.followDelayMs = peer ? followDelayMs.peer : followDelayMs.alone
     this.status = core.poll(handle)
     // The follower reads the status of the last poll: every poll re-arms the
@@ -61,11 +61,8 @@ export class NativeCapture implements CaptureApi {
     // wake-up, not one per read: a poll builds a whole status object).
     // Without a peer no sender or resync needs the batches: the counters
     // come from the core, and the extent map is not kept (status says none).
-    let tail: JournalTail | null = null
-    if (peer) {
-      tail = new JournalTail(journal, () => this.status, err => this.log(describe(err)))
-      tail.listeners.push((a, batch) => this.follow(a, batch.records))
-    }
+    const tail = this.tail = peer ? new JournalTail(journal, () => this.status, err => this.log(describe(err))) : null
+    tail?.listeners.push((a, batch) => this.follow(a, batch.records))
     this.follower = tail ?? new PositionFollower(journal, () => this.status)
     this.commit = new NativeCommit(tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
     journal.handOver({
@@ -109,7 +106,7 @@ export class NativeCapture implements CaptureApi {
       this.scheduleRestate()
     }
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
-    if (!this.peer) {
+    if (!this.tail) {
       this.stats.records = this.status.records
       this.stats.dataBytes = this.status.dataBytes
     }
@@ -131,7 +128,8 @@ export class NativeCapture implements CaptureApi {
    *  now is what we followed plus what the core wrote since, so the core may
    *  write until its counter reaches followed + (max - held as followed). */
   bound (maxBytes: number): void {
-    this.core.setCredit(this.handle, Math.max(1, this.follower.followedBytes + maxBytes - this.journal.bytes))
+    if (!this.tail) return // the bound is the sender's overflow policy: only with a peer
+    this.core.setCredit(this.handle, Math.max(1, this.tail.followedBytes + maxBytes - this.journal.bytes))
   }
 
   /** The secondary's journal holds through `seq`, on its disk through
@@ -263,7 +261,7 @@ export class NativeCapture implements CaptureApi {
       }
       const part = this.pending.slice(start, end)
       const last = this.core.appendEncoded(this.handle, encodeValue(recordsToWire(part)), part.length)
-      if (this.peer) this.ownRanges.push([last - part.length + 1, last]) // follow() lets them go
+      if (this.tail) this.ownRanges.push([last - part.length + 1, last]) // follow() lets them go
       start = end
     }
   }

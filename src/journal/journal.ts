@@ -12,7 +12,7 @@ import { formatVersion, segmentBytesDefault, stateReserveBytes } from '../core/l
 import { isReplError, replError } from '../core/errors.js'
 import { chainHash, decodeBatch, encodeBatch, zeroHash } from './codec.js'
 import { frameHeader, FrameDecoder } from './frame.js'
-import { cutMarks, frameMarkAt, listSegments, markFrame, scanBuffer, scanSegment, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
+import { cutMarks, frameMarkAt, listSegments, markFrame, scanBuffer, scanSegment, segmentFirstsSync, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
 import { Reserve } from './reserve.js'
 import { takeEndMark, endMarkFile } from './end-mark.js'
@@ -459,9 +459,7 @@ export class Journal {
     let cur = this.segments[this.segments.length - 1]
     if (cur && cur.first > w.segmentFirst) return // a rebase under way: the next position is past it
     if (!cur || cur.first !== w.segmentFirst) {
-      const finished = fs.readdirSync(this.dir)
-        .map(name => /^(\d{20})\.seg$/.exec(name)).filter(m => m !== null).map(m => Number(m[1]))
-        .filter(first => first > (cur?.first ?? 0) && first < w.segmentFirst).sort((a, b) => a - b)
+      const finished = segmentFirstsSync(this.dir).filter(first => first > (cur?.first ?? 0) && first < w.segmentFirst)
       if (cur) cur.bytes = fs.statSync(cur.path).size
       for (const first of [...finished, w.segmentFirst]) {
         const path = join(this.dir, segmentName(first))

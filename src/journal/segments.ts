@@ -1,7 +1,7 @@
 // Segment files: `<first seq, 20 digits>.seg`, append-only frames. This file
 // knows names and how to verify one segment's frames (litestream's
 // wal_reader in spirit: check each frame, stop at the first bad one).
-import { promises as fsp } from 'node:fs'
+import fs, { promises as fsp } from 'node:fs'
 import { join } from 'node:path'
 import { checkFrameAt } from './frame.js'
 import { frameHeaderBytes } from '../core/limits.js'
@@ -13,6 +13,17 @@ export const segmentSuffix = '.seg'
 
 export function segmentName (firstSeq: number): string {
   return String(firstSeq).padStart(20, '0') + segmentSuffix
+}
+
+/** The first sequence a segment file's name gives, or null for another file. */
+function segmentFirstOf (name: string): number | null {
+  const m = /^(\d{20})\.seg$/.exec(name)
+  return m ? Number(m[1]) : null
+}
+
+/** First sequences of the segment files in a state directory, oldest first (no stat). */
+export function segmentFirstsSync (dir: string): number[] {
+  return fs.readdirSync(dir).map(segmentFirstOf).filter(f => f !== null).sort((a, b) => a - b)
 }
 
 export interface SegmentInfo {
@@ -66,11 +77,11 @@ export function frameMarkAt (seg: SegmentInfo, seq: number): number {
 export async function listSegments (dir: string): Promise<SegmentInfo[]> {
   const out: SegmentInfo[] = []
   for (const name of await fsp.readdir(dir)) {
-    const m = /^(\d{20})\.seg$/.exec(name)
-    if (!m) continue
+    const first = segmentFirstOf(name)
+    if (first === null) continue
     const path = join(dir, name)
     const st = await fsp.stat(path)
-    out.push({ first: Number(m[1]), path, bytes: st.size })
+    out.push({ first, path, bytes: st.size })
   }
   return out.sort((a, b) => a.first - b.first)
 }

@@ -27,8 +27,6 @@ export interface WriterPosition { nextSeq: Seq, segmentFirst: Seq, segmentBytes:
 
 /** What the native capture needs of whoever follows the core's journal. */
 export interface Follower {
-  /** Frame bytes followed since it started (the writer counts the same way). */
-  readonly followedBytes: number
   /** The writer appended something: catch up (coalesced). */
   wake (): void
   /** Resolves once everything the writer had appended when called is followed. */
@@ -46,14 +44,10 @@ export interface Follower {
  *  15). The frames are checked where they are read: a sender, the next
  *  open's scan, `journal inspect`. */
 export class PositionFollower implements Follower {
-  followedBytes = 0
-
   constructor (private readonly journal: Journal, private readonly position: () => WriterPosition & { lastHash: Buffer }) {}
 
   wake (): void {
-    const before = this.journal.bytes
     this.journal.adoptPosition(this.position())
-    this.followedBytes += this.journal.bytes - before
   }
 
   async caughtUp (): Promise<void> { this.wake() }
