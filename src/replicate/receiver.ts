@@ -52,7 +52,7 @@ export interface SecondaryStatus {
   consistent: boolean
   generation: string
   batchesApplied: number
-  /** Flushes of the copy's files (fsync barriers, merged while catching up; trims). */
+  /** Flushes of the copy's files (fsync barriers, those of barrierMergeMs together; trims). */
   copyFlushes: number
   bytesApplied: number
   lastError: string | null
@@ -77,14 +77,16 @@ export interface ApplyBlock {
 const retryMs = [250, 500, 1000, 2000, 5000]
 /** How long an applied ack after a sync-mode batch waits for a written or stored ack to carry it. */
 const appliedAckDelayMs = 10
-/** An fsync record's barrier (the copy's files durable before what follows
- *  applies) is flushed at once when nothing is stored behind it. With a
- *  backlog stored (catching up after an outage) the barriers of this long
- *  share one flush: each would cost a disk flush (about 1 ms here), and
- *  catching up at one per fsync the application made is no faster than the
- *  application was. Nothing waits for these flushes: a sync-mode fsync is
- *  acknowledged once its batch is in this side's journal, which keeps
- *  every batch until a flush of the copy covers it (trim). */
+/** An fsync record's barrier (the copy's files made durable) is flushed at
+ *  most this long after it applied, with every barrier that came meanwhile:
+ *  one disk flush (about 1 ms here) for them all, not one per fsync the
+ *  application made. Nothing waits for these flushes: a sync-mode fsync is
+ *  acknowledged once its batch is in this side's journal, which keeps every
+ *  batch until a flush of the copy covers it (trim); and a crash of this
+ *  machine marks the copy inconsistent whatever was flushed (constructor).
+ *  A flush per barrier cost the application's own fsyncs on the primary
+ *  (native-notes/performance.md 18), and made a secondary catching up a
+ *  backlog no faster than the application had been (section 12). */
 const barrierMergeMs = 100
 
 /** Written by `resolve --discard-local`: what this copy rolled back
@@ -107,8 +109,9 @@ export class Secondary {
   private readonly cursorFd: number
   private cursorAt: Seq // the applied sequence the cursor file counts as holding (see the constructor)
   private cursorSoon: NodeJS.Immediate | null = null
-  /** When the oldest fsync record applied but not yet flushed was applied (see barrierMergeMs). */
-  private barrierSince: number | null = null
+  /** The oldest fsync record applied but not yet flushed, and when (see barrierMergeMs). */
+  private barrier: { since: number, r: Record, seq: Seq } | null = null
+  private barrierTimer: NodeJS.Timeout | null = null
   /** The cursor failed its check at start: what past the checkpoint's
    *  appliedSeq is on the copy is unknown, so nothing is re-applied from
    *  there (only a record's worth is sure to re-apply cleanly) until the
@@ -602,8 +605,15 @@ export class Secondary {
         break
       }
     }
-    if (r.kind === 'fsync') this.barrierSince ??= Date.now()
-    if (this.barrierSince !== null && (seq >= this.journal.lastSeq || Date.now() - this.barrierSince >= barrierMergeMs)) await this.flushCopy(r, seq)
+    if (r.kind === 'fsync' && !this.barrier) {
+      this.barrier = { since: Date.now(), r, seq }
+      // Flushed then even if nothing more comes to apply.
+      this.barrierTimer ??= setTimeout(() => {
+        this.barrierTimer = null
+        if (!this.closing) this.enqueueLocal(() => this.flushBarrier())
+      }, barrierMergeMs)
+    }
+    if (this.barrier && Date.now() - this.barrier.since >= barrierMergeMs) await this.flushBarrier()
     if (this.blocked) this.unblock(seq)
     this.applied = seq
     if (rerunnable) this.cursorSoon ??= setImmediate(() => { this.cursorSoon = null; this.catchUpCursor() })
@@ -615,7 +625,12 @@ export class Secondary {
   private async flushFiles (): Promise<void> {
     await this.target.flush()
     this.flushes++
-    this.barrierSince = null
+    this.barrier = null
+  }
+
+  /** The pending barrier's flush, if a flush has not met it already. */
+  private async flushBarrier (): Promise<void> {
+    if (this.barrier) await this.flushCopy(this.barrier.r, this.barrier.seq)
   }
 
   /** flushFiles for an fsync record's barrier, retried like the record `r`
@@ -750,6 +765,7 @@ export class Secondary {
   async close (): Promise<void> {
     this.closing = true
     if (this.appliedAckTimer) clearTimeout(this.appliedAckTimer)
+    if (this.barrierTimer) clearTimeout(this.barrierTimer)
     if (this.appliedAckSoon) clearImmediate(this.appliedAckSoon)
     this.wakeRetry?.()
     this.conn?.close()
