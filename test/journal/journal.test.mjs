@@ -10,6 +10,7 @@ import { Journal } from '../../dist/journal/journal.js'
 import { GroupCommit } from '../../dist/journal/group-commit.js'
 import { frameMarkAt, listSegments, markFrame } from '../../dist/journal/segments.js'
 import { formatVersion } from '../../dist/core/limits.js'
+import { decodeBatch } from '../../dist/journal/codec.js'
 
 const w = (i, n = 1000) => ({ kind: 'write', vol: 0, path: `f${i % 3}`, off: i * n, data: Buffer.alloc(n, i & 255) })
 
@@ -117,6 +118,37 @@ test('a batch off the chain or out of sequence is refused', async () => {
   assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: formatVersion, group: 'g', seq: 5, prev: j.lastHash, ts: 0, sync: false, records: [w(2)] }), /JOURNAL_GAP|expects/)
   assert.throws(() => j.appendPayload(Buffer.alloc(1), { v: formatVersion, group: 'g', seq: 2, prev: Buffer.alloc(16), ts: 0, sync: false, records: [w(2)] }), /previous-batch hash/)
   await j.close()
+})
+
+test('batches stored together (appendPayloads) write what one at a time writes; a batch off the chain stores those before it', async () => {
+  const src = await Journal.open(join(tempDir('journal'), 'src'), { group: 'g', segmentBytes: 64 * 1024 })
+  const items = []
+  for (let i = 0; i < 120; i++) {
+    const a = src.appendRecords([w(i), w(i + 1, 10)], false)
+    items.push({ payload: a.payload, batch: decodeBatch(a.payload) })
+  }
+  const one = await Journal.open(join(tempDir('journal'), 'one'), { group: 'g', segmentBytes: 64 * 1024 })
+  const many = await Journal.open(join(tempDir('journal'), 'many'), { group: 'g', segmentBytes: 64 * 1024 })
+  for (const it of items) one.appendPayload(it.payload, it.batch)
+  const marks = []
+  for (let i = 0; i < items.length; i += 40) {
+    for (const d of many.appendPayloads(items.slice(i, i + 40))) marks.push(d.before)
+  }
+  assert.is(many.nextSeq, one.nextSeq)
+  assert.ok(many.lastHash.equals(one.lastHash), 'the same chain')
+  const segs = async dir => Promise.all((await listSegments(dir)).map(s => fs.promises.readFile(s.path)))
+  assert.equal(await segs(many.dir), await segs(one.dir), 'the same segments, byte for byte')
+  assert.equal(await readAll(many), await readAll(one))
+  // Each batch's mark is where it began: undo to the 100th leaves 99.
+  await many.undo(marks[99])
+  assert.is(many.nextSeq, items[99].batch.seq)
+  // A group whose third batch is off the chain: the two before it are stored, then the refusal.
+  const fresh = await Journal.open(join(tempDir('journal'), 'fresh'), { group: 'g', segmentBytes: 64 * 1024 })
+  const bad = { payload: items[2].payload, batch: { ...items[2].batch, prev: Buffer.alloc(16) } }
+  assert.throws(() => fresh.appendPayloads([items[0], items[1], bad, items[3]]), /previous-batch hash/)
+  assert.is(fresh.nextSeq, items[2].batch.seq)
+  assert.equal((await readAll(fresh)).length, 4)
+  for (const j of [src, one, many, fresh]) await j.close()
 })
 
 test('group commit: sequences in submit order, one batch per event-loop turn, barrier on disk', async () => {
