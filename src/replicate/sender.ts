@@ -57,6 +57,8 @@ export interface ReplicatorOptions {
  *  real one), and took a minute to resume. */
 const windowBatches = { async: 4096, sync: 256 }
 const windowBytes = 16 * 1024 * 1024
+/** The batches of one burst go out together up to this many bytes (the rest after them). */
+const gatherBytesMax = 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
@@ -77,6 +79,9 @@ interface Session {
   endWait: (() => void) | null
   reader: AsyncGenerator<JournalEntry> | null
   readerNext: Seq
+  /** Bytes of batches sent since the socket began gathering them (Connection.gather). */
+  gatheredBytes: number
+  flushSoon: NodeJS.Immediate | null
   closed: boolean
   manifest: Manifest | null
   manifestDone: (() => void) | null
@@ -273,7 +278,7 @@ export class Replicator {
     let state = await stateMsg
     const s: Session = {
       conn, sentUpTo: 0, inflight: [], inflightBytes: 0, reader: null, readerNext: 0,
-      wakes: 0, waiting: null, endWait: null,
+      wakes: 0, waiting: null, endWait: null, gatheredBytes: 0, flushSoon: null,
       wake: () => { s.wakes++; const end = s.endWait; s.endWait = null; s.waiting = null; end?.() },
       closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null, onState: null
     }
@@ -472,22 +477,38 @@ export class Replicator {
     this.session?.wake()
   }
 
+  private flushGathered (s: Session): void {
+    if (s.flushSoon) clearImmediate(s.flushSoon)
+    s.flushSoon = null
+    s.gatheredBytes = 0
+    s.conn.flush()
+  }
+
   private async pump (s: Session): Promise<void> {
     try {
       while (!s.closed) {
         const seen = s.wakes
         const full = s.inflight.length >= windowBatches[this.o.mode] || s.inflightBytes >= windowBytes
         if (full || s.sentUpTo >= this.journal.lastSeq) {
+          this.flushGathered(s)
           await this.sleep(s, seen)
           continue
         }
         const next = await this.nextBatch(s)
-        if (!next || s.closed) { await this.sleep(s, seen); continue }
+        if (!next || s.closed) { this.flushGathered(s); await this.sleep(s, seen); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
         s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next, ts: next.ts })
         s.inflightBytes += next.payload.length
-        if (!s.conn.sendBatch(next.payload)) {
+        // The batches of one burst go out together: at the end of the burst,
+        // after every MiB of it, or at the end of the turn (a read from disk).
+        s.conn.gather()
+        const room = s.conn.sendBatch(next.payload)
+        s.gatheredBytes += next.payload.length
+        // With the socket's buffer full, now: or the drain never comes.
+        if (!room || s.gatheredBytes >= gatherBytesMax) this.flushGathered(s)
+        else s.flushSoon ??= setImmediate(() => { s.flushSoon = null; this.flushGathered(s) })
+        if (!room) {
           // Whichever comes first; the other listener goes too (one left per wait piled up
           // on a long-lived connection: MaxListenersExceededWarning, unbounded growth).
           await new Promise<void>(resolve => {
