@@ -325,11 +325,16 @@ export class Journal {
       this.trimSync()
       return this.appendPayload(payload, batch, true)
     }
+    return this.passFrame(cur, payload, batch, chainHash(payload))
+  }
+
+  /** The batch's frame is in `cur` at its end: the journal moves past it. */
+  private passFrame (cur: SegmentInfo, payload: Buffer, batch: Batch, hash: Buffer): Appended {
+    const frameBytes = frameHeaderBytes + payload.length
     this.tail = { segment: cur.first, offset: cur.bytes }
     markFrame(cur, batch.seq, cur.bytes)
     cur.bytes += frameBytes
     this.fileBytes = Math.max(this.fileBytes, cur.bytes)
-    const hash = chainHash(payload)
     this.nextSeq = batch.seq + batch.records.length
     this.lastHash = hash
     return { seq: batch.seq, count: batch.records.length, payload, hash, frameBytes, ts: batch.ts }
@@ -391,14 +396,7 @@ export class Journal {
     }
     return items.map(({ payload, batch }, i) => {
       const before = this.mark()
-      const frameBytes = frameHeaderBytes + payload.length
-      this.tail = { segment: cur.first, offset: cur.bytes }
-      markFrame(cur, batch.seq, cur.bytes)
-      cur.bytes += frameBytes
-      this.fileBytes = Math.max(this.fileBytes, cur.bytes)
-      this.nextSeq = batch.seq + batch.records.length
-      this.lastHash = hashes[i]
-      return { before, appended: { seq: batch.seq, count: batch.records.length, payload, hash: hashes[i], frameBytes, ts: batch.ts } }
+      return { before, appended: this.passFrame(cur, payload, batch, hashes[i]) }
     })
   }
 
