@@ -343,7 +343,7 @@ export class Journal {
   /** Appends several encoded batches in order, with one write for those
    *  that start in the same segment (the secondary stores every batch of
    *  one read of the socket together: a batch per small write, and a
-   *  `writev` each was a third of its CPU, native-notes/performance.md 19).
+   *  `writev` each was a quarter of its CPU, native-notes/performance.md 19).
    *  The segments end up as one `appendPayload` at a time leaves them. Each
    *  batch comes back with the journal's mark before it (for `undo`). All
    *  are stored or, at the first that fails, those before it, and it throws

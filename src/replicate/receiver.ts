@@ -345,7 +345,7 @@ export class Secondary {
   /** Stores `a` with the other batches of this read of the socket, in one
    *  write, once the read's messages are handled: a microtask, before
    *  their acks and applies (which store them first if they come earlier).
-   *  One `writev` per batch was a third of this side's CPU under small
+   *  One `writev` per batch was a quarter of this side's CPU under small
    *  writes (native-notes/performance.md 19). */
   private storeSoon (conn: Connection, a: Arrived): void {
     this.arrived.push(a)
