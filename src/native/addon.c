@@ -10,6 +10,7 @@
  * lock is taken for JS on libuv's pool (napi_util.h's jobs). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,22 @@ static napi_value rebase_capture(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* ---- the process's allocator ------------------------------------------------ */
+
+/* keepFreedMemory(): buffers of up to 32 MiB come from the heap, and up to
+ * 64 MiB freed at its top stays there for the next ones. A replicating
+ * daemon allocates a buffer per journal read and per frame it receives
+ * (hundreds of KiB each, freed by V8's collector in bursts); glibc mapped
+ * each one afresh and gave the freed ones back, and fresh memory costs a
+ * fault per page, ten times more on this VM once its host has taken the page
+ * back (native-notes/performance.md 13 and 20). */
+static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest */
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  return undefined_value(env);
+}
+
 /* ---- module ------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -385,6 +402,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "xattrs", NULL, js_xattrs, NULL, NULL, NULL, napi_default, NULL },
     { "xattrSet", NULL, js_xattr_set, NULL, NULL, NULL, napi_default, NULL },
     { "xattrRemove", NULL, js_xattr_remove, NULL, NULL, NULL, napi_default, NULL },
+    { "keepFreedMemory", NULL, keep_freed_memory, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

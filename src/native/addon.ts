@@ -83,6 +83,8 @@ export interface NativeCore {
   chainHash (payload: Uint8Array): Buffer
   /** The standard CRC-32C of bytes, continuing from `prev` (ISA-L). */
   crc32c (bytes: Uint8Array, prev?: number): number
+  /** Large buffers from the heap and freed ones kept for reuse (glibc's mallopt), for the daemon's life. */
+  keepFreedMemory (): void
   ack (c: CaptureHandle, written: number, flushed: number): void
   /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
   setCredit (c: CaptureHandle, journalBytesWritten: number): void
