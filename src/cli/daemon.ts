@@ -12,8 +12,8 @@ export interface StopHow { drain: boolean }
 export async function runDaemon (start: (log: Log) => Promise<(how?: StopHow) => Promise<void>>): Promise<void> {
   const log: Log = line => process.stderr.write(`replfs: ${line}\n`)
   // A daemon that replicates reads and receives a buffer per batch: from
-  // memory it already has, not pages mapped afresh for each (the pair's CPU
-  // per GiB 9-13% lower, native-notes/performance.md 20).
+  // memory it already has, not pages mapped afresh for each (an async pair's
+  // CPU per GiB 13-21% lower, native-notes/performance.md 20).
   nativeCore().keepFreedMemory()
   let stop: ((how?: StopHow) => Promise<void>) | null = null
   try {

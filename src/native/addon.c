@@ -365,7 +365,8 @@ static napi_value rebase_capture(napi_env env, napi_callback_info info) {
  * (hundreds of KiB each, freed by V8's collector in bursts); glibc mapped
  * each one afresh and gave the freed ones back, and fresh memory costs a
  * fault per page, ten times more on this VM once its host has taken the page
- * back (native-notes/performance.md 13 and 20). */
+ * back (native-notes/performance.md 13 and 20). Best effort: an allocator
+ * that has no such settings (ASan's) ignores them. */
 static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
   (void)info;
   mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest */
