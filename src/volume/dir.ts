@@ -32,6 +32,7 @@ import { nameFromBytes, syscallName } from '../core/names.js'
 import type { PathState, Volume } from './volume.js'
 import { getXattr, removeXattr, setXattr } from './xattr.js'
 import { nativeCore } from '../native/addon.js'
+import { writePieces } from './write-pieces.js'
 
 const permBits = 0o7777
 // O_NONBLOCK: a fifo named by a record must fail (ENXIO), not hang apply.
@@ -164,8 +165,7 @@ class DirVolume implements Volume {
       fd = this.open(path, openWrite)
       this.writers.set(path, fd)
     }
-    let done = 0
-    while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, off + done)
+    writePieces(fd, data, off)
   }
 
   async read (path: string, off: number, len: number): Promise<Buffer> {

@@ -3,11 +3,12 @@
 // image; path is always '' (records.ts). Anything else is not something an
 // image can hold and is refused as a bad record. The size never changes:
 // a write past the end is refused whole rather than growing the file.
-import fs, { promises as fsp, constants as fsc, type Stats } from 'node:fs'
+import { promises as fsp, constants as fsc, type Stats } from 'node:fs'
 import type { VolumeSpec } from '../core/config.js'
 import { replError } from '../core/errors.js'
 import type { PathState, Volume } from './volume.js'
 import { checkRelPath } from './confine.js'
+import { writePieces } from './write-pieces.js'
 
 export async function openImageVolume (spec: VolumeSpec): Promise<Volume> {
   if (!Number.isSafeInteger(spec.size) || spec.size <= 0) {
@@ -57,8 +58,7 @@ class ImageVolume implements Volume {
     // A synchronous pwrite: apply goes record by record, and a round trip
     // through libuv's pool per record left the secondary idle most of the
     // time (measured: 64% idle while 20k records waited to be applied).
-    let done = 0
-    while (done < data.length) done += fs.writeSync(this.fh.fd, data, done, data.length - done, off + done)
+    writePieces(this.fh.fd, data, off)
   }
 
   async read (path: string, off: number, len: number): Promise<Buffer> {

@@ -103,4 +103,26 @@ test('image volume: reads past the end are short, writes within bounds land', as
   await closeVolumes(vols)
 })
 
+test('a write across many pieces lands whole, and only where it was aimed', async () => {
+  // The volumes write a record's data in 16 KiB pieces aligned in the file
+  // (volume/write-pieces.ts): an unaligned start and a length of several
+  // pieces and a part must still land byte for byte.
+  const img = path.join(base, 'pieces.img')
+  const dir = path.join(base, 'd')
+  fs.mkdirSync(dir)
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(200_000, 7))
+  const vols = await openVolumes([dirSpec(dir), imgSpec(img, 200_000)])
+  const data = Buffer.alloc(100_003)
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + 5) & 0xff
+  await vols.get(0).write('f', 5_000, new Uint8Array(data))
+  await vols.get(1).write('', 5_000, new Uint8Array(data))
+  await closeVolumes(vols)
+  const want = Buffer.alloc(200_000, 7)
+  data.copy(want, 5_000)
+  assert.ok(fs.readFileSync(path.join(dir, 'f')).equals(want), 'dir volume: the data and the bytes around it')
+  const wantImg = Buffer.alloc(200_000)
+  data.copy(wantImg, 5_000)
+  assert.ok(fs.readFileSync(img).equals(wantImg), 'image volume: the data and the zeros around it')
+})
+
 test.run()
