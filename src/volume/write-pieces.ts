@@ -5,7 +5,8 @@
 // write_begin: a copy whose file came as 256 KiB writes spent a quarter of
 // the secondary's thread there under 4 KiB overwrites (native-notes/
 // performance.md 21). Pieces keep the folios small; a large write costs a
-// few more system calls.
+// few more system calls. The native core writes a mount's backing files
+// the same way (ops_file.c, BACKING_PIECE).
 import fs from 'node:fs'
 
 /** 16 KiB measured best of 16, 64 and 256 KiB (performance.md 21). */
