@@ -11,12 +11,13 @@ export interface StopHow { drain: boolean }
 
 export async function runDaemon (start: (log: Log) => Promise<(how?: StopHow) => Promise<void>>): Promise<void> {
   const log: Log = line => process.stderr.write(`replfs: ${line}\n`)
-  // A daemon that replicates reads and receives a buffer per batch: from
-  // memory it already has, not pages mapped afresh for each (an async pair's
-  // CPU per GiB 13-21% lower, native-notes/performance.md 20).
-  nativeCore().keepFreedMemory()
   let stop: ((how?: StopHow) => Promise<void>) | null = null
   try {
+    // A daemon that replicates reads and receives a buffer per batch: from
+    // memory it already has, not pages mapped afresh for each (an async
+    // pair's CPU per GiB 13-21% lower, native-notes/performance.md 20).
+    // Inside the try: an addon that cannot load is one clear line too.
+    nativeCore().keepFreedMemory()
     stop = await start(log)
   } catch (err) {
     process.stderr.write(`replfs: error: ${describe(err)}\n`)

@@ -10,7 +10,7 @@
 import fs from 'node:fs'
 
 /** 16 KiB measured best of 16, 64 and 256 KiB (performance.md 21). */
-export const pieceBytes = 16 * 1024
+const pieceBytes = 16 * 1024
 
 /** pwrite of all of `data` at `off` into `fd`, in pieces. */
 export function writePieces (fd: number, data: Uint8Array, off: number): void {
