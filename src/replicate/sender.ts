@@ -6,7 +6,7 @@
 // runs a resync when the secondary missed history.
 import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
-import { describeDamage, type Journal, type Appended, type JournalDamage, type JournalEntry } from '../journal/journal.js'
+import { describeDamage, type Journal, type Appended, type JournalDamage } from '../journal/journal.js'
 import { chainHash } from '../journal/codec.js'
 import type { CommitApi } from '../journal/group-commit.js'
 import type { CaptureApi } from '../capture/capture.js'
@@ -19,6 +19,7 @@ import { Heartbeat, silentPeerMs } from './heartbeat.js'
 import { Resync, type Manifest } from './resync.js'
 import { Overflow, type OverflowPolicy } from './overflow.js'
 import { RecentBatches } from './recent.js'
+import { DiskBatches } from './disk-batches.js'
 import { historyOf, startGeneration } from '../journal/generations.js'
 import { newGeneration } from '../journal/checkpoint.js'
 import { bootId } from '../journal/backing-point.js'
@@ -62,9 +63,17 @@ const gatherBytesMax = 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
-// `batch.hash` may be computed on demand (a SHA-256): only the last batch an
-// ack covers needs it.
+// What an ack needs of a batch sent: the chain hash of the last one it
+// covers. A batch held in memory (recent.ts) takes it on demand from its
+// payload, which the memory holds anyway; one read from disk brings it
+// computed, and its payload goes once sent. (Payloads held until the ack
+// outlived V8's young generation at the pace of a large write, and each 64
+// MiB of them left behind cost a full garbage collection: 32-43 of those in
+// 1.25 GiB, 23-34 since; native-notes/performance.md 22.)
 interface InFlight { end: Seq, bytes: number, batch: { readonly hash: Buffer }, ts: number }
+
+/** A batch to send, and what its InFlight keeps. */
+interface SendBatch { seq: Seq, count: number, payload: Buffer, ts: number, acked: InFlight['batch'] }
 
 interface Session {
   conn: Connection
@@ -77,8 +86,7 @@ interface Session {
   wakes: number
   waiting: Promise<void> | null
   endWait: (() => void) | null
-  reader: AsyncGenerator<JournalEntry> | null
-  readerNext: Seq
+  disk: DiskBatches
   /** Bytes of batches sent since the socket began gathering them (Connection.gather). */
   gatheredBytes: number
   flushSoon: NodeJS.Immediate | null
@@ -259,7 +267,7 @@ export class Replicator {
     if (!s) return
     s.closed = true
     s.wake()
-    void s.reader?.return(undefined)
+    s.disk.close()
     this.session = null
     this.peerState = 'disconnected'
     if (this.resync) {
@@ -277,7 +285,7 @@ export class Replicator {
     conn.resume()
     let state = await stateMsg
     const s: Session = {
-      conn, sentUpTo: 0, inflight: [], inflightBytes: 0, reader: null, readerNext: 0,
+      conn, sentUpTo: 0, inflight: [], inflightBytes: 0, disk: new DiskBatches(this.journal),
       wakes: 0, waiting: null, endWait: null, gatheredBytes: 0, flushSoon: null,
       wake: () => { s.wakes++; const end = s.endWait; s.endWait = null; s.waiting = null; end?.() },
       closed: false, manifest: null, manifestDone: null, hb: null, onDiverged: null, onState: null
@@ -498,7 +506,7 @@ export class Replicator {
         if (!next || s.closed) { this.flushGathered(s); await this.sleep(s, seen); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
-        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next, ts: next.ts })
+        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next.acked, ts: next.ts })
         s.inflightBytes += next.payload.length
         // The batches of one burst go out together: at the end of the burst,
         // after every MiB of it, or at the end of the turn (a read from disk).
@@ -534,20 +542,17 @@ export class Replicator {
   }
 
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */
-  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number } | null> {
+  private async nextBatch (s: Session): Promise<SendBatch | null> {
     const want = s.sentUpTo + 1
     const held = this.recent.starting(want)
-    if (held) return held
-    if (!s.reader || s.readerNext !== want) {
-      void s.reader?.return(undefined)
-      s.reader = this.journal.read(want)
-    }
-    const r = await s.reader.next()
-    if (r.done) { s.reader = null; return null }
-    const { batch, payload } = r.value
-    s.readerNext = batch.seq + batch.records.length
+    // (Not spread: that would run a lazy hash's getter for every batch.)
+    if (held) return { seq: held.seq, count: held.count, payload: held.payload, ts: held.ts, acked: held }
+    const e = await s.disk.next(want)
+    if (!e) return null
+    const { batch, payload } = e
     if (batch.seq !== want) throw replError('JOURNAL_GAP', `journal holds sequence ${batch.seq} where ${want} was expected`)
-    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts }
+    const hash = chainHash(payload)
+    return { seq: batch.seq, count: batch.records.length, payload, ts: batch.ts, acked: { hash } }
   }
 
   private onMessage (s: Session, m: Message): void {
