@@ -63,17 +63,9 @@ const gatherBytesMax = 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
-// What an ack needs of a batch sent: the chain hash of the last one it
-// covers. A batch held in memory (recent.ts) takes it on demand from its
-// payload, which the memory holds anyway; one read from disk brings it
-// computed, and its payload goes once sent. (Payloads held until the ack
-// outlived V8's young generation at the pace of a large write, and each 64
-// MiB of them left behind cost a full garbage collection: 32-43 of those in
-// 1.25 GiB, 23-34 since; native-notes/performance.md 22.)
+// `batch.hash` may be computed on demand (a SHA-256): only the last batch an
+// ack covers needs it.
 interface InFlight { end: Seq, bytes: number, batch: { readonly hash: Buffer }, ts: number }
-
-/** A batch to send, and what its InFlight keeps. */
-interface SendBatch { seq: Seq, count: number, payload: Buffer, ts: number, acked: InFlight['batch'] }
 
 interface Session {
   conn: Connection
@@ -506,7 +498,7 @@ export class Replicator {
         if (!next || s.closed) { this.flushGathered(s); await this.sleep(s, seen); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
-        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next.acked, ts: next.ts })
+        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next, ts: next.ts })
         s.inflightBytes += next.payload.length
         // The batches of one burst go out together: at the end of the burst,
         // after every MiB of it, or at the end of the turn (a read from disk).
@@ -542,17 +534,15 @@ export class Replicator {
   }
 
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */
-  private async nextBatch (s: Session): Promise<SendBatch | null> {
+  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number } | null> {
     const want = s.sentUpTo + 1
     const held = this.recent.starting(want)
-    // (Not spread: that would run a lazy hash's getter for every batch.)
-    if (held) return { seq: held.seq, count: held.count, payload: held.payload, ts: held.ts, acked: held }
+    if (held) return held
     const e = await s.disk.next(want)
     if (!e) return null
     const { batch, payload } = e
     if (batch.seq !== want) throw replError('JOURNAL_GAP', `journal holds sequence ${batch.seq} where ${want} was expected`)
-    const hash = chainHash(payload)
-    return { seq: batch.seq, count: batch.records.length, payload, ts: batch.ts, acked: { hash } }
+    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts }
   }
 
   private onMessage (s: Session, m: Message): void {
