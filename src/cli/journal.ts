@@ -16,6 +16,7 @@ import { readGroupFile } from './group-spec.js'
 import { readCheckpoint } from '../journal/checkpoint.js'
 import { ExtentMap } from '../capture/extent-map.js'
 import { DirtySet } from '../capture/dirty-set.js'
+import { nativeCore } from '../native/addon.js'
 
 export function registerJournal (program: Command): void {
   const journal = program.command('journal').description('inspect or replay a group journal in a state directory')
@@ -41,6 +42,9 @@ interface ReplayOpts { volume: string[], image: string[], from?: number, to?: nu
 function guard<A extends unknown[]> (fn: (...a: A) => Promise<void>): (...a: A) => Promise<void> {
   return async (...a) => {
     try {
+      // Segments are read in chunks of 4 MiB: from memory already had, as
+      // in a daemon (reading 512 MiB took twice the CPU without, here).
+      nativeCore().keepFreedMemory()
       await fn(...a)
     } catch (err) {
       process.stderr.write(`replfs: ${describe(err)}\n`)

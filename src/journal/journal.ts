@@ -8,10 +8,10 @@
 import fs, { promises as fsp, constants as fsc } from 'node:fs'
 import { join } from 'node:path'
 import type { Batch, Record, Seq } from '../core/records.js'
-import { formatVersion, frameHeaderBytes, segmentBytesDefault, stateReserveBytes } from '../core/limits.js'
+import { formatVersion, frameBytesMax, frameHeaderBytes, segmentBytesDefault, stateReserveBytes } from '../core/limits.js'
 import { isReplError, replError } from '../core/errors.js'
 import { chainHash, decodeBatch, encodeBatch, zeroHash } from './codec.js'
-import { frameHeader, FrameDecoder } from './frame.js'
+import { checkFrameAt, frameHeader } from './frame.js'
 import { cutMarks, frameMarkAt, listSegments, markFrame, scanBuffer, scanSegment, segmentFirstsSync, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
 import { Reserve } from './reserve.js'
@@ -826,7 +826,7 @@ export class Journal {
   }
 }
 
-const readChunkBytes = 1024 * 1024
+const readChunkBytes = 4 * 1024 * 1024
 const preallocBytes = 256 * 1024
 const preallocLowBytes = 64 * 1024
 const preallocZeros = Buffer.alloc(64 * 1024)
@@ -857,6 +857,14 @@ async function * readSegment (path: string, limit = Infinity, holes: SegmentHole
   for (const b of scan.batches) if (b.batch.seq >= nextSeq) yield { batch: b.batch, payload: b.payload }
 }
 
+/** One segment's batches from byte `from`, read in chunks of readChunkBytes;
+ *  each payload is a view of the chunk it lies in. A frame that runs past a
+ *  chunk's end starts the next chunk (one larger than a chunk is read alone):
+ *  never joined from pieces, which cost a copy and a buffer of its size for
+ *  nearly every frame of a large write (native-notes/performance.md 22).
+ *  Throws FRAME_SHORT for a frame that runs past the end of the file, and
+ *  FRAME_CRC, FRAME_TOO_LARGE for a bad one (readSegment scans past them);
+ *  stops before a frame that runs past `limit`. */
 async function * streamSegment (path: string, limit = Infinity, from = 0): AsyncGenerator<JournalEntry> {
   let fh: fsp.FileHandle
   try {
@@ -866,24 +874,42 @@ async function * streamSegment (path: string, limit = Infinity, from = 0): Async
     throw err
   }
   try {
-    const dec = new FrameDecoder()
     for (let pos = from; pos < limit;) {
-      const want = Math.min(readChunkBytes, limit - pos)
-      const buf = Buffer.allocUnsafe(want)
-      const { bytesRead } = await fh.read(buf, 0, want, pos)
-      if (bytesRead === 0) {
-        // A partial frame at the end: a batch still being written (the
-        // core appends while we read), or a damaged length that claims
-        // more than is there. Let the caller's scan tell them apart: it
-        // resumes at the next valid frame, or finds none and stops.
-        if (dec.pending > 0) throw replError('FRAME_SHORT', `${path}: a frame at byte ${pos - dec.pending} runs past the end of the segment`)
+      let asked = Math.min(readChunkBytes, limit - pos)
+      let buf = Buffer.allocUnsafe(asked)
+      let n = (await fh.read(buf, 0, asked, pos)).bytesRead
+      if (n === 0) return
+      const first = n >= frameHeaderBytes ? frameHeaderBytes + buf.readUInt32BE(0) : 0
+      if (n === asked && first > n && first <= frameHeaderBytes + frameBytesMax) {
+        if (pos + first > limit) return
+        asked = first
+        buf = Buffer.allocUnsafe(asked)
+        n = (await fh.read(buf, 0, asked, pos)).bytesRead
+      }
+      const read = buf.subarray(0, n)
+      let off = 0
+      for (;;) {
+        const f = checkFrameAt(read, off)
+        if (!f.ok) {
+          if (f.reason === 'crc') throw replError('FRAME_CRC', `${path}: frame CRC mismatch at byte ${pos + off}`)
+          if (f.reason === 'too-large') throw replError('FRAME_TOO_LARGE', `${path}: frame at byte ${pos + off} exceeds the limit of ${frameBytesMax}`)
+          break // not whole in this chunk
+        }
+        if (f.payload.length === 0) return // a header of zeros: the frames end there (segments.ts isZeroHeader)
+        yield { batch: decodeBatch(f.payload), payload: f.payload }
+        off = f.end
+      }
+      if (off < n) {
+        // A partial frame at the end of the file: a batch still being
+        // written (the core appends while we read), or a damaged length that
+        // claims more than is there. Let the caller's scan tell them apart:
+        // it resumes at the next valid frame, or finds none and stops.
+        if (n < asked) throw replError('FRAME_SHORT', `${path}: a frame at byte ${pos + off} runs past the end of the segment`)
+        if (pos + n >= limit) return
+      } else if (n < asked) {
         return
       }
-      pos += bytesRead
-      for (const payload of dec.push(buf.subarray(0, bytesRead))) {
-        if (payload.length === 0) return // a header of zeros: the frames end there (segments.ts isZeroHeader)
-        yield { batch: decodeBatch(payload), payload }
-      }
+      pos += off
     }
   } finally {
     await fh.close()

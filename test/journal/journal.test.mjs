@@ -188,4 +188,26 @@ test('a second process cannot open the same state directory', async () => {
   await j.close()
 })
 
+test('batches larger than a read, across reads and small ones between, read back whole and in order', async () => {
+  const dir = join(tempDir('journal'), 'state')
+  const j = await Journal.open(dir, { group: 'g' })
+  // Reads go 4 MiB at a time: frames that straddle one, one larger than one
+  // (six records of 1 MiB), tiny ones. Each batch's data holds its first sequence.
+  const mib = 1 << 20
+  const shapes = [[mib, mib, mib], [mib, mib, mib], [mib, mib, mib, mib, mib, mib], [10], [mib, mib], [100], [mib, 5], [1]]
+  for (const lens of shapes) j.appendRecords(lens.map((n, k) => ({ kind: 'write', vol: 0, path: 'f', off: k * mib, data: Buffer.alloc(n, j.nextSeq & 255) })), false)
+  const got = []
+  for await (const { batch, payload } of j.read(1)) {
+    got.push([batch.seq, batch.records.map(r => r.data.length), batch.records.every(r => r.data.every(b => b === (batch.seq & 255)))])
+    assert.ok(decodeBatch(payload).records.length === batch.records.length, 'the payload is the batch')
+  }
+  let seq = 1
+  assert.equal(got, shapes.map(lens => { const s = seq; seq += lens.length; return [s, lens, true] }))
+  const third = got[2][0]
+  const fromThird = []
+  for await (const { batch } of j.read(third)) fromThird.push(batch.seq)
+  assert.equal(fromThird, got.slice(2).map(g => g[0]), 'from a batch in the middle')
+  await j.close()
+})
+
 test.run()
