@@ -17,16 +17,17 @@ export class DiskBatches {
   private readerNext: Seq = 0
   /** The journal's end when the reader began: where it stops. */
   private readerEnd: Seq = 0
+  private closed = false
 
   constructor (private readonly journal: Journal) {}
 
   /** The batch holding `want` and those after it in order, one per call; null
-   *  at the journal's end. A batch that does not start at `want` is the
-   *  caller's to reject (a hole in the journal). */
+   *  at the journal's end, and once closed. A batch that does not start at
+   *  `want` is the caller's to reject (a hole in the journal). */
   async next (want: Seq): Promise<JournalEntry | null> {
-    for (;;) {
-      if (!this.reader || this.readerNext !== want) this.start(want)
-      const r = await this.reader!.next()
+    while (!this.closed) {
+      const reader = this.reader !== null && this.readerNext === want ? this.reader : this.start(want)
+      const r = await reader.next()
       if (!r.done) {
         this.readerNext = r.value.batch.seq + r.value.batch.records.length
         return r.value
@@ -34,18 +35,26 @@ export class DiskBatches {
       this.reader = null
       if (this.journal.nextSeq <= this.readerEnd) return null
     }
+    return null
   }
 
+  /** For good (the session ended): a read under way ends with its batch or null. */
   close (): void {
-    void this.reader?.return(undefined)
-    this.reader = null
+    this.closed = true
+    this.stop()
   }
 
-  private start (want: Seq): void {
-    this.close()
+  private start (want: Seq): AsyncGenerator<JournalEntry> {
+    this.stop()
     // Journal.read takes the journal's end at its first step: this one or later.
     this.readerEnd = this.journal.nextSeq
-    this.reader = this.journal.read(want)
     this.readerNext = want
+    this.reader = this.journal.read(want)
+    return this.reader
+  }
+
+  private stop (): void {
+    void this.reader?.return(undefined)
+    this.reader = null
   }
 }

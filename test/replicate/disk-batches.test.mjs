@@ -30,6 +30,7 @@ test('batches appended after a reader began are read by the same caller, not tak
     assert.equal(await next(disk, 6), [6, 6], 'and on when more came')
     assert.equal(await next(disk, 2), [2, 2], 'a batch asked again is read again (a resend after a reconnect)')
     disk.close()
+    assert.is(await disk.next(3), null, 'nothing once closed (the session ended)')
   } finally {
     await j.close()
   }
