@@ -23,7 +23,12 @@ const entriesPerPart = 512
 const filesSyncedAtOnce = 16
 
 export class ApplyTarget {
-  private readonly written = new Map<string, { vol: number, path: string }>()
+  /** Files written since a flush covered them, each with the count of
+   *  writes when it was last written: a flush runs beside the apply
+   *  (receiver.ts, trims), and a file written again during its fsync stays
+   *  listed for the next one. */
+  private readonly written = new Map<string, { vol: number, path: string, at: number }>()
+  private writes = 0
 
   constructor (private readonly vols: Volumes, private readonly specs: VolumeSpec[]) {}
 
@@ -51,7 +56,7 @@ export class ApplyTarget {
   async apply (r: Record): Promise<void> {
     if (r.kind !== 'fsync') await applyRecord(this.vols, r)
     if (r.kind === 'write' || r.kind === 'truncate' || r.kind === 'create' || r.kind === 'fsync' || (r.kind === 'state' && r.type === 'file')) {
-      this.written.set(`${r.vol}\0${r.path}`, { vol: r.vol, path: r.path })
+      this.written.set(`${r.vol}\0${r.path}`, { vol: r.vol, path: r.path, at: ++this.writes })
     }
   }
 
@@ -72,7 +77,7 @@ export class ApplyTarget {
           const code = (err as NodeJS.ErrnoException).code
           if (!goneSince(code)) { failed ??= `volume ${vol?.spec.name} (${f.vol}): fsync ${JSON.stringify(f.path)} failed: ${code ?? String(err)}`; return }
         }
-        this.written.delete(key)
+        if (this.written.get(key) === f) this.written.delete(key)
       }))
     }
     if (failed !== null) throw replError('APPLY_BLOCKED', failed, 'fix the copy\'s storage on the secondary; applying resumes by itself')
@@ -82,8 +87,9 @@ export class ApplyTarget {
    *  and directories too, which a flush of the files written leaves to the
    *  filesystem's own commit. */
   async syncAll (): Promise<void> {
+    const upTo = this.writes
     await syncVolumes(this.specs)
-    this.written.clear()
+    for (const [key, f] of this.written) if (f.at <= upTo) this.written.delete(key)
   }
 
   async * manifest (): AsyncGenerator<ManifestPart> {

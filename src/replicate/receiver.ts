@@ -115,6 +115,9 @@ export class Secondary {
   /** The oldest fsync record applied but not yet flushed, and when (see barrierMergeMs). */
   private barrier: { since: number, r: Record, seq: Seq } | null = null
   private barrierTimer: NodeJS.Timeout | null = null
+  /** The trims running beside the apply (trimSoon), and the point the next is to reach. */
+  private trimming: Promise<void> | null = null
+  private trimWanted: { end: Seq, hash: Buffer } | null = null
   /** Batches received and not stored yet: those of one read of the socket (storeSoon). */
   private arrived: Arrived[] = []
   /** The cursor failed its check at start: what past the checkpoint's
@@ -220,13 +223,13 @@ export class Secondary {
           await this.applyOne(batch.records[i], seq)
           n++
         }
-        await this.trim(batch.seq + batch.records.length - 1, chainHash(payload))
+        this.trimSoon(batch.seq + batch.records.length - 1, chainHash(payload))
       }
       // All applied, and a trim may still be owed: a store that found the
       // state directory full started a segment of its own, which makes the
       // one before it trimmable, and no batch end comes to trim it while
       // every store fails (an apply that kept up left none to re-apply).
-      if (this.applied === this.journal.lastSeq) await this.trim(this.applied, this.journal.lastHash)
+      if (this.applied === this.journal.lastSeq) this.trimSoon(this.applied, this.journal.lastHash)
     } catch (err) {
       if (isReplError(err, 'APPLY_BLOCKED')) return n // stopping while blocked: the journal keeps the batch
       // The copy stopped inside a batch it cannot finish: it is no longer a
@@ -521,6 +524,7 @@ export class Secondary {
             // Refused halfway (what only the copy could tell, a symlink
             // leading out): the batch leaves the journal, so neither a
             // restart nor the chain keeps it; the copy is mid-batch.
+            await this.trimsSettled()
             await this.journal.undo(before)
             if (this.consistent) this.markInconsistent(`batch ${batch.seq} refused after part of it was applied`)
             throw err
@@ -529,8 +533,8 @@ export class Secondary {
           this.bytes += payload.length
           if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
           this.ackApplied(conn, batch.sync)
-          await this.trim(batch.seq + batch.records.length - 1, hash)
-        })
+          this.trimSoon(batch.seq + batch.records.length - 1, hash)
+        }, true)
         return
       }
       case 'rebase':
@@ -595,8 +599,12 @@ export class Secondary {
     }
   }
 
-  private enqueue (conn: Connection, job: () => Promise<void>): void {
+  /** Queues `job` in arrival order. Only a batch's apply runs `besideTrims`:
+   *  any other job may move the journal's history or checkpoint (a rebase,
+   *  a roll-back), or read segments a trim deletes, so it waits for them. */
+  private enqueue (conn: Connection, job: () => Promise<void>, besideTrims = false): void {
     this.queue = this.queue.then(async () => {
+      if (!besideTrims) await this.trimsSettled()
       if (this.conn !== conn) return // that connection is gone: its queued work with it
       try {
         await job()
@@ -660,9 +668,10 @@ export class Secondary {
 
   /** Makes the copy's files durable: every barrier applied so far is met. */
   private async flushFiles (): Promise<void> {
+    const covered = this.applied // a trim's flush runs beside the apply: what came after may not be in it
     await this.target.flush()
     this.flushes++
-    this.barrier = null
+    if (this.barrier && this.barrier.seq <= covered) this.barrier = null
   }
 
   /** The pending barrier's flush, if a flush has not met it already. */
@@ -717,22 +726,45 @@ export class Secondary {
 
   /** Lets the journal go of segments wholly applied, once what they hold is
    *  on disk in the copy (files fsynced, cursor and checkpoint written): a
-   *  crash then re-applies only from the journal that is left. Runs when
-   *  the oldest segment can go (about once per segment), at the end `end`
-   *  of a batch whose chain hash is `hash` (it keeps the chain across the
-   *  trim: only where the cursor is exactly there). */
-  private async trim (end: Seq, hash: Buffer): Promise<void> {
+   *  crash then re-applies only from the journal that is left. Asked for
+   *  when the oldest segment can go (about once per segment), at the end
+   *  `end` of a batch whose chain hash is `hash` (it keeps the chain across
+   *  the trim: only where the cursor is exactly there).
+   *
+   *  The trim runs beside the apply, which never waits for it: each one
+   *  waits for the disk (the copy's files, the cursor, the checkpoint, a
+   *  segment's deletion), 100-400 ms per 64 MiB segment here under a stream
+   *  of large writes, and the apply stood still that long each time
+   *  (native-notes/performance.md 23). One runs at a time; asked for
+   *  meanwhile, the next reaches the latest point asked. */
+  private trimSoon (end: Seq, hash: Buffer): void {
     const below = this.journal.trimmableBelow
     if (below === null || below > this.applied + 1 || this.blocked || this.applied !== end) return
-    try {
-      await this.flushFiles()
-      this.catchUpCursor()
-      // Through the pool: batches arriving meanwhile are stored.
-      await new Promise<void>((resolve, reject) => fs.fsync(this.cursorFd, err => err ? reject(err) : resolve()))
-      await this.journal.ack(this.applied, hash, { appliedSeq: this.applied })
-    } catch (err) {
-      this.log(`journal trim postponed: ${describe(err)}`) // the next batch end tries again
+    this.trimWanted = { end, hash }
+    this.trimming ??= this.runTrims().finally(() => { this.trimming = null })
+  }
+
+  private async runTrims (): Promise<void> {
+    for (let want = this.trimWanted; want !== null; want = this.trimWanted) {
+      this.trimWanted = null
+      try {
+        await this.flushFiles()
+        // At `end` or past it (what applied meanwhile, maybe not flushed):
+        // only a crash of this machine loses unflushed writes, and that marks
+        // the copy inconsistent whatever the cursor says (constructor).
+        this.catchUpCursor()
+        // Through the pool: batches arriving meanwhile are stored and applied.
+        await new Promise<void>((resolve, reject) => fs.fsync(this.cursorFd, err => err ? reject(err) : resolve()))
+        await this.journal.ack(want.end, want.hash, { appliedSeq: want.end })
+      } catch (err) {
+        this.log(`journal trim postponed: ${describe(err)}`) // the next batch end tries again
+      }
     }
+  }
+
+  /** No trim runs or is owed (each one asked for has run). */
+  private async trimsSettled (): Promise<void> {
+    while (this.trimming) await this.trimming
   }
 
   /** One failed attempt of a blocked apply: report it (first time, and when
@@ -808,6 +840,7 @@ export class Secondary {
     this.conn?.close()
     this.startRecovery() // what the connection stored and did not apply yet
     await this.queue
+    await this.trimsSettled()
     // A clean stop leaves the copy on disk through the cursor: a start on
     // another boot then trusts it (applied-cursor.ts, cursorBootFile).
     let synced = true
