@@ -147,13 +147,18 @@ class DirVolume implements Volume {
   private readonly writers = new LRUCache<string, number>({
     max: 64,
     dispose: fd => {
-      if (this.syncing.has(fd)) this.syncing.set(fd, true) // closed once its fsync returns
+      const syncs = this.syncing.get(fd)
+      if (syncs) syncs.close = true // closed once its fsyncs return
       else closeQuietly(fd)
     }
   })
 
-  /** fds with an fsync under way in the pool → whether to close them after. */
-  private readonly syncing = new Map<number, boolean>()
+  /** fds with fsyncs under way in the pool → how many, and whether to
+   *  close them after the last. Two at once on one file: the secondary's
+   *  trim flushes beside its apply, whose barriers flush too (receiver.ts);
+   *  closed after the first, the second would sync whatever file took the
+   *  number next. */
+  private readonly syncing = new Map<number, { inFlight: number, close: boolean }>()
 
   private forget (): void {
     this.writers.clear()
@@ -281,12 +286,16 @@ class DirVolume implements Volume {
   async fsync (path: string): Promise<void> {
     const cached = this.writers.get(path)
     const fd = cached ?? this.open(path, openRead)
-    this.syncing.set(fd, cached === undefined)
+    let syncs = this.syncing.get(fd)
+    if (!syncs) this.syncing.set(fd, syncs = { inFlight: 0, close: cached === undefined })
+    syncs.inFlight++
     try {
       await new Promise<void>((resolve, reject) => fs.fsync(fd, err => err ? reject(err) : resolve()))
     } finally {
-      if (this.syncing.get(fd) === true) closeQuietly(fd)
-      this.syncing.delete(fd)
+      if (--syncs.inFlight === 0) {
+        this.syncing.delete(fd)
+        if (syncs.close) closeQuietly(fd)
+      }
     }
   }
 
