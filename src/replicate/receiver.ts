@@ -666,9 +666,11 @@ export class Secondary {
     if (this.verifyWaiters.size > 0) this.answerVerifiesUpTo(seq)
   }
 
-  /** Makes the copy's files durable: every barrier applied so far is met. */
+  /** Makes the copy's files durable: every barrier applied before it began is
+   *  met (a trim's flush runs beside the apply: what applies meanwhile may
+   *  not be in it). */
   private async flushFiles (): Promise<void> {
-    const covered = this.applied // a trim's flush runs beside the apply: what came after may not be in it
+    const covered = this.applied
     await this.target.flush()
     this.flushes++
     if (this.barrier && this.barrier.seq <= covered) this.barrier = null
