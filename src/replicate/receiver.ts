@@ -88,6 +88,10 @@ const appliedAckDelayMs = 10
  *  (native-notes/performance.md 18), and made a secondary catching up a
  *  backlog no faster than the application had been (section 12). */
 const barrierMergeMs = 100
+/** Trims run beside the apply (trimSoon); at this many segments in the
+ *  journal, the apply waits for the one under way: a copy slow to flush
+ *  would otherwise let the journal grow as fast as batches come. */
+const untrimmedSegmentsMax = 8
 
 /** A batch received; once stored, the journal's mark before it (for `undo`) and its chain hash. */
 interface Arrived { payload: Buffer, batch: Batch, before: ReturnType<Journal['mark']> | null, hash: Buffer | null }
@@ -513,6 +517,7 @@ export class Secondary {
           // of the socket read).
           if (toDisk) await this.ackStored(conn)
           else if (batch.sync) this.ackWritten(conn)
+          if (this.journal.segmentCount > untrimmedSegmentsMax) await this.trimsSettled()
           try {
             for (let i = 0; i < batch.records.length; i++) {
               if (batch.seq + i > this.applied) await this.applyOne(batch.records[i], batch.seq + i) // recovery may have applied it
