@@ -10,6 +10,7 @@
 //                    bandwidth limit (tc tbf), drawn in the delay slot
 //   FAULT_PORT=P     first of 40 ports (17500-17599 or 18000-18199; default 17550)
 //   FAULT_NETNS=0    the secondary on loopback, not in a network namespace (no throttle)
+//   FAULT_SEGMENT=SIZE the secondary's --segment-size (say 64K: its trims run all the time)
 // Each run: a secondary (`serve`) in a network namespace of the campaign's own, reached over a
 // veth pair (scripts/faults/netns.mjs; made at the start, removed at the end or on a signal;
 // without root, iproute2 or nsenter it says so and runs it on loopback), behind a TCP proxy on
@@ -171,7 +172,8 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
   }
   const startS = async () => {
     let s
-    try { s = await startSecondary(L, ports.sec, [], secAt) } catch (err) {
+    const segment = process.env.FAULT_SEGMENT ? ['--segment-size', process.env.FAULT_SEGMENT] : []
+    try { s = await startSecondary(L, ports.sec, segment, secAt) } catch (err) {
       throw new Error(`the secondary does not start: ${err.message.slice(0, 400)}`)
     }
     // kill -9 and SIGSTOP go to this pid: it must be the daemon itself, in the namespace.
