@@ -1,7 +1,8 @@
 // The secondary's trims (receiver.ts trimSoon) run beside the apply: while a
 // trim waits for the disk to take the copy's files, batches still arrive,
 // apply and are acknowledged; a file written again meanwhile is flushed by
-// the next trim before the journal lets go of what wrote it.
+// the next trim before the journal lets go of what wrote it; and once the
+// journal holds 8 segments, the apply waits for the trim after all.
 //
 // A real secondary (journal, volumes, apply, TCP on loopback, handshake);
 // the one thing held is the copy's fsync, which waits on a gate here as it
