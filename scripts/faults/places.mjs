@@ -9,6 +9,9 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { scanBuffer } from '../../dist/journal/segments.js'
 import { cursorFile, decodeCursor } from '../../dist/journal/applied-cursor.js'
+import { checkFrameAt } from '../../dist/journal/frame.js'
+import { decodeValue } from '../../dist/journal/codec.js'
+import { readBackingPoint } from '../../dist/journal/backing-point.js'
 
 export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
 
@@ -106,8 +109,11 @@ export function cutSegment (stateDir, r, how) {
   if (segs.length === 0) return null
   const seg = segs[Math.floor(r() * segs.length)]
   if (how === 'delete') {
+    const i = segs.indexOf(seg)
+    // Its last sequence: the one before the next segment's first (the newest one's end is unknown here).
+    const trimmable = i < segs.length - 1 && Number.parseInt(segs[i + 1].n, 10) - 1 <= trimPoint(stateDir)
     fs.rmSync(join(stateDir, seg.n))
-    return `${seg.n} deleted (${seg.size} bytes, segment ${segs.indexOf(seg) + 1} of ${segs.length})`
+    return `${seg.n} deleted (${seg.size} bytes, segment ${i + 1} of ${segs.length})${trimmable ? trimmableDelete : ''}`
   }
   const to = Math.floor(r() * seg.size)
   // The zeros the native core writes ahead of a segment's last frame hold
@@ -126,8 +132,29 @@ export const harmlessCut = ': only zeros past the last frame, no damage'
  *  The secondary cannot tell that from the end of what it received, and need not. */
 export const unappliedCut = ': only batches past the applied cursor, which the primary holds and sends again'
 
+/** Said of a deleted segment that held only what the journal may let go of: a
+ *  trim would have deleted it (the daemon was killed before its trim ran). */
+export const trimmableDelete = ': all of it at or below the trim point, which a trim deletes'
+
 /** Whether a damage description is one that nothing has to report. */
-export const harmless = what => what.endsWith(harmlessCut) || what.endsWith(unappliedCut)
+export const harmless = what => what.endsWith(harmlessCut) || what.endsWith(unappliedCut) || what.endsWith(trimmableDelete)
+
+/** Through where the journal in `stateDir` may be trimmed, as its files say: the checkpoint's
+ *  acknowledged sequence; on a primary (no applied cursor) no further than its backing store's
+ *  sync point, the journal being its redo log (journal.ts trim, capture/backing-sync.ts). 0
+ *  when the checkpoint does not read. */
+function trimPoint (stateDir) {
+  let acked = 0
+  try {
+    const buf = fs.readFileSync(join(stateDir, 'checkpoint.cbor'))
+    const f = checkFrameAt(buf, 0)
+    const cp = f.ok ? decodeValue(f.payload) : null
+    if (typeof cp?.acked !== 'number') return 0
+    acked = cp.acked
+  } catch { return 0 }
+  if (fs.existsSync(join(stateDir, cursorFile))) return acked
+  return Math.min(acked, readBackingPoint(stateDir)?.seq ?? 0)
+}
 
 /** A secondary's state (it has an applied cursor) whose newest segment, as cut, still ends
  *  at or past the cursor. */
