@@ -12,6 +12,7 @@ import { cursorFile, decodeCursor } from '../../dist/journal/applied-cursor.js'
 import { checkFrameAt } from '../../dist/journal/frame.js'
 import { decodeValue } from '../../dist/journal/codec.js'
 import { readBackingPoint } from '../../dist/journal/backing-point.js'
+import { DirtySet } from '../../dist/capture/dirty-set.js'
 
 export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
 
@@ -111,9 +112,11 @@ export function cutSegment (stateDir, r, how) {
   if (how === 'delete') {
     const i = segs.indexOf(seg)
     // Its last sequence: the one before the next segment's first (the newest one's end is unknown here).
-    const trimmable = i < segs.length - 1 && Number.parseInt(segs[i + 1].n, 10) - 1 <= trimPoint(stateDir)
+    const point = trimPoint(stateDir)
+    const trimmable = i < segs.length - 1 && Number.parseInt(segs[i + 1].n, 10) - 1 <= point
+    const folded = !trimmable && inDirtySet(stateDir, seg.n, point)
     fs.rmSync(join(stateDir, seg.n))
-    return `${seg.n} deleted (${seg.size} bytes, segment ${i + 1} of ${segs.length})${trimmable ? trimmableDelete : ''}`
+    return `${seg.n} deleted (${seg.size} bytes, segment ${i + 1} of ${segs.length})${trimmable ? trimmableDelete : folded ? foldedDelete : ''}`
   }
   const to = Math.floor(r() * seg.size)
   // The zeros the native core writes ahead of a segment's last frame hold
@@ -136,8 +139,33 @@ export const unappliedCut = ': only batches past the applied cursor, which the p
  *  trim would have deleted it (the daemon was killed before its trim ran). */
 export const trimmableDelete = ': all of it at or below the trim point, which a trim deletes'
 
+/** Said of a deleted segment of a primary that tracks changes (`--on-overflow track`): every
+ *  record in it past the trim point is in the dirty set it saved, which is what it resyncs;
+ *  the switch to tracking drops the segments once the set is saved (replicate/overflow.ts),
+ *  and a kill between the two leaves them. */
+export const foldedDelete = ': every record past the trim point is in the saved dirty set, which is resynced'
+
 /** Whether a damage description is one that nothing has to report. */
-export const harmless = what => what.endsWith(harmlessCut) || what.endsWith(unappliedCut) || what.endsWith(trimmableDelete)
+export const harmless = what => what.endsWith(harmlessCut) || what.endsWith(unappliedCut) || what.endsWith(trimmableDelete) || what.endsWith(foldedDelete)
+
+/** A primary's segment whose records past `from` are all in its saved dirty set: each one's
+ *  marks present and its byte ranges inside the set's (a set that moved or dropped them since,
+ *  a rename or an unlink, says no: reported as damage, which errs on the safe side). */
+function inDirtySet (stateDir, segName, from) {
+  if (fs.existsSync(join(stateDir, cursorFile)) || !fs.existsSync(join(stateDir, 'dirty.cbor'))) return false
+  let saved
+  try { saved = DirtySet.load(stateDir) } catch { return false }
+  if (saved.empty) return false
+  const wanted = new DirtySet(join(stateDir, 'never-saved'))
+  for (const { batch } of scanBuffer(fs.readFileSync(join(stateDir, segName)), segName).batches) {
+    batch.records.forEach((r, k) => { if (batch.seq + k > from) wanted.add(r) })
+  }
+  for (const key of wanted.marks.keys()) if (!saved.marks.has(key)) return false
+  return wanted.extents.toJSON().every(([vol, path, ranges]) => {
+    const have = saved.extents.get(vol, path)
+    return ranges.every(([start, end]) => have.some(h => h.start <= start && end <= h.end))
+  })
+}
 
 /** Through where the journal in `stateDir` may be trimmed, as its files say: the checkpoint's
  *  acknowledged sequence; on a primary (no applied cursor) no further than its backing store's

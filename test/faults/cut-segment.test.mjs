@@ -1,7 +1,9 @@
 // The fault campaign's judge of a deleted segment (scripts/faults/places.mjs
 // cutSegment): a deletion counts as harmless, nothing a daemon must report,
 // only when the whole segment lies at or below where the journal may be
-// trimmed (a kill came before the trim ran); any other must be reported.
+// trimmed (a kill came before the trim ran), or, on a primary that tracks
+// changes, when its saved dirty set holds every record in it past that
+// point; any other must be reported.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
@@ -10,6 +12,7 @@ import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
 import { writeBackingPoint } from '../../dist/journal/backing-point.js'
 import { cursorFile } from '../../dist/journal/applied-cursor.js'
+import { DirtySet } from '../../dist/capture/dirty-set.js'
 import { cutSegment, harmless } from '../../scripts/faults/places.mjs'
 
 const w = (i) => ({ kind: 'write', vol: 0, path: 'f', off: i * 100, data: Buffer.alloc(40 * 1024, i) })
@@ -49,6 +52,19 @@ test('a secondary (an applied cursor): the acknowledged sequence alone; the newe
   fs.writeFileSync(join(dir, cursorFile), '')
   const last = () => 0.99 // picks the newest segment
   assert.not.ok(harmless(cutSegment(dir, last, 'delete')), 'where the newest segment ends is not known here')
+})
+
+test('a primary that tracks: harmless when its saved dirty set holds every record of the segment past the trim point', async () => {
+  const tracking = async (records) => {
+    const dir = await journalAt(0)
+    const d = new DirtySet(join(dir, 'dirty.cbor'))
+    for (const r of records) d.add(r)
+    await d.save()
+    return dir
+  }
+  assert.ok(harmless(cutSegment(await tracking([w(1), w(2), w(3)]), first, 'delete')), 'batches 1-2 folded into the set')
+  assert.not.ok(harmless(cutSegment(await tracking([w(1)]), first, 'delete')), 'batch 2 is not in the set')
+  assert.not.ok(harmless(cutSegment(await tracking([]), first, 'delete')), 'an empty set tracks nothing')
 })
 
 test.run()
