@@ -23,12 +23,11 @@ const entriesPerPart = 512
 const filesSyncedAtOnce = 16
 
 export class ApplyTarget {
-  /** Files written since a flush covered them, each with the count of
-   *  writes when it was last written: a flush runs beside the apply
-   *  (receiver.ts, trims), and a file written again during its fsync stays
+  /** Files written since a flush covered them, a new entry per write: a
+   *  flush runs beside the apply (receiver.ts, trims), and lets go only of
+   *  the entries it saw, so a file written again during its fsync stays
    *  listed for the next one. */
-  private readonly written = new Map<string, { vol: number, path: string, at: number }>()
-  private writes = 0
+  private readonly written = new Map<string, { vol: number, path: string }>()
 
   constructor (private readonly vols: Volumes, private readonly specs: VolumeSpec[]) {}
 
@@ -56,7 +55,7 @@ export class ApplyTarget {
   async apply (r: Record): Promise<void> {
     if (r.kind !== 'fsync') await applyRecord(this.vols, r)
     if (r.kind === 'write' || r.kind === 'truncate' || r.kind === 'create' || r.kind === 'fsync' || (r.kind === 'state' && r.type === 'file')) {
-      this.written.set(`${r.vol}\0${r.path}`, { vol: r.vol, path: r.path, at: ++this.writes })
+      this.written.set(`${r.vol}\0${r.path}`, { vol: r.vol, path: r.path })
     }
   }
 
@@ -87,9 +86,9 @@ export class ApplyTarget {
    *  and directories too, which a flush of the files written leaves to the
    *  filesystem's own commit. */
   async syncAll (): Promise<void> {
-    const upTo = this.writes
+    const files = [...this.written]
     await syncVolumes(this.specs)
-    for (const [key, f] of this.written) if (f.at <= upTo) this.written.delete(key)
+    for (const [key, f] of files) if (this.written.get(key) === f) this.written.delete(key)
   }
 
   async * manifest (): AsyncGenerator<ManifestPart> {
