@@ -70,7 +70,7 @@ const SLOTS = {
 export const KINDS = [...FAULTS, ...['cpflip', 'truncate', 'delete'].flatMap(d => [`${d}-primary`, `${d}-secondary`]), 'throttle']
 
 /** Damages a stopped side's state directory; what was done, or null. */
-function damageState (dir, what, r) {
+async function damageState (dir, what, r) {
   switch (what) {
     case 'flip': return flipJournalBit(dir, r)
     case 'cpflip': return flipCheckpointBit(dir, r)
@@ -290,7 +290,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
         case 'flip-primary': case 'cpflip-primary': case 'truncate-primary': case 'delete-primary': {
           // damage to the primary's journal or checkpoint while it is down
           await pri.kill9(); oldPriErr += pri.err; unstick(L.mnt)
-          const what = damageState(L.pstate, kind.slice(0, kind.indexOf('-')), r)
+          const what = await damageState(L.pstate, kind.slice(0, kind.indexOf('-')), r)
           if (what) { T.flips.push(`run ${k}: primary ${what}`); if (!harmless(what)) runDamage.push(`primary ${what}`) }
           pri = await startP()
           break
@@ -300,7 +300,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
           proxy.block()
           try {
             await sec.kill9(); oldSecErr += sec.err
-            const what = damageState(L.sstate, kind.slice(0, kind.indexOf('-')), r)
+            const what = await damageState(L.sstate, kind.slice(0, kind.indexOf('-')), r)
             if (what) { T.flips.push(`run ${k}: secondary ${what}`); if (!harmless(what)) runDamage.push(`secondary ${what}`) }
             sec = await startS()
           } finally { proxy.unblock() }

@@ -9,8 +9,7 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { scanBuffer } from '../../dist/journal/segments.js'
 import { cursorFile, decodeCursor } from '../../dist/journal/applied-cursor.js'
-import { checkFrameAt } from '../../dist/journal/frame.js'
-import { decodeValue } from '../../dist/journal/codec.js'
+import { readCheckpoint } from '../../dist/journal/checkpoint.js'
 import { readBackingPoint } from '../../dist/journal/backing-point.js'
 import { DirtySet } from '../../dist/capture/dirty-set.js'
 
@@ -103,8 +102,8 @@ export function flipCheckpointBit (stateDir, r) {
 }
 
 /** Truncates a seeded random journal segment at a random byte, or deletes one (`how`:
- *  'truncate' | 'delete'; its daemon is stopped). Returns what was done. */
-export function cutSegment (stateDir, r, how) {
+ *  'truncate' | 'delete'; its daemon is stopped). Resolves with what was done. */
+export async function cutSegment (stateDir, r, how) {
   const segs = fs.readdirSync(stateDir).filter(n => n.endsWith('.seg')).sort()
     .map(n => ({ n, size: fs.statSync(join(stateDir, n)).size }))
   if (segs.length === 0) return null
@@ -112,7 +111,7 @@ export function cutSegment (stateDir, r, how) {
   if (how === 'delete') {
     const i = segs.indexOf(seg)
     // Its last sequence: the one before the next segment's first (the newest one's end is unknown here).
-    const point = trimPoint(stateDir)
+    const point = await trimPoint(stateDir)
     const trimmable = i < segs.length - 1 && Number.parseInt(segs[i + 1].n, 10) - 1 <= point
     const folded = !trimmable && inDirtySet(stateDir, seg.n, point)
     fs.rmSync(join(stateDir, seg.n))
@@ -152,9 +151,9 @@ export const harmless = what => what.endsWith(harmlessCut) || what.endsWith(unap
  *  marks present and its byte ranges inside the set's (a set that moved or dropped them since,
  *  a rename or an unlink, says no: reported as damage, which errs on the safe side). */
 function inDirtySet (stateDir, segName, from) {
-  if (fs.existsSync(join(stateDir, cursorFile)) || !fs.existsSync(join(stateDir, 'dirty.cbor'))) return false
+  if (isSecondary(stateDir)) return false
   let saved
-  try { saved = DirtySet.load(stateDir) } catch { return false }
+  try { saved = DirtySet.load(stateDir) } catch { return false } // none saved loads empty; a damaged one says no
   if (saved.empty) return false
   const wanted = new DirtySet(join(stateDir, 'never-saved'))
   for (const { batch } of scanBuffer(fs.readFileSync(join(stateDir, segName)), segName).batches) {
@@ -168,21 +167,17 @@ function inDirtySet (stateDir, segName, from) {
 }
 
 /** Through where the journal in `stateDir` may be trimmed, as its files say: the checkpoint's
- *  acknowledged sequence; on a primary (no applied cursor) no further than its backing store's
- *  sync point, the journal being its redo log (journal.ts trim, capture/backing-sync.ts). 0
- *  when the checkpoint does not read. */
-function trimPoint (stateDir) {
-  let acked = 0
-  try {
-    const buf = fs.readFileSync(join(stateDir, 'checkpoint.cbor'))
-    const f = checkFrameAt(buf, 0)
-    const cp = f.ok ? decodeValue(f.payload) : null
-    if (typeof cp?.acked !== 'number') return 0
-    acked = cp.acked
-  } catch { return 0 }
-  if (fs.existsSync(join(stateDir, cursorFile))) return acked
-  return Math.min(acked, readBackingPoint(stateDir)?.seq ?? 0)
+ *  acknowledged sequence; on a primary no further than its backing store's sync point, the
+ *  journal being its redo log (journal.ts trim, capture/backing-sync.ts). 0 when the
+ *  checkpoint does not read. */
+async function trimPoint (stateDir) {
+  const cp = await readCheckpoint(stateDir).catch(() => null)
+  if (!cp) return 0
+  return isSecondary(stateDir) ? cp.acked : Math.min(cp.acked, readBackingPoint(stateDir)?.seq ?? 0)
 }
+
+/** A secondary's state directory: it has an applied cursor. */
+const isSecondary = stateDir => fs.existsSync(join(stateDir, cursorFile))
 
 /** A secondary's state (it has an applied cursor) whose newest segment, as cut, still ends
  *  at or past the cursor. */

@@ -32,26 +32,26 @@ async function journalAt (acked) {
 test('a primary: harmless only at or below both the acknowledged sequence and the backing store\'s sync point', async () => {
   let dir = await journalAt(2)
   await writeBackingPoint(dir, 2)
-  assert.ok(harmless(cutSegment(dir, first, 'delete')), 'batches 1-2 acknowledged and synced: a trim would delete them')
+  assert.ok(harmless(await cutSegment(dir, first, 'delete')), 'batches 1-2 acknowledged and synced: a trim would delete them')
 
   dir = await journalAt(2)
   await writeBackingPoint(dir, 1)
-  assert.not.ok(harmless(cutSegment(dir, first, 'delete')), 'batch 2 not in the backing store on disk: the redo log needs it')
+  assert.not.ok(harmless(await cutSegment(dir, first, 'delete')), 'batch 2 not in the backing store on disk: the redo log needs it')
 
   dir = await journalAt(1)
   await writeBackingPoint(dir, 5)
-  assert.not.ok(harmless(cutSegment(dir, first, 'delete')), 'batch 2 not acknowledged: the secondary needs it')
+  assert.not.ok(harmless(await cutSegment(dir, first, 'delete')), 'batch 2 not acknowledged: the secondary needs it')
 })
 
 test('a secondary (an applied cursor): the acknowledged sequence alone; the newest segment never', async () => {
   let dir = await journalAt(2)
   fs.writeFileSync(join(dir, cursorFile), '')
-  assert.ok(harmless(cutSegment(dir, first, 'delete')))
+  assert.ok(harmless(await cutSegment(dir, first, 'delete')))
 
   dir = await journalAt(5)
   fs.writeFileSync(join(dir, cursorFile), '')
   const last = () => 0.99 // picks the newest segment
-  assert.not.ok(harmless(cutSegment(dir, last, 'delete')), 'where the newest segment ends is not known here')
+  assert.not.ok(harmless(await cutSegment(dir, last, 'delete')), 'where the newest segment ends is not known here')
 })
 
 test('a primary that tracks: harmless when its saved dirty set holds every record of the segment past the trim point', async () => {
@@ -62,9 +62,9 @@ test('a primary that tracks: harmless when its saved dirty set holds every recor
     await d.save()
     return dir
   }
-  assert.ok(harmless(cutSegment(await tracking([w(1), w(2), w(3)]), first, 'delete')), 'batches 1-2 folded into the set')
-  assert.not.ok(harmless(cutSegment(await tracking([w(1)]), first, 'delete')), 'batch 2 is not in the set')
-  assert.not.ok(harmless(cutSegment(await tracking([]), first, 'delete')), 'an empty set tracks nothing')
+  assert.ok(harmless(await cutSegment(await tracking([w(1), w(2), w(3)]), first, 'delete')), 'batches 1-2 folded into the set')
+  assert.not.ok(harmless(await cutSegment(await tracking([w(1)]), first, 'delete')), 'batch 2 is not in the set')
+  assert.not.ok(harmless(await cutSegment(await tracking([]), first, 'delete')), 'an empty set tracks nothing')
 })
 
 test.run()
