@@ -10,7 +10,6 @@ import { execFileSync } from 'node:child_process'
 import { scanBuffer } from '../../dist/journal/segments.js'
 import { cursorFile, decodeCursor } from '../../dist/journal/applied-cursor.js'
 import { readCheckpoint } from '../../dist/journal/checkpoint.js'
-import { readBackingPoint } from '../../dist/journal/backing-point.js'
 import { DirtySet } from '../../dist/capture/dirty-set.js'
 
 export const PLACES = ['primary-backing', 'primary-state', 'secondary-copy', 'secondary-state']
@@ -134,8 +133,9 @@ export const harmlessCut = ': only zeros past the last frame, no damage'
  *  The secondary cannot tell that from the end of what it received, and need not. */
 export const unappliedCut = ': only batches past the applied cursor, which the primary holds and sends again'
 
-/** Said of a deleted segment that held only what the journal may let go of: a
- *  trim would have deleted it (the daemon was killed before its trim ran). */
+/** Said of a deleted segment that held only acknowledged sequences: a trim would have
+ *  deleted it (on a primary, once the backing store's next sync reached it), and nothing
+ *  on this boot needs it. */
 export const trimmableDelete = ': all of it at or below the trim point, which a trim deletes'
 
 /** Said of a deleted segment of a primary that tracks changes (`--on-overflow track`): every
@@ -166,14 +166,13 @@ function inDirtySet (stateDir, segName, from) {
   })
 }
 
-/** Through where the journal in `stateDir` may be trimmed, as its files say: the checkpoint's
- *  acknowledged sequence; on a primary no further than its backing store's sync point, the
- *  journal being its redo log (journal.ts trim, capture/backing-sync.ts). 0 when the
- *  checkpoint does not read. */
+/** Through where the journal in `stateDir` holds nothing a restart on this boot needs: the
+ *  checkpoint's acknowledged sequence (on the secondary; on a primary, also in the backing
+ *  store's page cache, the backing sync's point being what a power loss would need: none is
+ *  played with a deleted segment). 0 when the checkpoint does not read. */
 async function trimPoint (stateDir) {
   const cp = await readCheckpoint(stateDir).catch(() => null)
-  if (!cp) return 0
-  return isSecondary(stateDir) ? cp.acked : Math.min(cp.acked, readBackingPoint(stateDir)?.seq ?? 0)
+  return cp?.acked ?? 0
 }
 
 /** A secondary's state directory: it has an applied cursor. */

@@ -15,6 +15,9 @@ import { replayJournal } from './replay.js'
 export async function redoAfterPowerLoss (stateDir: string, specs: readonly VolumeSpec[], journal: Journal, log: (l: string) => void): Promise<number> {
   const point = readBackingPoint(stateDir)
   if (!point || point.bootId === bootId() || journal.lastSeq <= point.seq) return 0
+  // The journal keeps every record past the point (its trim floor, raised
+  // before a rebase): a journal starting later lost what the disk lost.
+  if (journal.firstSeq > point.seq + 1) log(`power loss recovery: sequences ${point.seq + 1}..${journal.firstSeq - 1} are neither on the backing store's disk nor in the journal (${stateDir}): changes made then may be missing on this side`)
   const vols = await openVolumes(specs)
   let n = 0
   try {

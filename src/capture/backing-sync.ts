@@ -14,7 +14,9 @@ import type { VolumeSpec } from '../core/config.js'
 import { describe } from '../core/errors.js'
 import { readBackingPoint, writeBackingPoint } from '../journal/backing-point.js'
 
-const intervalMs = 1000
+// About once a second; REPLFS_BACKING_SYNC_MS sets another period (a longer
+// one keeps more of the journal and makes a power loss's redo longer).
+const intervalMs = Number(process.env.REPLFS_BACKING_SYNC_MS ?? 1000)
 
 export class BackingSync {
   /** The backing store is durable through this sequence. */

@@ -83,6 +83,7 @@ export async function openPrimary (spec: GroupSpec, state: string, log: Log, jou
   const point = (() => { try { return readBackingPoint(state) } catch { return null } })()
   if (point && point.bootId === bootId()) await journal.lostTail(point.seq, 'the backing store was synced through on this boot')
   journal.tailLostOnThisBoot = journal.tailLostIn !== null && (point?.bootId === bootId() || journal.endMarkThisBoot)
+  await journal.noteHeadLost()
   for (const d of journal.damage) log(describeDamage(d))
   const commit = new GroupCommit(journal, { onError: err => log(`journal append failed, retrying: ${describe(err)}`) })
   // After a power loss, the backing store first catches up with the journal.
@@ -221,6 +222,8 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   if (p.owed) nc.owe(p.owed.message)
   const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
   p.journal.trimFloor = () => backing.synced
+  // Two passes at most: the first may be one already under way, from an older point.
+  p.journal.raiseFloor = async seq => { for (let i = 0; i < 2 && backing.synced < seq; i++) await backing.syncNow() }
   backing.start()
   const retention = retain ? new Retention(p.journal, p.dirty, retain, () => backing.synced, log) : null
   retention?.start()

@@ -18,6 +18,7 @@ export interface Checkpoint {
   resyncFull?: boolean // damage lost unacknowledged sequences: the next resync must be full
   history?: GenStart[] // the data generations this side went through (generations.ts)
   origin?: string // secondary: the primary run it follows, node id @ boot id (replicate/plan.ts)
+  dropped?: number // primary: segments through this sequence were dropped on purpose, unacknowledged records folded into the dirty set (retention.ts)
 }
 
 const fileName = 'checkpoint.cbor'
@@ -79,7 +80,8 @@ export async function readCheckpoint (dir: string, onDamage: (what: string) => v
   return {
     acked: v.acked, generation: v.generation, appliedSeq: typeof v.appliedSeq === 'number' ? v.appliedSeq : 0,
     ackedHash: v.ackedHash instanceof Uint8Array ? v.ackedHash : undefined, resyncFull: v.resyncFull === true,
-    history: parseHistory(v.history) ?? undefined, origin: typeof v.origin === 'string' ? v.origin : undefined
+    history: parseHistory(v.history) ?? undefined, origin: typeof v.origin === 'string' ? v.origin : undefined,
+    dropped: typeof v.dropped === 'number' ? v.dropped : undefined
   }
 }
 

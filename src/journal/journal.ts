@@ -118,6 +118,9 @@ export class Journal {
   /** Segments holding records past this are kept even once acknowledged:
    *  the backing store may need them redone (capture/backing-sync.ts). */
   trimFloor: () => Seq = () => Infinity
+  /** Brings the trim floor up to `seq` (a primary syncs its backing store):
+   *  a rebase drops every segment, floor or not. */
+  raiseFloor: (seq: Seq) => Promise<void> = async () => {}
 
   private constructor (readonly dir: string, readonly opts: JournalOptions) {
     this.segmentBytes = opts.segmentBytes ?? segmentBytesDefault
@@ -263,6 +266,21 @@ export class Journal {
    *  checkpoint behind what was shipped: replicate/plan.ts): damage. */
   async notePeerHeldLost (fromSeq: Seq, toSeq: Seq): Promise<void> {
     await this.noteDamage({ file: this.dir, offset: null, reason: `the secondary holds sequences ${fromSeq}..${toSeq} of this side's history that this journal no longer has (acknowledged through ${this.checkpoint.acked}): a deleted or truncated segment`, fromSeq, toSeq })
+  }
+
+  /** A primary's journal starts where its checkpoint says the peer's
+   *  acknowledgement or a retention drop left it, or earlier: a first
+   *  segment starting later means one was deleted, and what it held is
+   *  lost (a peer resumed from the acknowledged point would miss it). Before,
+   *  the hole read as an overflow: a partial resync of the dirty set, which
+   *  does not hold those records. */
+  async noteHeadLost (): Promise<void> {
+    const from = Math.max(this.checkpoint.acked, this.checkpoint.dropped ?? 0) + 1
+    if (this.segments.length === 0 || this.firstSeq <= from) return
+    await this.noteDamage({
+      file: this.dir, offset: null, fromSeq: from, toSeq: this.firstSeq - 1,
+      reason: `its first segment starts at sequence ${this.firstSeq}, past sequence ${from - 1} that its checkpoint accounts for: a deleted segment`
+    })
   }
 
   /** Records damage once; if it lost sequences the peer has not
@@ -665,6 +683,14 @@ export class Journal {
     if (this.reserve && !this.reserve.held) this.reserve.keep()
   }
 
+  /** The floor raised to the acknowledged point, then trimmed: for a
+   *  journal at its limit with acknowledged segments the floor still holds
+   *  (they would go at the next background sync, up to a period later). */
+  async trimAcked (): Promise<void> {
+    await this.raiseFloor(this.checkpoint.acked)
+    await this.trim()
+  }
+
   /** The same, synchronously (under the core's group lock: writeCp). */
   private trimSync (): void {
     const upTo = Math.min(this.checkpoint.acked, this.trimFloor())
@@ -711,6 +737,7 @@ export class Journal {
   /** Starts history over at `seq` after a batch whose hash is `prev`:
    *  every segment is dropped (a resync replaces what they described). */
   async rebase (seq: Seq, prev: Buffer): Promise<void> {
+    await this.raiseFloor(seq - 1)
     if (this.external) {
       await this.external.rebase(seq, prev) // drops the segment files under the core's lock
       this.segments = []

@@ -43,7 +43,17 @@ export class Overflow {
 
   get full (): boolean { return this.journal.bytes >= this.maxBytes }
 
+  private trimming = false
+  /** A journal at its limit lets go of what is acknowledged now, not at the
+   *  backing store's next sync. */
+  private trimAcked (): void {
+    if (this.trimming || this.journal.trimFloor() >= this.journal.checkpoint.acked) return
+    this.trimming = true
+    this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`)).finally(() => { this.trimming = false })
+  }
+
   check (): void {
+    if (this.journal.bytes >= this.maxBytes / 2) this.trimAcked()
     if (this.policy === 'block') {
       this.capture.bound(this.maxBytes)
       if (this.full && !this.blocked) {
@@ -95,10 +105,22 @@ export class Overflow {
     // divergence the overflow test caught as 256 KiB missing).
     await this.capture.exclusive(() => {})
     await this.capture.commit.idle()
-    // The live acknowledged sequence, not the checkpoint's: that one lags,
-    // and what lies between is on the secondary already (folding it made
-    // the resync send more than the tracked extents).
-    const acked = Math.max(this.acked(), this.journal.checkpoint.acked)
+    // The fold starts at the live acknowledged sequence, not the
+    // checkpoint's: that one lags, and what lies between is on the secondary
+    // already (folding it made the resync send more than the tracked
+    // extents). That point goes into the checkpoint before the dirty set
+    // that leaves out what lies below it is saved: a kill between the save
+    // and the drop left the checkpoint behind the fold, and a segment of
+    // records between (on the secondary, not in the dirty set) deleted
+    // meanwhile could not be told from one the drop took. The backing store
+    // is synced first (the drop would: journal.ts rebase), so the segments
+    // below the new point are needed as a redo log neither. The checkpoint
+    // not written (the state directory failing): the fold starts at its
+    // old point instead.
+    await this.journal.raiseFloor(this.journal.nextSeq - 1)
+    const live = this.acked()
+    if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined).catch(() => {})
+    const acked = this.journal.checkpoint.acked
     for await (const { batch } of this.journal.read(acked + 1)) {
       batch.records.forEach((r, i) => { if (batch.seq + i > acked) this.capture.dirty.add(r) })
     }

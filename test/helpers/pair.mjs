@@ -94,8 +94,8 @@ export function startSecondary (L, port, extra = [], { host = '127.0.0.1', netns
 }
 
 /** Starts the primary mount replicating to `port`; resolves once "ready". */
-export function startPrimary (L, port, { mode = 'async', extra = [] } = {}) {
-  return mount([L.mnt, '--group', 'g', '--state', L.pstate, ...volArgs(L, 'p'), '--peer', `127.0.0.1:${port}`, '--mode', mode, ...secretArgs(L, extra), ...extra])
+export function startPrimary (L, port, { mode = 'async', extra = [], env } = {}) {
+  return mount([L.mnt, '--group', 'g', '--state', L.pstate, ...volArgs(L, 'p'), '--peer', `127.0.0.1:${port}`, '--mode', mode, ...secretArgs(L, extra), ...extra], { env })
 }
 
 /** Waits until the primary has nothing unacknowledged, streams and has no
@@ -133,11 +133,11 @@ export async function waitAppliedStored (L, ms = 20_000) {
 }
 
 /** Starts secondary then primary and waits for the initial sync. */
-export async function startPair (L, port, { mode = 'async', pextra = [], sextra = [], ms = 60_000 } = {}) {
+export async function startPair (L, port, { mode = 'async', pextra = [], sextra = [], ms = 60_000, penv } = {}) {
   const sec = await startSecondary(L, port, sextra)
   let pri
   try {
-    pri = await startPrimary(L, port, { mode, extra: pextra })
+    pri = await startPrimary(L, port, { mode, extra: pextra, env: penv })
     await waitSynced(L, ms)
   } catch (err) {
     await stopAll(L, pri, sec)

@@ -2,7 +2,8 @@
 // Journal overflow with the secondary down (--journal-max 8M):
 //   block: a writer going past the limit waits (still blocked seconds
 //          later), and completes once the secondary is back and acknowledges;
-//   track: the writer goes on past the limit, status shows tracking; when
+//   track: the writer goes on past the limit, status shows tracking, the
+//          backing store is synced before the journal drops; when
 //          the secondary is back, a partial resync sends exactly the
 //          tracked extents (not the whole file), then the journal resumes.
 // Both end with the replica identical.
@@ -12,7 +13,7 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { bounded } from '../helpers/mount.mjs'
-import { layout, startPair, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../helpers/pair.mjs'
+import { layout, startPair, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../helpers/pair.mjs'
 
 const MiB = 1 << 20
 const chunk = 256 * 1024
@@ -71,7 +72,13 @@ test('overflow track: writes go on, the tracked extents are resynced exactly', b
   fs.writeFileSync(join(L.p.one, 'big'), big)
   let pri, sec, w
   try {
-    ({ pri, sec } = await startPair(L, 17151, { pextra: ['--journal-max', '8M', '--on-overflow', 'track'] }))
+    const pextra = ['--journal-max', '8M', '--on-overflow', 'track']
+    ;({ pri, sec } = await startPair(L, 17151, { pextra }))
+    // From here no background backing sync in the test's time (the first
+    // resync needed them to trim): the switch must sync the store itself.
+    await pri.stop()
+    pri = await startPrimary(L, 17151, { extra: pextra, env: { REPLFS_BACKING_SYNC_MS: '600000' } })
+    await waitSynced(L, 30_000)
     await sec.kill9()
     // 48 chunks of 256 KiB, disjoint, 320 KiB apart: 12 MiB changed, past the limit.
     w = startWriter(join(L.mnt, 'one', 'big'), join(L.base, 'w.log'), 48, 320 * 1024)
@@ -83,6 +90,9 @@ test('overflow track: writes go on, the tracked extents are resynced exactly', b
     await waitFor(async () => { const st = await status(L.pstate); return st.tracking === true && st.journalBytes < 8 * MiB }, 10_000,
       'status showing tracking, the journalled data dropped')
     assert.match(pri.err, /tracking changed extents only/)
+    // The journal was the backing store's redo log: what it dropped is on the disk.
+    const st = await status(L.pstate)
+    assert.ok(st.backingSyncedSeq >= st.journal.nextSeq - 1, `backing store synced through ${st.backingSyncedSeq}, the journal dropped through ${st.journal.nextSeq - 1}`)
 
     sec = await startSecondary(L, 17151)
     let kind = null
