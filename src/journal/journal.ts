@@ -683,8 +683,15 @@ export class Journal {
     if (this.reserve && !this.reserve.held) this.reserve.keep()
   }
 
+  /** Whether the oldest segment is wholly acknowledged and kept only by the trim floor. */
+  get heldByFloor (): boolean {
+    if (this.segments.length < 2) return false
+    const end = this.segments[1].first - 1
+    return end <= this.checkpoint.acked && end > this.trimFloor()
+  }
+
   /** The floor raised to the acknowledged point, then trimmed: for a
-   *  journal at its limit with acknowledged segments the floor still holds
+   *  journal near its limit whose acknowledged segments the floor holds
    *  (they would go at the next background sync, up to a period later). */
   async trimAcked (): Promise<void> {
     await this.raiseFloor(this.checkpoint.acked)

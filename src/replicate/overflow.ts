@@ -44,16 +44,16 @@ export class Overflow {
   get full (): boolean { return this.journal.bytes >= this.maxBytes }
 
   private trimming = false
-  /** A journal at its limit lets go of what is acknowledged now, not at the
-   *  backing store's next sync. */
+  /** A journal near its limit (a resync pauses at half of it) lets go of
+   *  its acknowledged segments now, not at the backing store's next sync. */
   private trimAcked (): void {
-    if (this.trimming || this.journal.trimFloor() >= this.journal.checkpoint.acked) return
+    if (this.trimming || !this.journal.heldByFloor) return
     this.trimming = true
     this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`)).finally(() => { this.trimming = false })
   }
 
   check (): void {
-    if (this.journal.bytes >= this.maxBytes / 2) this.trimAcked()
+    if (this.maxBytes > 0 && this.journal.bytes >= this.maxBytes / 2) this.trimAcked()
     if (this.policy === 'block') {
       this.capture.bound(this.maxBytes)
       if (this.full && !this.blocked) {
