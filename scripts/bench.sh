@@ -29,6 +29,8 @@
 #                          failback ("sweep" = the replfs-tN targets)
 #   BENCH_FB_SIZE, BENCH_FB_ROUNDS, BENCH_FB_FIO_S, BENCH_FB_PORT: see scripts/bench/failback.mjs
 #                          (its two ports default to the last two of BENCH_PORTS)
+#   BENCH_WORKLOADS="seq,sqlite FULL"   a subset of the workloads, comma-separated (seq seq4 rand
+#                          rand4 small, sqlite NORMAL, sqlite FULL); default all
 #   BENCH_THREADS="1 2 4"  thread counts of the sweep
 #   BENCH_ROUNDS=N         rounds, targets interleaved (order rotated each round); medians shown
 #                          (default 3, BENCH_QUICK 1)
@@ -473,6 +475,7 @@ run_target() { # TARGET ROUND
     replfs-t*) workloads=(rand small) ;;
     *) workloads=(seq seq4 rand rand4 small "sqlite NORMAL" "sqlite FULL") ;;
   esac
+  [ -n "${BENCH_WORKLOADS:-}" ] && IFS=, read -ra workloads <<< "$BENCH_WORKLOADS"
   for w in "${workloads[@]}"; do
     # shellcheck disable=SC2086
     run_wl "$t" $w || { ok=0; break; }
