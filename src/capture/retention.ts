@@ -156,7 +156,7 @@ export class Retention {
     // already asked for in the checkpoint) loses nothing more by the drop.
     await this.dirty.save() // before the segment goes: a crash between keeps both
     // Also before: a journal starting past its acknowledged point without
-    // this is a segment lost, named at the next open (journal.ts headLost).
+    // this is a segment lost, named at the next open (journal.ts noteHeadLost).
     await this.journal.setCheckpoint({ dropped: Math.max(this.journal.checkpoint.dropped ?? 0, o.nextFirst - 1) })
     await this.journal.dropOldest(o.first) // unless a trim took it meanwhile (acknowledged: nothing lost)
     const s = this.st
