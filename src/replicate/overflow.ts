@@ -44,12 +44,18 @@ export class Overflow {
   get full (): boolean { return this.journal.bytes >= this.maxBytes }
 
   private trimming = false
+  private trimFailedAt = 0
   /** A journal near its limit (a resync pauses at half of it) lets go of
-   *  its acknowledged segments now, not at the backing store's next sync. */
+   *  its acknowledged segments now, not at the backing store's next sync.
+   *  One that failed (the backing store's sync) is tried again a second
+   *  later at the soonest: checks come with every commit. */
   private trimAcked (): void {
-    if (this.trimming || !this.journal.heldByFloor) return
+    if (this.trimming || Date.now() - this.trimFailedAt < 1000 || !this.journal.heldByFloor) return
     this.trimming = true
-    this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`)).finally(() => { this.trimming = false })
+    this.journal.trimAcked().catch(err => {
+      this.trimFailedAt = Date.now()
+      this.log(`journal trim: ${describe(err)}`)
+    }).finally(() => { this.trimming = false })
   }
 
   check (): void {
