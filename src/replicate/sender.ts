@@ -333,6 +333,10 @@ export class Replicator {
     if (kind === 'partial') await this.foldSkipped(seq)
     s.sentUpTo = seq - 1
     this.peerState = 'resync'
+    // The secondary answers a full rebase with its manifest at once: taken
+    // from here on (it came during the awaits below, before the resync
+    // began, and ended the connection as one without a full resync).
+    const manifest = kind === 'full' ? this.receiveManifest(s) : null
     conn.send({ t: 'rebase', seq, prev, generation: this.journal.checkpoint.generation, full: kind === 'full' })
     // The copy is inconsistent from here until the full resync completes,
     // and the next session resyncs in full again if this one is cut short.
@@ -341,7 +345,7 @@ export class Replicator {
     await this.takeAck(seq - 1, prev) // what came before is covered by the resync (trim), but not on the copy yet (hold)
     this.o.log(`${kind} resync of the secondary starts at sequence ${seq}${changed ? ` (${changed.length} paths changed on either side since the common point)` : ''}`)
     void this.pump(s)
-    void this.runResync(s, kind, changed)
+    void this.runResync(s, kind, changed, manifest)
   }
 
   /** Where does the secondary stand against this journal? (plan.ts) */
@@ -395,9 +399,9 @@ export class Replicator {
    *  inconsistent on the secondary, and the next session resyncs in full
    *  (endSession). Before, the failed append was an unhandled rejection
    *  that killed the primary. */
-  private async runResync (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
+  private async runResync (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null, manifest: Promise<Manifest | null> | null): Promise<void> {
     try {
-      await this.resyncSession(s, kind, changed)
+      await this.resyncSession(s, kind, changed, manifest)
     } catch (err) {
       if (s.closed) return
       this.noteError(`resync stopped: ${describe(err)}; the next connection resyncs in full`)
@@ -405,7 +409,8 @@ export class Replicator {
     }
   }
 
-  private async resyncSession (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null): Promise<void> {
+  /** `manifest`: the secondary's, being received (a full resync). */
+  private async resyncSession (s: Session, kind: 'full' | 'partial', changed: ChangedPath[] | null, manifest: Promise<Manifest | null> | null): Promise<void> {
     const wasTracking = this.capture.mode === 'track'
     const resync = new Resync(this.capture, this.o.volumes, this.o.source, kind, () => this.overflow.resyncPause())
     this.resync = resync
@@ -417,10 +422,10 @@ export class Replicator {
     await this.capture.barrier()
     const dirty = this.capture.dirty.drain()
     let ok: boolean
-    if (kind === 'full') {
-      const manifest = await this.receiveManifest(s)
-      if (!manifest) return
-      ok = await resync.full(manifest)
+    if (manifest) {
+      const theirs = await manifest
+      if (!theirs) return
+      ok = await resync.full(theirs)
     } else if (changed) {
       ok = await resync.paths(changed) // the dirty set is empty (planRollback)
     } else {
