@@ -45,7 +45,7 @@ export class Overflow {
 
   private trimming = false
   private trimFailedAt = 0
-  /** A journal near its limit (a resync pauses at half of it) lets go of
+  /** A journal at its limit (writers wait: `block`), or a resync paused at half of it, lets go of
    *  its acknowledged segments now, not at the backing store's next sync.
    *  One that failed (the backing store's sync) is tried again a second
    *  later at the soonest: checks come with every commit. */
@@ -59,8 +59,8 @@ export class Overflow {
   }
 
   check (): void {
-    if (this.maxBytes > 0 && this.journal.bytes >= this.maxBytes / 2) this.trimAcked()
     if (this.policy === 'block') {
+      if (this.maxBytes > 0 && this.full) this.trimAcked()
       this.capture.bound(this.maxBytes)
       if (this.full && !this.blocked) {
         this.blocked = true
@@ -80,7 +80,9 @@ export class Overflow {
   resyncPause (): Promise<void> | null {
     if (this.journal.bytes < this.maxBytes / 2) return null
     return new Promise(resolve => {
-      const t = setInterval(() => { if (this.journal.bytes < this.maxBytes / 2) { clearInterval(t); resolve() } }, 50)
+      const t = setInterval(() => {
+        if (this.journal.bytes < this.maxBytes / 2) { clearInterval(t); resolve() } else this.trimAcked()
+      }, 50)
     })
   }
 
