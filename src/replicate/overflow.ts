@@ -45,10 +45,11 @@ export class Overflow {
 
   private trimming = false
   private trimFailedAt = 0
-  /** A journal at its limit (writers wait: `block`), or a resync paused at half of it, lets go of
-   *  its acknowledged segments now, not at the backing store's next sync.
-   *  One that failed (the backing store's sync) is tried again a second
-   *  later at the soonest: checks come with every commit. */
+  /** Where something waits on the journal's size (writers at its limit
+   *  under `block`, a resync paused at half of it), its acknowledged
+   *  segments go now, not at the backing store's next sync. One that failed
+   *  (the backing store's sync) is tried again a second later at the
+   *  soonest: checks come with every commit. */
   private trimAcked (): void {
     if (this.trimming || Date.now() - this.trimFailedAt < 1000 || !this.journal.heldByFloor) return
     this.trimming = true
