@@ -114,18 +114,15 @@ export class Overflow {
     // divergence the overflow test caught as 256 KiB missing).
     await this.capture.exclusive(() => {})
     await this.capture.commit.idle()
-    // The fold starts at the live acknowledged sequence, not the
-    // checkpoint's: that one lags, and what lies between is on the secondary
-    // already (folding it made the resync send more than the tracked
-    // extents). That point goes into the checkpoint before the dirty set
-    // that leaves out what lies below it is saved: a kill between the save
-    // and the drop left the checkpoint behind the fold, and a segment of
-    // records between (on the secondary, not in the dirty set) deleted
-    // meanwhile could not be told from one the drop took. The backing store
-    // is synced first (the drop would: journal.ts rebase), so the segments
-    // below the new point are needed as a redo log neither. The checkpoint
-    // not written (the state directory failing): the fold starts at its
-    // old point instead.
+    // The fold starts at the live acknowledged sequence: the checkpoint's
+    // lags, and what lies between is on the secondary already (folding it
+    // made the resync send more than the tracked extents). First the backing
+    // store is synced (the drop needs it: journal.ts rebase) and that point
+    // written into the checkpoint: a kill between the dirty set's save and
+    // the drop then leaves segments below the point that nothing needs, as a
+    // queue or as a redo log, and the next open does not take one deleted
+    // meanwhile for a lost one (journal.ts noteHeadLost). The checkpoint not
+    // written (the state directory failing): the fold starts at its old point.
     await this.journal.raiseFloor(this.journal.nextSeq - 1)
     const live = this.acked()
     if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined).catch(() => {})
