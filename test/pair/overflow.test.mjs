@@ -3,7 +3,8 @@
 //   block: a writer going past the limit waits (still blocked seconds
 //          later), and completes once the secondary is back and acknowledges;
 //   track: the writer goes on past the limit, status shows tracking, the
-//          backing store is synced before the journal drops; when
+//          backing store is synced before the journal drops (no background
+//          sync in the test's time); when
 //          the secondary is back, a partial resync sends exactly the
 //          tracked extents (not the whole file), then the journal resumes.
 // Both end with the replica identical.
@@ -13,7 +14,7 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { bounded } from '../helpers/mount.mjs'
-import { layout, startPair, startPrimary, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../helpers/pair.mjs'
+import { layout, startPair, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../helpers/pair.mjs'
 
 const MiB = 1 << 20
 const chunk = 256 * 1024
@@ -72,13 +73,10 @@ test('overflow track: writes go on, the tracked extents are resynced exactly', b
   fs.writeFileSync(join(L.p.one, 'big'), big)
   let pri, sec, w
   try {
-    const pextra = ['--journal-max', '8M', '--on-overflow', 'track']
-    ;({ pri, sec } = await startPair(L, 17151, { pextra }))
-    // From here no background backing sync in the test's time (the first
-    // resync needed them to trim): the switch must sync the store itself.
-    await pri.stop()
-    pri = await startPrimary(L, 17151, { extra: pextra, env: { REPLFS_BACKING_SYNC_MS: '600000' } })
-    await waitSynced(L, 30_000)
+    // No background backing sync in the test's time: the switch to tracking
+    // must sync the store itself, and the resyncs, paused at half the limit,
+    // must have their acknowledged segments trimmed without it.
+    ;({ pri, sec } = await startPair(L, 17151, { pextra: ['--journal-max', '8M', '--on-overflow', 'track'], penv: { REPLFS_BACKING_SYNC_MS: '600000' } }))
     await sec.kill9()
     // 48 chunks of 256 KiB, disjoint, 320 KiB apart: 12 MiB changed, past the limit.
     w = startWriter(join(L.mnt, 'one', 'big'), join(L.base, 'w.log'), 48, 320 * 1024)
