@@ -110,7 +110,7 @@ export async function cutSegment (stateDir, r, how) {
   if (how === 'delete') {
     const i = segs.indexOf(seg)
     // Its last sequence: the one before the next segment's first (the newest one's end is unknown here).
-    const point = await trimPoint(stateDir)
+    const point = await ackedPoint(stateDir)
     const trimmable = i < segs.length - 1 && Number.parseInt(segs[i + 1].n, 10) - 1 <= point
     const folded = !trimmable && inDirtySet(stateDir, seg.n, point)
     fs.rmSync(join(stateDir, seg.n))
@@ -166,11 +166,11 @@ function inDirtySet (stateDir, segName, from) {
   })
 }
 
-/** Through where the journal in `stateDir` holds nothing a restart on this boot needs: the
- *  checkpoint's acknowledged sequence (on the secondary; on a primary, also in the backing
- *  store's page cache, the backing sync's point being what a power loss would need: none is
- *  played with a deleted segment). 0 when the checkpoint does not read. */
-async function trimPoint (stateDir) {
+/** The checkpoint's acknowledged sequence in `stateDir` (0 when it does not read): through it
+ *  the journal holds nothing a restart on this boot needs (on a primary the backing store's
+ *  page cache has it too; only a power loss would need what its disk lacks, and none is played
+ *  with a deleted segment). */
+async function ackedPoint (stateDir) {
   const cp = await readCheckpoint(stateDir).catch(() => null)
   return cp?.acked ?? 0
 }

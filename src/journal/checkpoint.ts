@@ -18,7 +18,7 @@ export interface Checkpoint {
   resyncFull?: boolean // damage lost unacknowledged sequences: the next resync must be full
   history?: GenStart[] // the data generations this side went through (generations.ts)
   origin?: string // secondary: the primary run it follows, node id @ boot id (replicate/plan.ts)
-  dropped?: number // primary: segments through this sequence were dropped on purpose, unacknowledged records folded into the dirty set (retention.ts)
+  dropped?: number // primary: segments through this sequence may be dropped on purpose, unacknowledged records folded into the dirty set (retention.ts, overflow.ts)
 }
 
 const fileName = 'checkpoint.cbor'

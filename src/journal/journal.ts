@@ -269,7 +269,8 @@ export class Journal {
   }
 
   /** A primary's journal starts where its checkpoint says the peer's
-   *  acknowledgement or a retention drop left it, or earlier: a first
+   *  acknowledgement or a drop on purpose (retention, the switch to
+   *  tracking: `dropped`) left it, or earlier: a first
    *  segment starting later means one was deleted, and what it held is
    *  lost (a peer resumed from the acknowledged point would miss it). Before,
    *  the hole read as an overflow: a partial resync of the dirty set, which

@@ -116,14 +116,11 @@ export class Overflow {
     await this.capture.commit.idle()
     // The fold starts at the live acknowledged sequence: the checkpoint's
     // lags, and what lies between is on the secondary already (folding it
-    // made the resync send more than the tracked extents). First the backing
-    // store is synced (the drop needs it: journal.ts rebase) and that point
-    // written into the checkpoint: a kill between the dirty set's save and
-    // the drop then leaves segments below the point that nothing needs, as a
-    // queue or as a redo log, and the next open does not take one deleted
-    // meanwhile for a lost one (journal.ts noteHeadLost). The checkpoint not
-    // written (the state directory failing): the fold starts at its old point.
-    await this.journal.raiseFloor(this.journal.nextSeq - 1)
+    // made the resync send more than the tracked extents). That point goes
+    // into the checkpoint first, so that the dirty set saved next, which
+    // leaves out what lies below it, and the checkpoint agree on what the
+    // segments held (journal.ts noteHeadLost). Not written (the state
+    // directory failing): the fold starts at the checkpoint's old point.
     const live = this.acked()
     if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined).catch(() => {})
     const acked = this.journal.checkpoint.acked
@@ -146,6 +143,10 @@ export class Overflow {
         await new Promise(resolve => setTimeout(resolve, 1000))
       }
     }
+    // Everything appended is folded: the segments may go, as retention's do
+    // (a kill before the rebase leaves them, and one deleted meanwhile is no
+    // loss to name). The rebase syncs the backing store before it drops them.
+    await this.journal.setCheckpoint({ dropped: this.journal.nextSeq - 1 })
     await this.journal.rebase(this.journal.nextSeq, this.journal.lastHash)
   }
 
