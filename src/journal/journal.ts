@@ -62,6 +62,9 @@ export interface Appended {
   hash: Buffer
   frameBytes: number
   ts: number // when the batch closed (lag in seconds)
+  /** The payload is a view of a buffer the follower reads the next batches
+   *  into once the listeners return: use it then or not at all (journal/tail.ts). */
+  borrowed?: true
 }
 
 /** A writer other than this object (the native core) that appends batches. */

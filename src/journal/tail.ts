@@ -57,9 +57,15 @@ export class PositionFollower implements Follower {
 
 export type TailListener = (a: Appended, batch: Batch) => void
 
-// Reads of at most this many bytes, each into a buffer of the size it reads
-// (the writer's reported end bounds it): the followed batches' payloads are
-// views of it, which the sender keeps.
+// Reads of at most this many bytes (the writer's reported end bounds them).
+// Where a listener keeps the payloads (a sender that keeps up holds the
+// recent batches to send them from memory), each read goes into a buffer of
+// its own and the payloads are views of it. Where none does (a sender
+// behind what it holds reads them from disk anyway; no peer connected),
+// every read goes into one buffer reused from read to read: a new 4 MiB
+// buffer per read was fresh memory to fault in and, held past two
+// scavenges, garbage that only a full collection frees, 64 MiB of it at a
+// time (native-notes/performance.md 22, 25).
 const readChunkBytes = 4 * 1024 * 1024
 
 export class JournalTail implements Follower {
@@ -72,9 +78,12 @@ export class JournalTail implements Follower {
   private running: Promise<void> | null = null
   private again = false
   private idleWaiters: Array<() => void> = []
+  /** Reused by the reads whose payloads nobody keeps. */
+  private scratch = Buffer.alloc(0)
 
+  /** `keepsPayloads`: whether a listener would keep the next payloads (asked before each read). */
   constructor (private readonly journal: Journal, private readonly position: () => WriterPosition,
-    private readonly onError: (err: Error) => void) {
+    private readonly onError: (err: Error) => void, private readonly keepsPayloads: () => boolean = () => true) {
     const cur = journal.newestSegment
     this.segFirst = cur?.first ?? journal.nextSeq
     this.offset = cur?.bytes ?? 0
@@ -143,19 +152,21 @@ export class JournalTail implements Follower {
     // Payloads are views of a buffer read for them alone: a copy of each
     // out of a reused buffer (into zero-filled memory) was 0.85 s of CPU
     // per GiB replicated (native-notes/performance.md 9).
+    const borrowed = !this.keepsPayloads()
     const want = Math.max(0, Math.min(readChunkBytes, end - this.offset))
-    let buf = Buffer.allocUnsafe(want)
+    let buf = this.readBuffer(want, borrowed)
     let n = fs.readSync(this.fd, buf, 0, want, this.offset)
     if (n < frameHeaderBytes) return false
     const first = buf.readUInt32BE(0)
     if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
     if (frameHeaderBytes + first > buf.length) { // a frame larger than the chunk: read it alone
-      buf = Buffer.allocUnsafe(frameHeaderBytes + first)
+      buf = this.readBuffer(frameHeaderBytes + first, borrowed)
       n = fs.readSync(this.fd, buf, 0, Math.max(0, Math.min(buf.length, end - this.offset)), this.offset)
     }
     const read = buf.subarray(0, n)
     let off = 0
     let followed = false
+    let last: Appended | null = null
     while (off < n) {
       const f = checkFrameAt(read, off)
       if (!f.ok) {
@@ -164,7 +175,7 @@ export class JournalTail implements Follower {
       }
       const payload = f.payload
       const batch = decodeBatch(payload)
-      const a = followedBatch(batch, payload, f.end - off)
+      const a = followedBatch(batch, payload, f.end - off, borrowed)
       if (a.seq !== this.journal.nextSeq) {
         throw replError('JOURNAL_GAP', `batch at byte ${this.offset + off} starts at sequence ${a.seq}, expected ${this.journal.nextSeq}`)
       }
@@ -173,9 +184,20 @@ export class JournalTail implements Follower {
       for (const l of this.listeners) l(a, batch)
       off = f.end
       followed = true
+      last = a
     }
+    // The journal answers its last hash from the last batch adopted, on
+    // demand: taken now, while its bytes are still in the buffer.
+    if (borrowed && last) void last.hash
     this.offset += off
     return followed
+  }
+
+  /** A buffer of `bytes` to read into: its own, or the scratch one. */
+  private readBuffer (bytes: number, borrowed: boolean): Buffer {
+    if (!borrowed) return Buffer.allocUnsafe(bytes)
+    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, readChunkBytes))
+    return this.scratch.subarray(0, bytes)
   }
 
   private closeFd (): void {
@@ -184,10 +206,10 @@ export class JournalTail implements Follower {
   }
 }
 
-/** A followed batch. Its chain hash (a SHA-256 of the payload) is taken only
+/** A followed batch. Its chain hash (of the payload) is taken only
  *  when asked for: acknowledgements and the checkpoint need it for a few
  *  batches, following needs it for none. */
-function followedBatch (batch: Batch, payload: Buffer, frameBytes: number): Appended {
+function followedBatch (batch: Batch, payload: Buffer, frameBytes: number, borrowed: boolean): Appended {
   let hash: Buffer | null = null
   return {
     seq: batch.seq,
@@ -195,6 +217,7 @@ function followedBatch (batch: Batch, payload: Buffer, frameBytes: number): Appe
     payload,
     frameBytes,
     ts: batch.ts,
-    get hash () { return (hash ??= chainHash(this.payload)) }
+    get hash () { return (hash ??= chainHash(this.payload)) },
+    ...(borrowed ? { borrowed: true as const } : {})
   }
 }

@@ -2,18 +2,27 @@
 // up never reads them back from disk. Bounded by bytes; a sender that falls
 // behind the oldest one reads the journal instead. Pure: no I/O.
 //
+// A batch may be noted without its payload (one the sender would not have
+// sent from memory: it was behind, reading from disk): it still counts
+// toward the bound, so that the lag the status reports reaches as far back
+// as when every payload is held.
+//
 // Lookup by sequence is a binary search (batches are contiguous and in
 // order); dropping the oldest advances a head index (no array shifting):
 // both stay cheap with tens of thousands of small batches held.
 import type { Seq } from '../core/records.js'
 
 export interface HeldBatch { seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number }
+/** A batch noted without its payload. */
+export interface NotedBatch { seq: Seq, count: number, bytes: number, ts: number }
 
-const dropped: HeldBatch = { seq: -1, count: 0, payload: Buffer.alloc(0), hash: Buffer.alloc(0), ts: 0 }
+// Held as given: a batch's hash may be a getter computed on demand (tail.ts)
+interface Entry { seq: Seq, count: number, bytes: number, ts: number, held: HeldBatch | null }
+
+const dropped: Entry = { seq: -1, count: 0, bytes: 0, ts: 0, held: null }
 
 export class RecentBatches {
-  // Held as given: a batch's hash may be a getter computed on demand (tail.ts)
-  private items: HeldBatch[] = []
+  private items: Entry[] = []
   private upTo: number[] = [] // cumulative payload bytes through each batch
   private head = 0
   private bytes = 0
@@ -21,13 +30,16 @@ export class RecentBatches {
 
   constructor (private readonly bytesMax: number) {}
 
-  push (b: HeldBatch): void {
-    this.total += b.payload.length
-    this.items.push(b)
+  /** The next batch: held with its payload, or only noted. */
+  push (b: HeldBatch | NotedBatch): void {
+    const held = 'payload' in b ? b : null
+    const e: Entry = { seq: b.seq, count: b.count, bytes: held ? held.payload.length : (b as NotedBatch).bytes, ts: b.ts, held }
+    this.total += e.bytes
+    this.items.push(e)
     this.upTo.push(this.total)
-    this.bytes += b.payload.length
+    this.bytes += e.bytes
     while (this.bytes > this.bytesMax && this.items.length - this.head > 1) {
-      this.bytes -= this.items[this.head].payload.length
+      this.bytes -= this.items[this.head].bytes
       this.items[this.head] = dropped // let go of the payload now, not at the next compaction
       this.head++
     }
@@ -38,10 +50,10 @@ export class RecentBatches {
     }
   }
 
-  /** The batch that starts at `seq`, if held. */
+  /** The batch that starts at `seq`, if held with its payload. */
   starting (seq: Seq): HeldBatch | null {
     const i = this.indexOf(seq)
-    return i >= 0 && this.items[i].seq === seq ? this.items[i] : null
+    return i >= 0 && this.items[i].seq === seq ? this.items[i].held : null
   }
 
   /** Payload bytes and age of what is held past `acked` (status: lag). */
@@ -53,7 +65,7 @@ export class RecentBatches {
     if (i < 0) i = this.head
     const b = this.items[i]
     if (b.seq + b.count - 1 <= acked) return { bytes: 0, oldestTs: null, complete: true }
-    const before = i === this.head ? this.upTo[i] - first.payload.length : this.upTo[i - 1]
+    const before = i === this.head ? this.upTo[i] - first.bytes : this.upTo[i - 1]
     return { bytes: this.total - before, oldestTs: b.ts, complete: first.seq <= acked + 1 }
   }
 

@@ -63,7 +63,7 @@ const gatherBytesMax = 1024 * 1024
 const recentBytesMax = 16 * 1024 * 1024
 const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
-// `batch.hash` may be computed on demand (a SHA-256): only the last batch an
+// `batch.hash` may be computed on demand (over the payload): only the last batch an
 // ack covers needs it.
 interface InFlight { end: Seq, bytes: number, batch: { readonly hash: Buffer }, ts: number }
 
@@ -139,6 +139,7 @@ export class Replicator {
     journal.damageListeners.push(onDamage)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     commit.listeners.push(a => this.onAppended(a))
+    commit.keepsPayloads = () => this.keepsPayloads()
     try { this.splitBrain = loadSplitBrain(journal.dir) } catch (err) { o.log(describe(err)) }
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
   }
@@ -470,7 +471,7 @@ export class Replicator {
   // ---- streaming ---------------------------------------------------------
 
   private onAppended (a: Appended): void {
-    this.recent.push(a)
+    this.recent.push(a.borrowed ? { seq: a.seq, count: a.count, bytes: a.payload.length, ts: a.ts } : a)
     const gens = historyOf(this.journal.checkpoint)
     // Only when the peer reached into the current generation: one it never
     // acknowledged anything of (a promotion's, or an earlier time alone)
@@ -536,6 +537,18 @@ export class Replicator {
     if (s.wakes !== seen) return Promise.resolve()
     s.waiting ??= new Promise<void>(resolve => { s.endWait = resolve })
     return s.waiting
+  }
+
+  /** Whether the next batches' payloads are worth holding: the pump would
+   *  send them from memory, being at the end of what was followed or at a
+   *  batch held with its payload. Behind that it reads from disk until it
+   *  comes to one held, so payloads held meanwhile would only wait in memory
+   *  to be dropped unsent (96% of a 1 GiB write, native-notes/performance.md 24). */
+  private keepsPayloads (): boolean {
+    const s = this.session
+    if (!s || s.closed) return false
+    const want = s.sentUpTo + 1
+    return want > this.journal.lastSeq || this.recent.starting(want) !== null
   }
 
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */

@@ -2,7 +2,8 @@
 // primary follows the native core. JournalTail (a mount with a peer): every
 // batch reaches the listeners in order, the journal's chain hash is the
 // newest batch's, with frames smaller and larger than one read, and payloads
-// kept by a listener stay intact while later reads go on. PositionFollower
+// kept by a listener stay intact while later reads go on; while no listener
+// keeps them, they are lent from one reused buffer. PositionFollower
 // (no peer): the journal takes the writer's position without reading frames,
 // across segments the writer finished in between, and ends up as a fresh
 // open of the same directory sees it.
@@ -28,14 +29,17 @@ function externalWriter (journal) {
     path = journal.segmentPath(first)
     w.bytes = 0
   }
-  w.append = (dataBytes, fill) => {
+  /** `cutAt`: only that many bytes of the frame reach the file for now
+   *  (the position says the whole); `w.finish()` writes the rest. */
+  w.append = (dataBytes, fill, cutAt = Infinity) => {
     // A record holds at most 1 MiB: a larger batch is several.
     const records = []
     for (let off = 0; off < dataBytes; off += 1 << 20) records.push({ kind: 'write', vol: 0, path: 'f', off, data: Buffer.alloc(Math.min(1 << 20, dataBytes - off), fill) })
     const batch = { v: formatVersion, group: 'g', seq: w.nextSeq, prev: w.prev, ts: Date.now(), sync: false, records }
     const payload = encodeBatch(batch)
     const frame = encodeFrame(payload)
-    fs.appendFileSync(path, frame)
+    fs.appendFileSync(path, frame.subarray(0, cutAt))
+    w.finish = () => fs.appendFileSync(path, frame.subarray(cutAt))
     w.firsts.push(w.nextSeq)
     w.prev = chainHash(payload)
     w.nextSeq += records.length
@@ -52,11 +56,11 @@ async function openHandedOver (dir) {
   return journal
 }
 
-async function setup () {
+async function setup (keepsPayloads) {
   const journal = await openHandedOver(join(tempDir('tail'), 'state'))
   const writer = externalWriter(journal)
   const errors = []
-  const tail = new JournalTail(journal, writer.position, err => errors.push(err))
+  const tail = new JournalTail(journal, writer.position, err => errors.push(err), keepsPayloads)
   const seen = []
   tail.listeners.push((a, batch) => seen.push({ seq: a.seq, fill: batch.records[0].data[0], bytes: batch.records.reduce((n, r) => n + r.data.length, 0), a }))
   return { journal, writer, tail, errors, seen }
@@ -84,6 +88,39 @@ test('batches in order, the chain hash the newest\'s, payloads kept intact', asy
     }
     tail.close()
     await journal.close()
+})
+
+test('payloads borrowed while nobody keeps them: kept ones stay intact, the chain hash is taken before the buffer is reused', async () => {
+  let keep = false
+  const { journal, writer, tail, errors, seen } = await setup(() => keep)
+  // Each round ends with a frame larger than a read: read alone, at the buffer's start.
+  const sizes = [100, 5000, 300 << 10, 200, 1 << 20, 3 << 20, 10, 6 << 20]
+  const borrowedRounds = [true, false, true, false]
+  for (const [round, borrowed] of borrowedRounds.entries()) {
+    keep = !borrowed
+    for (const [i, n] of sizes.entries()) writer.append(n, (round * 16 + i) & 255)
+    await tail.caughtUp()
+    const hash = writer.prev
+    // A read that follows nothing (a frame not whole yet) goes into the same buffer.
+    writer.append(64 << 10, 0xee, 1000)
+    await tail.caughtUp()
+    assert.ok(journal.lastHash.equals(hash), `round ${round}: the chain hash is the last batch's, whatever the buffer holds since`)
+    writer.finish()
+    await tail.caughtUp()
+    assert.equal(errors.map(e => e.message), [])
+    assert.is(journal.nextSeq, writer.nextSeq)
+    assert.ok(journal.lastHash.equals(writer.prev))
+  }
+  assert.equal(seen.map(s => s.seq), writer.firsts)
+  const perRound = sizes.length + 1
+  assert.equal(seen.map(s => s.a.borrowed === true), borrowedRounds.flatMap(b => Array(perRound).fill(b)))
+  for (const s of seen.filter(s => !s.a.borrowed)) {
+    const b = decodeBatch(s.a.payload)
+    assert.is(b.seq, s.seq)
+    assert.ok(b.records.every(r => r.data.every(x => x === s.fill)), `batch ${s.seq} kept intact`)
+  }
+  tail.close()
+  await journal.close()
 })
 
 test('position follower: the writer\'s position across segments, as a fresh open sees the directory', async () => {
