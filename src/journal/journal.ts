@@ -15,6 +15,7 @@ import { checkFrameAt, frameHeader } from './frame.js'
 import { cutMarks, frameMarkAt, listSegments, markFrame, scanBuffer, scanSegment, segmentFirstsSync, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
 import { Reserve } from './reserve.js'
+import { readChunkBytes, type ReadBuffers } from './read-buffers.js'
 import { takeEndMark, endMarkFile } from './end-mark.js'
 import { lockStateDir, type StateLock } from './lock.js'
 
@@ -825,7 +826,9 @@ export class Journal {
 
   /** Batches holding sequences >= fromSeq, in order, up to what is appended
    *  now. Streams each segment in chunks: memory stays at one batch. */
-  async * read (fromSeq: Seq): AsyncGenerator<JournalEntry> {
+  /** `buffers`: read into these, and each payload is lent (read-buffers.ts):
+   *  whoever keeps one past its next step holds it. */
+  async * read (fromSeq: Seq, buffers?: ReadBuffers): AsyncGenerator<JournalEntry> {
     const segs = this.opts.readOnly ? await listSegments(this.dir) : [...this.segments]
     const end = this.nextSeq
     let start = 0
@@ -837,7 +840,7 @@ export class Journal {
       const limit = this.opts.readOnly && this.recovery?.segment === segs[i].path ? this.recovery.offset : Infinity
       const holes: SegmentHole[] = []
       const from = i === start ? frameMarkAt(segs[i], fromSeq) : 0
-      for await (const e of readSegment(segs[i].path, limit, holes, from)) {
+      for await (const e of readSegment(segs[i].path, limit, holes, from, buffers)) {
         const { seq, records } = e.batch
         if (seq >= end) return
         if (expect >= 0 && seq < expect) continue // a stale frame past damage
@@ -864,7 +867,6 @@ export class Journal {
   }
 }
 
-const readChunkBytes = 4 * 1024 * 1024
 const preallocBytes = 256 * 1024
 const preallocLowBytes = 64 * 1024
 const preallocZeros = Buffer.alloc(64 * 1024)
@@ -872,10 +874,10 @@ const preallocZeros = Buffer.alloc(64 * 1024)
 /** One segment's batches, streamed. At a bad frame (not a tail being
  *  written) it reads the segment whole and goes on past the damage
  *  (segments.ts scanBuffer), listing the bad stretches in `holes`. */
-async function * readSegment (path: string, limit = Infinity, holes: SegmentHole[] = [], from = 0): AsyncGenerator<JournalEntry> {
+async function * readSegment (path: string, limit = Infinity, holes: SegmentHole[] = [], from = 0, buffers?: ReadBuffers): AsyncGenerator<JournalEntry> {
   let nextSeq = -1
   try {
-    for await (const e of streamSegment(path, limit, from)) {
+    for await (const e of streamSegment(path, limit, from, buffers)) {
       nextSeq = e.batch.seq + e.batch.records.length
       yield e
     }
@@ -895,6 +897,13 @@ async function * readSegment (path: string, limit = Infinity, holes: SegmentHole
   for (const b of scan.batches) if (b.batch.seq >= nextSeq) yield { batch: b.batch, payload: b.payload }
 }
 
+/** A buffer of `bytes` for the next read: the reader's use of the one it
+ *  read into before (`prev`) ends here. */
+function nextReadBuffer (bytes: number, prev: Buffer | null, buffers?: ReadBuffers): Buffer {
+  if (prev) buffers?.release(prev)
+  return buffers ? buffers.take(bytes) : Buffer.allocUnsafe(bytes)
+}
+
 /** One segment's batches from byte `from`, read in chunks of readChunkBytes;
  *  each payload is a view of the chunk it lies in. A frame that runs past a
  *  chunk's end starts the next chunk (one larger than a chunk is read alone):
@@ -903,7 +912,7 @@ async function * readSegment (path: string, limit = Infinity, holes: SegmentHole
  *  Throws FRAME_SHORT for a frame that runs past the end of the file, and
  *  FRAME_CRC, FRAME_TOO_LARGE for a bad one (readSegment scans past them);
  *  stops before a frame that runs past `limit`. */
-async function * streamSegment (path: string, limit = Infinity, from = 0): AsyncGenerator<JournalEntry> {
+async function * streamSegment (path: string, limit = Infinity, from = 0, buffers?: ReadBuffers): AsyncGenerator<JournalEntry> {
   let fh: fsp.FileHandle
   try {
     fh = await fsp.open(path, 'r')
@@ -911,17 +920,18 @@ async function * streamSegment (path: string, limit = Infinity, from = 0): Async
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // trimmed while we were reading
     throw err
   }
+  let buf: Buffer | null = null // the buffer read into last
   try {
     for (let pos = from; pos < limit;) {
       let asked = Math.min(readChunkBytes, limit - pos)
-      let buf = Buffer.allocUnsafe(asked)
+      buf = nextReadBuffer(asked, buf, buffers)
       let n = (await fh.read(buf, 0, asked, pos)).bytesRead
       if (n === 0) return
       const first = n >= frameHeaderBytes ? frameHeaderBytes + buf.readUInt32BE(0) : 0
       if (n === asked && first > n && first <= frameHeaderBytes + frameBytesMax) {
         if (pos + first > limit) return
         asked = first
-        buf = Buffer.allocUnsafe(asked)
+        buf = nextReadBuffer(asked, buf, buffers)
         n = (await fh.read(buf, 0, asked, pos)).bytesRead
       }
       const read = buf.subarray(0, n)
@@ -950,6 +960,7 @@ async function * streamSegment (path: string, limit = Infinity, from = 0): Async
       pos += off
     }
   } finally {
+    if (buf) buffers?.release(buf)
     await fh.close()
   }
 }

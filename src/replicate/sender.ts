@@ -504,12 +504,20 @@ export class Replicator {
         if (!next || s.closed) { this.flushGathered(s); await this.sleep(s, seen); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
-        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next, ts: next.ts })
+        // A batch read from disk is in flight by its hash alone: its payload
+        // is lent, and goes back once the socket has it.
+        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next.lent ? { hash: next.hash } : next, ts: next.ts })
         s.inflightBytes += next.payload.length
         // The batches of one burst go out together: at the end of the burst,
         // after every MiB of it, or at the end of the turn (a read from disk).
         s.conn.gather()
-        const room = s.conn.sendBatch(next.payload)
+        let written: (() => void) | undefined
+        if (next.lent) {
+          const { payload } = next
+          s.disk.buffers.hold(payload)
+          written = () => s.disk.buffers.release(payload)
+        }
+        const room = s.conn.sendBatch(next.payload, written)
         s.gatheredBytes += next.payload.length
         // With the socket's buffer full, now: or the drain never comes.
         if (!room || s.gatheredBytes >= gatherBytesMax) this.flushGathered(s)
@@ -552,7 +560,7 @@ export class Replicator {
   }
 
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */
-  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number } | null> {
+  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number, lent?: true } | null> {
     const want = s.sentUpTo + 1
     const held = this.recent.starting(want)
     if (held) return held
@@ -560,7 +568,7 @@ export class Replicator {
     if (!e) return null
     const { batch, payload } = e
     if (batch.seq !== want) throw replError('JOURNAL_GAP', `journal holds sequence ${batch.seq} where ${want} was expected`)
-    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts }
+    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts, lent: true }
   }
 
   private onMessage (s: Session, m: Message): void {

@@ -54,14 +54,15 @@ export class Connection extends EventEmitter {
     return ok
   }
 
-  /** Sends {t:'batch', b: payload} without copying the payload. */
-  sendBatch (payload: Buffer): boolean {
-    if (this.closed) return false
+  /** Sends {t:'batch', b: payload} without copying the payload: it must not
+   *  change until `written` is called (the socket has it, or failed). */
+  sendBatch (payload: Buffer, written?: () => void): boolean {
+    if (this.closed) { written?.(); return false }
     const prefix = batchMessagePrefix(payload.length)
     this.socket.cork()
     this.socket.write(frameHeaderOf([prefix, payload]))
     this.socket.write(prefix)
-    const ok = this.socket.write(payload)
+    const ok = this.socket.write(payload, written && (() => written()))
     this.socket.uncork()
     return ok
   }

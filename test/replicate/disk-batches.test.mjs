@@ -1,11 +1,14 @@
 // The sender's reads from disk (replicate/disk-batches.ts): batch after batch
-// in order, and past the end the journal had when the reading began.
+// in order, and past the end the journal had when the reading began; payloads
+// lent from reused buffers: one held stays intact while the reads go on, and
+// the buffers come back once released.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { tempDir } from '../helpers/mount.mjs'
 import { Journal } from '../../dist/journal/journal.js'
 import { DiskBatches } from '../../dist/replicate/disk-batches.js'
+import { decodeBatch } from '../../dist/journal/codec.js'
 
 const w = (i) => ({ kind: 'write', vol: 0, path: 'f', off: i * 100, data: Buffer.alloc(100, i) })
 
@@ -31,6 +34,37 @@ test('batches appended after a reader began are read by the same caller, not tak
     assert.equal(await next(disk, 2), [2, 2], 'a batch asked again is read again (a resend after a reconnect)')
     disk.close()
     assert.is(await disk.next(3), null, 'nothing once closed (the session ended)')
+  } finally {
+    await j.close()
+  }
+})
+
+test('lent payloads: a held one stays intact over later reads; the buffers are reused once released', async () => {
+  const j = await Journal.open(join(tempDir('disk-batches-lent'), 'state'), { group: 'g' })
+  try {
+    // 1 MiB batches: four to a 4 MiB read, less their frames: about 3 per read
+    const mib = (i) => ({ kind: 'write', vol: 0, path: 'f', off: i << 20, data: Buffer.alloc((1 << 20) - 4096, i) })
+    for (let i = 1; i <= 40; i++) j.appendRecords([mib(i)], false)
+    const disk = new DiskBatches(j)
+    const held = []
+    const arrays = new Set()
+    for (let want = 1; want <= 40; want++) {
+      const e = await disk.next(want)
+      assert.is(e.batch.seq, want)
+      arrays.add(e.payload.buffer)
+      if (want % 10 === 0) { disk.buffers.hold(e.payload); held.push({ seq: want, payload: e.payload }) }
+    }
+    for (const h of held) {
+      const b = decodeBatch(h.payload)
+      assert.is(b.seq, h.seq)
+      assert.ok(b.records[0].data.every(x => x === h.seq), `batch ${h.seq} intact while held`)
+    }
+    assert.is(disk.buffers.inUse, held.length, 'the held ones\' (the reader\'s own among them: it holds batch 40)')
+    assert.ok(arrays.size <= held.length + 3, `${arrays.size} buffers for 40 MiB read: reused`)
+    for (const h of held) disk.buffers.release(h.payload)
+    disk.close()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.is(disk.buffers.inUse, 0, 'all back once released and the reader closed')
   } finally {
     await j.close()
   }
