@@ -61,7 +61,7 @@ export class NativeCapture implements CaptureApi {
     // wake-up, not one per read: a poll builds a whole status object).
     // Without a peer no sender or resync needs the batches: the counters
     // come from the core, and the extent map is not kept (status says none).
-    const tail = this.tail = peer ? new JournalTail(journal, () => this.status, err => this.log(describe(err)), () => this.commit.keepsPayloads?.() ?? true) : null
+    const tail = this.tail = peer ? new JournalTail(journal, () => this.status, err => this.log(describe(err))) : null
     tail?.listeners.push((a, batch) => this.follow(a, batch.records))
     this.follower = tail ?? new PositionFollower(journal, () => this.status)
     this.commit = new NativeCommit(tail, () => this.barrier(), () => this.refresh().nextSeq - 1)
@@ -308,7 +308,6 @@ export class NativeCommit {
   readonly listeners: Array<(a: Appended) => void> = []
   /** The last journal append that failed in the core, until what it left out is re-journalled. */
   appendError: { message: string, since: string } | null = null
-  keepsPayloads?: () => boolean
 
   /** `tail` null: nothing is followed batch by batch (no peer), and no listener is called. */
   constructor (tail: JournalTail | null, private readonly caughtUp: () => Promise<void>, private readonly last: () => Seq) {

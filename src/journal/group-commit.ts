@@ -40,10 +40,6 @@ export interface CommitApi {
   close (): Promise<void>
   /** The append failing now (disk full, I/O error), retried: for status. */
   readonly appendError?: { message: string, since: string } | null
-  /** Set by the one listener that keeps payloads (the sender): whether it
-   *  would keep the next ones. While not, the native core's follower reads
-   *  into one buffer it reuses and hands out borrowed payloads (Appended). */
-  keepsPayloads?: () => boolean
 }
 
 export class GroupCommit implements CommitApi {

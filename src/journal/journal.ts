@@ -15,7 +15,7 @@ import { checkFrameAt, frameHeader } from './frame.js'
 import { cutMarks, frameMarkAt, listSegments, markFrame, scanBuffer, scanSegment, segmentFirstsSync, segmentName, type SegmentHole, type SegmentInfo } from './segments.js'
 import { newGeneration, readCheckpoint, writeCheckpoint, writeCheckpointSync, type Checkpoint } from './checkpoint.js'
 import { Reserve } from './reserve.js'
-import { readChunkBytes, type ReadBuffers } from './read-buffers.js'
+import { readChunkBytes, ReadBuffers } from './read-buffers.js'
 import { takeEndMark, endMarkFile } from './end-mark.js'
 import { lockStateDir, type StateLock } from './lock.js'
 
@@ -59,13 +59,13 @@ export interface JournalEntry {
 export interface Appended {
   seq: Seq // first sequence of the batch
   count: number
+  /** Lent (the native core's follower reads it into one of the journal's
+   *  read buffers): a listener that keeps it past its call holds it
+   *  (`journal.buffers`, read-buffers.ts). */
   payload: Buffer
   hash: Buffer
   frameBytes: number
   ts: number // when the batch closed (lag in seconds)
-  /** The payload is a view of a buffer the follower reads the next batches
-   *  into once the listeners return: use it then or not at all (journal/tail.ts). */
-  borrowed?: true
 }
 
 /** A writer other than this object (the native core) that appends batches. */
@@ -85,6 +85,9 @@ export class Journal {
   recovery: Recovery | null = null
   /** Damage met (at open or while reading): never cut, always named. */
   readonly damage: JournalDamage[] = []
+  /** What its followers and the sender's reads read into, used again once
+   *  nobody holds what was read (read-buffers.ts). */
+  readonly buffers = new ReadBuffers(4)
   readonly damageListeners: Array<(d: JournalDamage) => void> = []
   /** The data generation whose end this journal lost (lostTail), if it did at this open. */
   tailLostIn: string | null = null
@@ -825,8 +828,8 @@ export class Journal {
   }
 
   /** Batches holding sequences >= fromSeq, in order, up to what is appended
-   *  now. Streams each segment in chunks: memory stays at one batch. */
-  /** `buffers`: read into these, and each payload is lent (read-buffers.ts):
+   *  now. Streams each segment in chunks: memory stays at one batch.
+   *  `buffers`: read into these, and each payload is lent (read-buffers.ts):
    *  whoever keeps one past its next step holds it. */
   async * read (fromSeq: Seq, buffers?: ReadBuffers): AsyncGenerator<JournalEntry> {
     const segs = this.opts.readOnly ? await listSegments(this.dir) : [...this.segments]
@@ -836,8 +839,12 @@ export class Journal {
     let expect = -1
     for (let i = start; i < segs.length; i++) {
       // Read-only opens leave a torn tail in place: stop before it, or a CRC
-      // mismatch there would throw instead of ending the good prefix.
-      const limit = this.opts.readOnly && this.recovery?.segment === segs[i].path ? this.recovery.offset : Infinity
+      // mismatch there would throw instead of ending the good prefix. Others
+      // stop where the frames appended or followed end: past it, in the
+      // segment being written, the native core's frame under way read as a
+      // short one, and the scan past damage read the whole segment (up to
+      // 64 MiB at once, in a sender that caught up with the writer).
+      const limit = this.opts.readOnly ? (this.recovery?.segment === segs[i].path ? this.recovery.offset : Infinity) : segs[i].bytes
       const holes: SegmentHole[] = []
       const from = i === start ? frameMarkAt(segs[i], fromSeq) : 0
       for await (const e of readSegment(segs[i].path, limit, holes, from, buffers)) {

@@ -18,6 +18,7 @@ import type { Seq } from '../core/records.js'
 import { describe, replError } from '../core/errors.js'
 import { frameBytesMax, frameHeaderBytes } from '../core/limits.js'
 import { chainHash, decodeBatch } from './codec.js'
+import { readChunkBytes } from './read-buffers.js'
 import { checkFrameAt } from './frame.js'
 import type { Appended, Journal } from './journal.js'
 import type { Batch } from '../core/records.js'
@@ -57,16 +58,13 @@ export class PositionFollower implements Follower {
 
 export type TailListener = (a: Appended, batch: Batch) => void
 
-// Reads of at most this many bytes (the writer's reported end bounds them).
-// Where a listener keeps the payloads (a sender that keeps up holds the
-// recent batches to send them from memory), each read goes into a buffer of
-// its own and the payloads are views of it. Where none does (a sender
-// behind what it holds reads them from disk anyway; no peer connected),
-// every read goes into one buffer reused from read to read: a new 4 MiB
-// buffer per read was fresh memory to fault in and, held past two
-// scavenges, garbage that only a full collection frees, 64 MiB of it at a
-// time (native-notes/performance.md 22, 25).
-const readChunkBytes = 4 * 1024 * 1024
+// Reads of at most a read buffer's size (the writer's reported end bounds
+// them), into the journal's read buffers: the followed batches' payloads are
+// views of one, lent to the listeners. One that keeps a payload (the sender,
+// for its recent batches) holds it; the rest is read over by a later read.
+// A new 4 MiB buffer per read was fresh memory to fault in and, held past
+// two scavenges, garbage that only a full collection frees, 64 MiB of it at
+// a time (native-notes/performance.md 22, 25).
 
 export class JournalTail implements Follower {
   readonly listeners: TailListener[] = []
@@ -78,12 +76,11 @@ export class JournalTail implements Follower {
   private running: Promise<void> | null = null
   private again = false
   private idleWaiters: Array<() => void> = []
-  /** Reused by the reads whose payloads nobody keeps. */
-  private scratch = Buffer.alloc(0)
+  /** The buffer read into last: this tail's use of it ends at the next read. */
+  private lastRead: Buffer | null = null
 
-  /** `keepsPayloads`: whether a listener would keep the next payloads (asked before each read). */
   constructor (private readonly journal: Journal, private readonly position: () => WriterPosition,
-    private readonly onError: (err: Error) => void, private readonly keepsPayloads: () => boolean = () => true) {
+    private readonly onError: (err: Error) => void) {
     const cur = journal.newestSegment
     this.segFirst = cur?.first ?? journal.nextSeq
     this.offset = cur?.bytes ?? 0
@@ -152,15 +149,14 @@ export class JournalTail implements Follower {
     // Payloads are views of a buffer read for them alone: a copy of each
     // out of a reused buffer (into zero-filled memory) was 0.85 s of CPU
     // per GiB replicated (native-notes/performance.md 9).
-    const borrowed = !this.keepsPayloads()
     const want = Math.max(0, Math.min(readChunkBytes, end - this.offset))
-    let buf = this.readBuffer(want, borrowed)
+    let buf = this.readBuffer(want)
     let n = fs.readSync(this.fd, buf, 0, want, this.offset)
     if (n < frameHeaderBytes) return false
     const first = buf.readUInt32BE(0)
     if (first > frameBytesMax) throw replError('FRAME_TOO_LARGE', `frame of ${first} bytes at byte ${this.offset}`)
     if (frameHeaderBytes + first > buf.length) { // a frame larger than the chunk: read it alone
-      buf = this.readBuffer(frameHeaderBytes + first, borrowed)
+      buf = this.readBuffer(frameHeaderBytes + first)
       n = fs.readSync(this.fd, buf, 0, Math.max(0, Math.min(buf.length, end - this.offset)), this.offset)
     }
     const read = buf.subarray(0, n)
@@ -175,7 +171,7 @@ export class JournalTail implements Follower {
       }
       const payload = f.payload
       const batch = decodeBatch(payload)
-      const a = followedBatch(batch, payload, f.end - off, borrowed)
+      const a = followedBatch(batch, payload, f.end - off)
       if (a.seq !== this.journal.nextSeq) {
         throw replError('JOURNAL_GAP', `batch at byte ${this.offset + off} starts at sequence ${a.seq}, expected ${this.journal.nextSeq}`)
       }
@@ -187,29 +183,34 @@ export class JournalTail implements Follower {
       last = a
     }
     // The journal answers its last hash from the last batch adopted, on
-    // demand: taken now, while its bytes are still in the buffer.
-    if (borrowed && last) void last.hash
+    // demand: taken now, while its bytes are surely still in the buffer.
+    if (last) void last.hash
     this.offset += off
     return followed
   }
 
-  /** A buffer of `bytes` to read into: its own, or the scratch one. */
-  private readBuffer (bytes: number, borrowed: boolean): Buffer {
-    if (!borrowed) return Buffer.allocUnsafe(bytes)
-    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, readChunkBytes))
-    return this.scratch.subarray(0, bytes)
+  /** A buffer of `bytes` to read into; the one read into before is let go. */
+  private readBuffer (bytes: number): Buffer {
+    this.letGo()
+    return (this.lastRead = this.journal.buffers.take(bytes))
+  }
+
+  private letGo (): void {
+    if (this.lastRead) this.journal.buffers.release(this.lastRead)
+    this.lastRead = null
   }
 
   private closeFd (): void {
     if (this.fd >= 0) fs.closeSync(this.fd)
     this.fd = -1
+    this.letGo()
   }
 }
 
 /** A followed batch. Its chain hash (of the payload) is taken only
  *  when asked for: acknowledgements and the checkpoint need it for a few
  *  batches, following needs it for none. */
-function followedBatch (batch: Batch, payload: Buffer, frameBytes: number, borrowed: boolean): Appended {
+function followedBatch (batch: Batch, payload: Buffer, frameBytes: number): Appended {
   let hash: Buffer | null = null
   return {
     seq: batch.seq,
@@ -217,7 +218,6 @@ function followedBatch (batch: Batch, payload: Buffer, frameBytes: number, borro
     payload,
     frameBytes,
     ts: batch.ts,
-    get hash () { return (hash ??= chainHash(this.payload)) },
-    ...(borrowed ? { borrowed: true as const } : {})
+    get hash () { return (hash ??= chainHash(this.payload)) }
   }
 }

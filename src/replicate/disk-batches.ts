@@ -10,12 +10,10 @@
 // reader that ends short of the journal's end is followed by a new one.
 import type { Seq } from '../core/records.js'
 import type { Journal, JournalEntry } from '../journal/journal.js'
-import { ReadBuffers } from '../journal/read-buffers.js'
 
+/** A payload is lent until the next call: whoever keeps it longer holds it
+ *  (`journal.buffers`, journal/read-buffers.ts). */
 export class DiskBatches {
-  /** What the batches are read into: a payload is lent until the next call,
-   *  and whoever keeps it longer holds it (journal/read-buffers.ts). */
-  readonly buffers = new ReadBuffers(2)
   private reader: AsyncGenerator<JournalEntry> | null = null
   /** The sequence the reader yields next (the batch after its last one). */
   private readerNext: Seq = 0
@@ -53,7 +51,7 @@ export class DiskBatches {
     // Journal.read takes the journal's end at its first step: this one or later.
     this.readerEnd = this.journal.nextSeq
     this.readerNext = want
-    this.reader = this.journal.read(want, this.buffers)
+    this.reader = this.journal.read(want, this.journal.buffers)
     return this.reader
   }
 

@@ -28,7 +28,8 @@ export class RecentBatches {
   private bytes = 0
   private total = 0 // payload bytes ever pushed
 
-  constructor (private readonly bytesMax: number) {}
+  /** `onDrop`: a held batch is let go (its payload's buffer may be reused). */
+  constructor (private readonly bytesMax: number, private readonly onDrop: (b: HeldBatch) => void = () => {}) {}
 
   /** The next batch: held with its payload, or only noted. */
   push (b: HeldBatch | NotedBatch): void {
@@ -39,9 +40,11 @@ export class RecentBatches {
     this.upTo.push(this.total)
     this.bytes += e.bytes
     while (this.bytes > this.bytesMax && this.items.length - this.head > 1) {
-      this.bytes -= this.items[this.head].bytes
+      const old = this.items[this.head]
+      this.bytes -= old.bytes
       this.items[this.head] = dropped // let go of the payload now, not at the next compaction
       this.head++
+      if (old.held) this.onDrop(old.held)
     }
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)

@@ -65,7 +65,7 @@ const backoffMs = [250, 500, 1000, 2000, 5000, 10000]
 
 // `batch.hash` may be computed on demand (over the payload): only the last batch an
 // ack covers needs it.
-interface InFlight { end: Seq, bytes: number, batch: { readonly hash: Buffer }, ts: number }
+interface InFlight { end: Seq, bytes: number, batch: { readonly hash: Buffer }, ts: number, held: Buffer | null }
 
 interface Session {
   conn: Connection
@@ -96,7 +96,7 @@ export class Replicator {
   private session: Session | null = null
   private peerState: PeerState = 'disconnected'
   private acked: Seq
-  private readonly recent = new RecentBatches(recentBytesMax)
+  private readonly recent = new RecentBatches(recentBytesMax, b => this.journal.buffers.release(b.payload))
   private stopped = false
   private attempt = 0
   private lastError: string | null = null
@@ -139,7 +139,6 @@ export class Replicator {
     journal.damageListeners.push(onDamage)
     this.overflow = new Overflow(journal, capture, o.onOverflow, o.journalMaxBytes, o.log, () => this.acked)
     commit.listeners.push(a => this.onAppended(a))
-    commit.keepsPayloads = () => this.keepsPayloads()
     try { this.splitBrain = loadSplitBrain(journal.dir) } catch (err) { o.log(describe(err)) }
     this.overflow.onTrack = () => this.session?.conn.fail(replError('JOURNAL_FULL', 'the journal overflowed: batches were dropped; a resync of the tracked changes follows'))
   }
@@ -261,6 +260,8 @@ export class Replicator {
     s.closed = true
     s.wake()
     s.disk.close()
+    for (const f of s.inflight.splice(0)) if (f.held) this.journal.buffers.release(f.held)
+    s.inflightBytes = 0
     this.session = null
     this.peerState = 'disconnected'
     if (this.resync) {
@@ -471,7 +472,12 @@ export class Replicator {
   // ---- streaming ---------------------------------------------------------
 
   private onAppended (a: Appended): void {
-    this.recent.push(a.borrowed ? { seq: a.seq, count: a.count, bytes: a.payload.length, ts: a.ts } : a)
+    if (this.keepsPayloads()) {
+      this.journal.buffers.hold(a.payload) // lent by the follower
+      this.recent.push(a)
+    } else {
+      this.recent.push({ seq: a.seq, count: a.count, bytes: a.payload.length, ts: a.ts })
+    }
     const gens = historyOf(this.journal.checkpoint)
     // Only when the peer reached into the current generation: one it never
     // acknowledged anything of (a promotion's, or an earlier time alone)
@@ -504,20 +510,19 @@ export class Replicator {
         if (!next || s.closed) { this.flushGathered(s); await this.sleep(s, seen); continue }
         s.sentUpTo = next.seq + next.count - 1
         this.sentBytes += next.payload.length
-        // A batch read from disk is in flight by its hash alone: its payload
-        // is lent, and goes back once the socket has it.
-        s.inflight.push({ end: s.sentUpTo, bytes: next.payload.length, batch: next.lent ? { hash: next.hash } : next, ts: next.ts })
-        s.inflightBytes += next.payload.length
+        // Payloads are lent from the journal's read buffers: each is held
+        // until the socket has it, and one from memory until its ack too (its
+        // hash is taken then). One read from disk has its hash already.
+        const { payload } = next
+        const buffers = this.journal.buffers
+        if (!next.fromDisk) buffers.hold(payload)
+        s.inflight.push({ end: s.sentUpTo, bytes: payload.length, batch: next.fromDisk ? { hash: next.hash } : next, held: next.fromDisk ? null : payload, ts: next.ts })
+        s.inflightBytes += payload.length
         // The batches of one burst go out together: at the end of the burst,
         // after every MiB of it, or at the end of the turn (a read from disk).
         s.conn.gather()
-        let written: (() => void) | undefined
-        if (next.lent) {
-          const { payload } = next
-          s.disk.buffers.hold(payload)
-          written = () => s.disk.buffers.release(payload)
-        }
-        const room = s.conn.sendBatch(next.payload, written)
+        buffers.hold(payload)
+        const room = s.conn.sendBatch(payload, () => buffers.release(payload))
         s.gatheredBytes += next.payload.length
         // With the socket's buffer full, now: or the drain never comes.
         if (!room || s.gatheredBytes >= gatherBytesMax) this.flushGathered(s)
@@ -547,11 +552,11 @@ export class Replicator {
     return s.waiting
   }
 
-  /** Whether the next batches' payloads are worth holding: the pump would
-   *  send them from memory, being at the end of what was followed or at a
-   *  batch held with its payload. Behind that it reads from disk until it
-   *  comes to one held, so payloads held meanwhile would only wait in memory
-   *  to be dropped unsent (96% of a 1 GiB write, native-notes/performance.md 24). */
+  /** Whether the next batch's payload is worth holding: the pump would send
+   *  it from memory, being at the end of what was followed or at a batch
+   *  held with its payload. Behind that it reads from disk until it comes to
+   *  one held, so payloads held meanwhile would only wait in memory to be
+   *  dropped unsent (97% of a 1 GiB write, native-notes/performance.md 24). */
   private keepsPayloads (): boolean {
     const s = this.session
     if (!s || s.closed) return false
@@ -560,7 +565,7 @@ export class Replicator {
   }
 
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */
-  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number, lent?: true } | null> {
+  private async nextBatch (s: Session): Promise<{ seq: Seq, count: number, payload: Buffer, hash: Buffer, ts: number, fromDisk?: true } | null> {
     const want = s.sentUpTo + 1
     const held = this.recent.starting(want)
     if (held) return held
@@ -568,7 +573,7 @@ export class Replicator {
     if (!e) return null
     const { batch, payload } = e
     if (batch.seq !== want) throw replError('JOURNAL_GAP', `journal holds sequence ${batch.seq} where ${want} was expected`)
-    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts, lent: true }
+    return { seq: batch.seq, count: batch.records.length, payload, hash: chainHash(payload), ts: batch.ts, fromDisk: true }
   }
 
   private onMessage (s: Session, m: Message): void {
@@ -576,15 +581,19 @@ export class Replicator {
       case 'ack': {
         if (m.applied > s.sentUpTo) return s.conn.fail(replError('BAD_MESSAGE', `ack of ${m.applied}, beyond what was sent (${s.sentUpTo})`))
         let last: InFlight | undefined
+        const done: InFlight[] = []
         while (s.inflight.length > 0 && s.inflight[0].end <= m.applied) {
           last = s.inflight.shift()!
           s.inflightBytes -= last.bytes
+          done.push(last)
         }
+        const lastHash = last?.batch.hash // taken before its payload is let go
+        for (const f of done) if (f.held) this.journal.buffers.release(f.held)
         // In the secondary's journal, not applied yet: enough for sync
         // writers (written), and fsyncs (stored, on its disk). Never past
         // what was sent on this connection.
         if (m.stored !== undefined) this.stored = Math.max(this.stored, Math.min(m.stored, s.sentUpTo))
-        void this.takeAck(m.applied, last?.batch.hash)
+        void this.takeAck(m.applied, lastHash)
         const held = Math.max(m.written ?? 0, m.stored ?? 0)
         if (held > 0) this.takeHeld(Math.min(held, s.sentUpTo))
         s.wake()

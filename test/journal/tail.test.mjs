@@ -2,8 +2,9 @@
 // primary follows the native core. JournalTail (a mount with a peer): every
 // batch reaches the listeners in order, the journal's chain hash is the
 // newest batch's, with frames smaller and larger than one read, and payloads
-// kept by a listener stay intact while later reads go on; while no listener
-// keeps them, they are lent from one reused buffer. PositionFollower
+// kept by a listener stay intact while later reads go on (each a buffer of
+// its own, or one of the journal's reused buffers that it holds); a read of
+// the journal ends at the last frame followed. PositionFollower
 // (no peer): the journal takes the writer's position without reading frames,
 // across segments the writer finished in between, and ends up as a fresh
 // open of the same directory sees it.
@@ -56,11 +57,11 @@ async function openHandedOver (dir) {
   return journal
 }
 
-async function setup (keepsPayloads) {
+async function setup () {
   const journal = await openHandedOver(join(tempDir('tail'), 'state'))
   const writer = externalWriter(journal)
   const errors = []
-  const tail = new JournalTail(journal, writer.position, err => errors.push(err), keepsPayloads)
+  const tail = new JournalTail(journal, writer.position, err => errors.push(err))
   const seen = []
   tail.listeners.push((a, batch) => seen.push({ seq: a.seq, fill: batch.records[0].data[0], bytes: batch.records.reduce((n, r) => n + r.data.length, 0), a }))
   return { journal, writer, tail, errors, seen }
@@ -68,6 +69,7 @@ async function setup (keepsPayloads) {
 
 test('batches in order, the chain hash the newest\'s, payloads kept intact', async () => {
     const { journal, writer, tail, errors, seen } = await setup()
+    tail.listeners.push(a => journal.buffers.hold(a.payload)) // kept: held
     const sizes = [100, 5000, 300 << 10, 6 << 20, 200, 1 << 20, 3 << 20, 10]
     for (let round = 0; round < 3; round++) {
       // Several frames per read, one larger than a read, then the next round reads over the same buffer.
@@ -90,21 +92,22 @@ test('batches in order, the chain hash the newest\'s, payloads kept intact', asy
     await journal.close()
 })
 
-test('payloads borrowed while nobody keeps them: kept ones stay intact, the chain hash is taken before the buffer is reused', async () => {
-  let keep = false
-  const { journal, writer, tail, errors, seen } = await setup(() => keep)
+test('payloads lent from reused buffers: held ones stay intact, the chain hash is taken before a buffer is reused', async () => {
+  let hold = false
+  const { journal, writer, tail, errors, seen } = await setup()
+  tail.listeners.push(a => { if (hold) journal.buffers.hold(a.payload) })
   // Each round ends with a frame larger than a read: read alone, at the buffer's start.
   const sizes = [100, 5000, 300 << 10, 200, 1 << 20, 3 << 20, 10, 6 << 20]
-  const borrowedRounds = [true, false, true, false]
-  for (const [round, borrowed] of borrowedRounds.entries()) {
-    keep = !borrowed
+  const heldRounds = [false, true, false, true]
+  for (const [round, held] of heldRounds.entries()) {
+    hold = held
     for (const [i, n] of sizes.entries()) writer.append(n, (round * 16 + i) & 255)
     await tail.caughtUp()
     const hash = writer.prev
-    // A read that follows nothing (a frame not whole yet) goes into the same buffer.
+    // A read that follows nothing (a frame not whole yet) goes into a buffer let go of.
     writer.append(64 << 10, 0xee, 1000)
     await tail.caughtUp()
-    assert.ok(journal.lastHash.equals(hash), `round ${round}: the chain hash is the last batch's, whatever the buffer holds since`)
+    assert.ok(journal.lastHash.equals(hash), `round ${round}: the chain hash is the last batch's, whatever the buffers hold since`)
     writer.finish()
     await tail.caughtUp()
     assert.equal(errors.map(e => e.message), [])
@@ -113,12 +116,38 @@ test('payloads borrowed while nobody keeps them: kept ones stay intact, the chai
   }
   assert.equal(seen.map(s => s.seq), writer.firsts)
   const perRound = sizes.length + 1
-  assert.equal(seen.map(s => s.a.borrowed === true), borrowedRounds.flatMap(b => Array(perRound).fill(b)))
-  for (const s of seen.filter(s => !s.a.borrowed)) {
+  const heldSeen = seen.filter((s, i) => heldRounds[Math.floor(i / perRound)])
+  assert.is(heldSeen.length, 2 * perRound)
+  for (const s of heldSeen) {
     const b = decodeBatch(s.a.payload)
     assert.is(b.seq, s.seq)
-    assert.ok(b.records.every(r => r.data.every(x => x === s.fill)), `batch ${s.seq} kept intact`)
+    assert.ok(b.records.every(r => r.data.every(x => x === s.fill)), `batch ${s.seq} held: intact`)
+    journal.buffers.release(s.a.payload)
   }
+  tail.close()
+  assert.is(journal.buffers.inUse, 0, 'every buffer back once released')
+  await journal.close()
+})
+
+test('a read of the journal stops where the frames followed end, not at a frame being written past them', async () => {
+  const { journal, writer, tail, errors } = await setup()
+  for (let i = 0; i < 3; i++) writer.append(100 << 10, i)
+  await tail.caughtUp()
+  writer.append(100 << 10, 9, 5000) // being written: not followed yet
+  const readFile = fs.promises.readFile
+  const wholeReads = []
+  fs.promises.readFile = async (...args) => { wholeReads.push(String(args[0])); return readFile(...args) }
+  try {
+    const seqs = []
+    for await (const { batch } of journal.read(writer.firsts[0])) seqs.push(batch.seq)
+    assert.equal(seqs, writer.firsts.slice(0, 3))
+    assert.equal(wholeReads, [], 'no scan of the whole segment for a frame under way')
+  } finally {
+    fs.promises.readFile = readFile
+  }
+  writer.finish()
+  await tail.caughtUp()
+  assert.equal(errors.map(e => e.message), [])
   tail.close()
   await journal.close()
 })

@@ -52,19 +52,19 @@ test('lent payloads: a held one stays intact over later reads; the buffers are r
       const e = await disk.next(want)
       assert.is(e.batch.seq, want)
       arrays.add(e.payload.buffer)
-      if (want % 10 === 0) { disk.buffers.hold(e.payload); held.push({ seq: want, payload: e.payload }) }
+      if (want % 10 === 0) { j.buffers.hold(e.payload); held.push({ seq: want, payload: e.payload }) }
     }
     for (const h of held) {
       const b = decodeBatch(h.payload)
       assert.is(b.seq, h.seq)
       assert.ok(b.records[0].data.every(x => x === h.seq), `batch ${h.seq} intact while held`)
     }
-    assert.is(disk.buffers.inUse, held.length, 'the held ones\' (the reader\'s own among them: it holds batch 40)')
+    assert.is(j.buffers.inUse, held.length, 'the held ones\' (the reader\'s own among them: it holds batch 40)')
     assert.ok(arrays.size <= held.length + 3, `${arrays.size} buffers for 40 MiB read: reused`)
-    for (const h of held) disk.buffers.release(h.payload)
+    for (const h of held) j.buffers.release(h.payload)
     disk.close()
     await new Promise(resolve => setTimeout(resolve, 50))
-    assert.is(disk.buffers.inUse, 0, 'all back once released and the reader closed')
+    assert.is(j.buffers.inUse, 0, 'all back once released and the reader closed')
   } finally {
     await j.close()
   }

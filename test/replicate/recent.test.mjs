@@ -1,6 +1,7 @@
 // The sender's recent batches (replicate/recent.ts): held ones are found by
 // their first sequence; noted ones (no payload: the sender was reading from
 // disk) are not, yet count toward the bound and the lag as held ones do.
+// A held batch the bound lets go is handed to the owner's callback.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RecentBatches } from '../../dist/replicate/recent.js'
@@ -9,7 +10,8 @@ const held = (seq, count, bytes, ts) => ({ seq, count, payload: Buffer.alloc(byt
 const noted = (seq, count, bytes, ts) => ({ seq, count, bytes, ts })
 
 test('held and noted batches: lookup, lag and bound', () => {
-  const r = new RecentBatches(1000)
+  const dropped = []
+  const r = new RecentBatches(1000, b => dropped.push(b.seq))
   r.push(held(1, 2, 100, 10)) // 1..2
   r.push(noted(3, 1, 300, 20)) // 3
   r.push(held(4, 3, 200, 30)) // 4..6
@@ -25,6 +27,7 @@ test('held and noted batches: lookup, lag and bound', () => {
   // until 1,000 at most are left (a noted batch counts as a held one would)
   r.push(noted(7, 1, 700, 40))
   assert.is(r.starting(1), null)
+  assert.equal(dropped, [1], 'a held batch let go is told (its buffer may be reused); a noted one has none')
   assert.equal(r.after(0), { bytes: 900, oldestTs: 30, complete: false })
   assert.is(r.starting(4).payload.length, 200)
 })
