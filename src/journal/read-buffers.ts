@@ -4,22 +4,34 @@
 // socket), garbage that only a full collection frees, 64 MiB of it at a time:
 // most of a replicating primary's memory (native-notes/performance.md 22, 25).
 //
+// Reads are carved one after the other out of the buffer open now, so that
+// many small reads share one (a follower in step with small writes reads a
+// batch at a time: a buffer each, a 4 KiB batch held in the recent batches
+// kept 4 MiB, and sync mode allocated 4 MiB per write). The pool holds the
+// open one itself until a read no longer fits in what is left of it.
+//
 // Whoever reads into one takes it (one user); whoever keeps a view of it past
 // the reader's next step holds it (one more user) and releases it when done.
 // The buffer goes back to the spares when the last user releases it. A view
 // released too early would be read over while still in use, so the holds are
-// few and named: the reader's own, and the socket's until a write is done.
-// A hold never released only costs the reuse (the buffer is left to the
+// few and named, all in the sender (replicate/sender.ts): a recent batch
+// kept to send from memory, a batch in flight until its ack (its hash is
+// taken then), a payload handed to the socket until the write is done. A
+// hold never released only costs the reuse (the buffer is left to the
 // collector); the pool never grows past what is held at once plus the spares.
+// Views of other buffers (a payload the JavaScript journal encoded) are
+// neither counted nor reused: holding or releasing them does nothing.
 
-/** The journal's reads (journal.ts streamSegment): at most this many bytes each. */
+/** The journal's reads (journal.ts streamSegment, tail.ts): at most this many bytes each. */
 export const readChunkBytes = 4 * 1024 * 1024
 
 export class ReadBuffers {
+  private readonly bytes = readChunkBytes
   private readonly spares: Buffer[] = []
   private readonly users = new Map<ArrayBufferLike, { whole: Buffer, n: number }>()
-
-  private readonly bytes = readChunkBytes
+  /** The buffer reads are carved from, and where its unused part starts. */
+  private open: Buffer | null = null
+  private openAt = 0
 
   /** At most `sparesMax` buffers kept unused. A read larger than a chunk
    *  (one frame alone) gets a buffer of its own, not reused. */
@@ -28,9 +40,16 @@ export class ReadBuffers {
   /** `n` bytes to read into, with one user: the caller. */
   take (n: number): Buffer {
     if (n > this.bytes) return Buffer.allocUnsafe(n)
-    const whole = this.spares.pop() ?? Buffer.allocUnsafe(this.bytes)
-    this.users.set(whole.buffer, { whole, n: 1 })
-    return whole.subarray(0, n)
+    if (!this.open || this.openAt + n > this.bytes) {
+      if (this.open) this.release(this.open) // the pool's own use: nothing more is carved from it
+      const whole = this.open = this.spares.pop() ?? Buffer.allocUnsafe(this.bytes)
+      this.users.set(whole.buffer, { whole, n: 1 })
+      this.openAt = 0
+    }
+    const view = this.open.subarray(this.openAt, this.openAt + n)
+    this.openAt += n
+    this.hold(view)
+    return view
   }
 
   /** One more user of the buffer `view` lies in, until `release`. */
@@ -47,6 +66,10 @@ export class ReadBuffers {
     if (this.spares.length < this.sparesMax) this.spares.push(u.whole)
   }
 
-  /** Buffers in use now (tests, status). */
-  get inUse (): number { return this.users.size }
+  /** Buffers in use by others than the pool (tests). */
+  get inUse (): number {
+    let n = 0
+    for (const u of this.users.values()) if (u.whole !== this.open || u.n > 1) n++
+    return n
+  }
 }

@@ -146,9 +146,9 @@ export class JournalTail implements Follower {
         throw err
       }
     }
-    // Payloads are views of a buffer read for them alone: a copy of each
-    // out of a reused buffer (into zero-filled memory) was 0.85 s of CPU
-    // per GiB replicated (native-notes/performance.md 9).
+    // Payloads are views of the buffer read into, never copies: a copy of
+    // each (into zero-filled memory) was 0.85 s of CPU per GiB replicated
+    // (native-notes/performance.md 9).
     const want = Math.max(0, Math.min(readChunkBytes, end - this.offset))
     let buf = this.readBuffer(want)
     let n = fs.readSync(this.fd, buf, 0, want, this.offset)

@@ -472,7 +472,7 @@ export class Replicator {
   // ---- streaming ---------------------------------------------------------
 
   private onAppended (a: Appended): void {
-    if (this.keepsPayloads()) {
+    if (this.keepsPayload(a.seq)) {
       this.journal.buffers.hold(a.payload) // lent by the follower
       this.recent.push(a)
     } else {
@@ -552,16 +552,12 @@ export class Replicator {
     return s.waiting
   }
 
-  /** Whether the next batch's payload is worth holding: the pump would send
-   *  it from memory, being at the end of what was followed or at a batch
-   *  held with its payload. Behind that it reads from disk until it comes to
-   *  one held, so payloads held meanwhile would only wait in memory to be
-   *  dropped unsent (97% of a 1 GiB write, native-notes/performance.md 24). */
-  private keepsPayloads (): boolean {
+  /** Whether the payload of the batch appended at `seq` is worth holding:
+   *  the pump would send it from memory (recent.ts `wouldSend`). No session:
+   *  the next one starts from disk at what was acknowledged. */
+  private keepsPayload (seq: Seq): boolean {
     const s = this.session
-    if (!s || s.closed) return false
-    const want = s.sentUpTo + 1
-    return want > this.journal.lastSeq || this.recent.starting(want) !== null
+    return s !== null && !s.closed && this.recent.wouldSend(s.sentUpTo + 1, seq)
   }
 
   /** The batch after s.sentUpTo: from memory when recent, else from disk. */

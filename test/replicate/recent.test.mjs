@@ -32,4 +32,15 @@ test('held and noted batches: lookup, lag and bound', () => {
   assert.is(r.starting(4).payload.length, 200)
 })
 
+test('would the sender send the next batch from memory', () => {
+  const r = new RecentBatches(1 << 20)
+  assert.ok(r.wouldSend(1, 1), 'caught up: everything before it sent')
+  r.push(held(1, 2, 100, 10)) // 1..2
+  assert.ok(r.wouldSend(1, 3), 'at a held batch: it goes on from memory')
+  assert.ok(r.wouldSend(3, 3))
+  r.push(noted(3, 1, 100, 20)) // 3: noted
+  assert.not.ok(r.wouldSend(3, 4), 'at a noted one: it reads from disk, past what comes now')
+  assert.ok(r.wouldSend(4, 4))
+})
+
 test.run()
