@@ -86,8 +86,10 @@ export class Journal {
   /** Damage met (at open or while reading): never cut, always named. */
   readonly damage: JournalDamage[] = []
   /** What its followers and the sender's reads read into, used again once
-   *  nobody holds what was read (read-buffers.ts). */
-  readonly buffers = new ReadBuffers(4)
+   *  nobody holds what was read (read-buffers.ts). Up to 8 kept spare (32
+   *  MiB): with fewer, a burst's buffers went to the collector and the
+   *  replicating primary peaked higher (native-notes/performance.md 25). */
+  readonly buffers = new ReadBuffers(8)
   readonly damageListeners: Array<(d: JournalDamage) => void> = []
   /** The data generation whose end this journal lost (lostTail), if it did at this open. */
   tailLostIn: string | null = null
