@@ -906,13 +906,6 @@ async function * readSegment (path: string, limit = Infinity, holes: SegmentHole
   for (const b of scan.batches) if (b.batch.seq >= nextSeq) yield { batch: b.batch, payload: b.payload }
 }
 
-/** A buffer of `bytes` for the next read: the reader's use of the one it
- *  read into before (`prev`) ends here. */
-function nextReadBuffer (bytes: number, prev: Buffer | null, buffers?: ReadBuffers): Buffer {
-  if (prev) buffers?.release(prev)
-  return buffers ? buffers.take(bytes) : Buffer.allocUnsafe(bytes)
-}
-
 /** One segment's batches from byte `from`, read in chunks of readChunkBytes;
  *  each payload is a view of the chunk it lies in. A frame that runs past a
  *  chunk's end starts the next chunk (one larger than a chunk is read alone):
@@ -933,14 +926,14 @@ async function * streamSegment (path: string, limit = Infinity, from = 0, buffer
   try {
     for (let pos = from; pos < limit;) {
       let asked = Math.min(readChunkBytes, limit - pos)
-      buf = nextReadBuffer(asked, buf, buffers)
+      buf = buffers ? buffers.next(asked, buf) : Buffer.allocUnsafe(asked)
       let n = (await fh.read(buf, 0, asked, pos)).bytesRead
       if (n === 0) return
       const first = n >= frameHeaderBytes ? frameHeaderBytes + buf.readUInt32BE(0) : 0
       if (n === asked && first > n && first <= frameHeaderBytes + frameBytesMax) {
         if (pos + first > limit) return
         asked = first
-        buf = nextReadBuffer(asked, buf, buffers)
+        buf = buffers ? buffers.next(asked, buf) : Buffer.allocUnsafe(asked)
         n = (await fh.read(buf, 0, asked, pos)).bytesRead
       }
       const read = buf.subarray(0, n)

@@ -52,6 +52,13 @@ export class ReadBuffers {
     return view
   }
 
+  /** `n` bytes for a reader's next read: its use of the ones it read into
+   *  before (`prev`) ends here. */
+  next (n: number, prev: Buffer | null): Buffer {
+    if (prev) this.release(prev)
+    return this.take(n)
+  }
+
   /** One more user of the buffer `view` lies in, until `release`. */
   hold (view: Buffer): void {
     const u = this.users.get(view.buffer)

@@ -191,8 +191,7 @@ export class JournalTail implements Follower {
 
   /** A buffer of `bytes` to read into; the one read into before is let go. */
   private readBuffer (bytes: number): Buffer {
-    this.letGo()
-    return (this.lastRead = this.journal.buffers.take(bytes))
+    return (this.lastRead = this.journal.buffers.next(bytes, this.lastRead))
   }
 
   private letGo (): void {

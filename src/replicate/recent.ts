@@ -33,8 +33,9 @@ export class RecentBatches {
 
   /** The next batch: held with its payload, or only noted. */
   push (b: HeldBatch | NotedBatch): void {
-    const held = 'payload' in b ? b : null
-    const e: Entry = { seq: b.seq, count: b.count, bytes: held ? held.payload.length : (b as NotedBatch).bytes, ts: b.ts, held }
+    const e: Entry = 'payload' in b
+      ? { seq: b.seq, count: b.count, bytes: b.payload.length, ts: b.ts, held: b }
+      : { seq: b.seq, count: b.count, bytes: b.bytes, ts: b.ts, held: null }
     this.total += e.bytes
     this.items.push(e)
     this.upTo.push(this.total)

@@ -62,7 +62,7 @@ export class Connection extends EventEmitter {
     this.socket.cork()
     this.socket.write(frameHeaderOf([prefix, payload]))
     this.socket.write(prefix)
-    const ok = this.socket.write(payload, written && (() => written()))
+    const ok = this.socket.write(payload, written)
     this.socket.uncork()
     return ok
   }
