@@ -5,6 +5,7 @@
 import { nativeCore } from '../native/addon.js'
 import { frameBytesMax, frameHeaderBytes } from '../core/limits.js'
 import { replError } from '../core/errors.js'
+import type { ReadBuffers } from './read-buffers.js'
 
 /** The standard CRC-32C (RFC 3720) of bytes, continuing from `prev`: ISA-L's,
  *  through the addon. @node-rs/crc32's was 1.3 s of CPU per GiB replicated,
@@ -55,13 +56,18 @@ export function checkFrameAt (buf: Buffer, off: number, maxBytes = frameBytesMax
 
 /** Stream decoder: feed chunks as they arrive, get whole verified payloads.
  *  Throws FRAME_TOO_LARGE / FRAME_CRC; after a throw the stream is unusable
- *  (the caller ends the connection, as DESIGN.md says). */
+ *  (the caller ends the connection, as DESIGN.md says).
+ *
+ *  A payload that lies in one chunk is a view of it; one that lies across
+ *  chunks is joined into a new buffer, or, given `joined` and when it starts
+ *  with `joined.prefix`, into one of `joined.buffers` with one user: whoever
+ *  takes the payload, who releases it when done (read-buffers.ts). */
 export class FrameDecoder {
   private chunks: Buffer[] = []
   private buffered = 0
   private need = -1 // payload length of the frame being assembled, -1 = header not read
   private crc = 0
-  constructor (private maxBytes = frameBytesMax) {}
+  constructor (private maxBytes = frameBytesMax, private readonly joined?: { buffers: ReadBuffers, prefix: Uint8Array }) {}
 
   /** Changes the bound for frames whose header is read from now on (a
    *  connection's bound rises once its peer authenticated). */
@@ -83,7 +89,7 @@ export class FrameDecoder {
         this.crc = h.readUInt32BE(4)
       }
       if (this.buffered < this.need) break
-      const payload = this.take(this.need)
+      const payload = this.take(this.need, this.joined && this.startsWith(this.joined.prefix) ? this.joined.buffers : undefined)
       if (crc32c(payload) !== this.crc) throw replError('FRAME_CRC', `frame CRC mismatch (${this.need} bytes)`)
       this.need = -1
       out.push(payload)
@@ -94,7 +100,18 @@ export class FrameDecoder {
   /** Bytes held for an incomplete frame (0 at a frame boundary). */
   get pending (): number { return this.buffered + (this.need >= 0 ? frameHeaderBytes : 0) }
 
-  private take (n: number): Buffer {
+  /** Whether the bytes buffered begin with `prefix`. */
+  private startsWith (prefix: Uint8Array): boolean {
+    if (this.buffered < prefix.length) return false
+    let i = 0
+    for (const c of this.chunks) {
+      for (let k = 0; k < c.length && i < prefix.length; k++, i++) if (c[k] !== prefix[i]) return false
+      if (i === prefix.length) return true
+    }
+    return false
+  }
+
+  private take (n: number, into?: ReadBuffers): Buffer {
     if (n === 0) return Buffer.alloc(0)
     const first = this.chunks[0]
     if (first.length >= n) {
@@ -105,7 +122,7 @@ export class FrameDecoder {
       this.buffered -= n
       return out
     }
-    const out = Buffer.allocUnsafe(n)
+    const out = into ? into.take(n) : Buffer.allocUnsafe(n)
     let filled = 0
     while (filled < n) {
       const c = this.chunks[0]

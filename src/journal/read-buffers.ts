@@ -60,13 +60,13 @@ export class ReadBuffers {
   }
 
   /** One more user of the buffer `view` lies in, until `release`. */
-  hold (view: Buffer): void {
+  hold (view: Uint8Array): void {
     const u = this.users.get(view.buffer)
     if (u) u.n++
   }
 
   /** One user fewer of the buffer `view` lies in; the last one gives it back. */
-  release (view: Buffer): void {
+  release (view: Uint8Array): void {
     const u = this.users.get(view.buffer)
     if (!u || --u.n > 0) return
     this.users.delete(view.buffer)

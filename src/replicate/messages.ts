@@ -132,13 +132,16 @@ export function encodeMessage (m: Message): Buffer {
   return encodeValue(m)
 }
 
+/** How every batch message the sender writes begins: {"t":"batch","b": */
+export const batchMessageHead: Uint8Array = Buffer.from([0xa2, 0x61, 0x74, 0x65, 0x62, 0x61, 0x74, 0x63, 0x68, 0x61, 0x62])
+
 /** The CBOR bytes that come before a batch payload in {t:'batch', b: payload}:
  *  a map of two, "t": "batch", "b": and a byte-string header. The sender
  *  writes prefix and payload side by side, so the payload (up to a MiB of
  *  write data) is never copied into a message; decodeMessage reads the
  *  result like any other message (a test checks they agree). */
 export function batchMessagePrefix (payloadBytes: number): Buffer {
-  const head = Buffer.from([0xa2, 0x61, 0x74, 0x65, 0x62, 0x61, 0x74, 0x63, 0x68, 0x61, 0x62]) // {"t":"batch","b":
+  const head = batchMessageHead
   let len: Buffer
   if (payloadBytes < 24) len = Buffer.from([0x40 + payloadBytes])
   else if (payloadBytes < 0x100) len = Buffer.from([0x58, payloadBytes])

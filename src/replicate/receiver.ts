@@ -505,40 +505,11 @@ export class Secondary {
           else if (batch.sync) this.scheduleWrittenAck(conn)
         }
         this.enqueue(conn, async () => {
-          if (deferred) {
-            this.deferredStores--
-            this.store([arrived])
-          } else this.storeArrived(conn) // if its read's store has not run yet
-          const { before, hash } = arrived
-          if (!before || !hash) return // its store failed: the connection ends
-          // Acknowledged before it is applied: by the ack scheduled at its
-          // arrival, or here (a deferred store; for a sync, this runs before
-          // the turn's scheduled one would, and one sync covers every batch
-          // of the socket read).
-          if (toDisk) await this.ackStored(conn)
-          else if (batch.sync) this.ackWritten(conn)
-          if (this.journal.segmentCount > untrimmedSegmentsMax) await this.trimsSettled()
           try {
-            for (let i = 0; i < batch.records.length; i++) {
-              if (batch.seq + i > this.applied) await this.applyOne(batch.records[i], batch.seq + i) // recovery may have applied it
-            }
-          } catch (err) {
-            // Stopping while the copy's storage refuses it: the batch stays
-            // in the journal and is applied at the next start.
-            if (isReplError(err, 'APPLY_BLOCKED')) throw err
-            // Refused halfway (what only the copy could tell, a symlink
-            // leading out): the batch leaves the journal, so neither a
-            // restart nor the chain keeps it; the copy is mid-batch.
-            await this.trimsSettled()
-            await this.journal.undo(before)
-            if (this.consistent) this.markInconsistent(`batch ${batch.seq} refused after part of it was applied`)
-            throw err
+            await this.storeAndApply(conn, arrived, deferred, toDisk)
+          } finally {
+            conn.releaseBatch(payload) // stored and applied, or never to be: its buffer is read into again
           }
-          this.batches++
-          this.bytes += payload.length
-          if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
-          this.ackApplied(conn, batch.sync)
-          this.trimSoon(batch.seq + batch.records.length - 1, hash)
         }, true)
         return
       }
@@ -607,6 +578,46 @@ export class Secondary {
   /** Queues `job` in arrival order. Only a batch's apply runs `besideTrims`:
    *  any other job may move the journal's history or checkpoint (a rebase,
    *  a roll-back), or read segments a trim deletes, so it waits for them. */
+  /** A batch's turn on the queue: stored (if its read's store has not run
+   *  yet), acknowledged as its mode asks, applied, acknowledged as applied. */
+  private async storeAndApply (conn: Connection, arrived: Arrived, deferred: boolean, toDisk: boolean): Promise<void> {
+    const { batch, payload } = arrived
+    if (deferred) {
+      this.deferredStores--
+      this.store([arrived])
+    } else this.storeArrived(conn) // if its read's store has not run yet
+    const { before, hash } = arrived
+    if (!before || !hash) return // its store failed: the connection ends
+    // Acknowledged before it is applied: by the ack scheduled at its
+    // arrival, or here (a deferred store; for a sync, this runs before
+    // the turn's scheduled one would, and one sync covers every batch
+    // of the socket read).
+    if (toDisk) await this.ackStored(conn)
+    else if (batch.sync) this.ackWritten(conn)
+    if (this.journal.segmentCount > untrimmedSegmentsMax) await this.trimsSettled()
+    try {
+      for (let i = 0; i < batch.records.length; i++) {
+        if (batch.seq + i > this.applied) await this.applyOne(batch.records[i], batch.seq + i) // recovery may have applied it
+      }
+    } catch (err) {
+      // Stopping while the copy's storage refuses it: the batch stays
+      // in the journal and is applied at the next start.
+      if (isReplError(err, 'APPLY_BLOCKED')) throw err
+      // Refused halfway (what only the copy could tell, a symlink
+      // leading out): the batch leaves the journal, so neither a
+      // restart nor the chain keeps it; the copy is mid-batch.
+      await this.trimsSettled()
+      await this.journal.undo(before)
+      if (this.consistent) this.markInconsistent(`batch ${batch.seq} refused after part of it was applied`)
+      throw err
+    }
+    this.batches++
+    this.bytes += payload.length
+    if (this.resyncUntil !== null && this.applied >= this.resyncUntil) this.becomeConsistent()
+    this.ackApplied(conn, batch.sync)
+    this.trimSoon(batch.seq + batch.records.length - 1, hash)
+  }
+
   private enqueue (conn: Connection, job: () => Promise<void>, besideTrims = false): void {
     this.queue = this.queue.then(async () => {
       if (!besideTrims) await this.trimsSettled()

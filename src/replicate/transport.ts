@@ -13,7 +13,8 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { readFileSync } from 'node:fs'
 import { FrameDecoder, encodeFrame, frameHeader, frameHeaderOf } from '../journal/frame.js'
-import { batchMessagePrefix, decodeMessage, encodeMessage, type Message } from './messages.js'
+import { batchMessageHead, batchMessagePrefix, decodeMessage, encodeMessage, type Message } from './messages.js'
+import { ReadBuffers } from '../journal/read-buffers.js'
 import { describe, ReplError, replError } from '../core/errors.js'
 import { frameBytesMax, preAuthConnectionsMax, preAuthDeadlineMs, preAuthFrameBytesMax } from '../core/limits.js'
 
@@ -27,7 +28,13 @@ export interface Connection {
 }
 
 export class Connection extends EventEmitter {
-  private readonly decoder = new FrameDecoder(preAuthFrameBytesMax)
+  /** What batches that came in several socket reads are joined into, used
+   *  again once the receiver is done with them (releaseBatch): a new buffer
+   *  per frame was fresh memory to fault in and garbage for the collector,
+   *  a MiB at a time on a secondary taking large writes
+   *  (native-notes/performance.md 26). */
+  private readonly joined = new ReadBuffers(4)
+  private readonly decoder = new FrameDecoder(preAuthFrameBytesMax, { buffers: this.joined, prefix: batchMessageHead })
   private trusted = false
   private closed = false
   private held: Message[] | null = null
@@ -82,6 +89,13 @@ export class Connection extends EventEmitter {
     if (!this.gathering) return
     this.gathering = false
     this.socket.uncork()
+  }
+
+  /** Gives back the payload (`b`) of a batch message received here once
+   *  nothing uses it any more: the buffer it was joined into (if it was) is
+   *  read into again. Never called, its buffer is left to the collector. */
+  releaseBatch (b: Uint8Array): void {
+    this.joined.release(b)
   }
 
   /** The peer proved it knows the secret: full-size frames from now on. */

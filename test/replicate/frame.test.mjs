@@ -8,9 +8,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { FrameDecoder, encodeFrame, checkFrameAt } from '../../dist/journal/frame.js'
+import { ReadBuffers, readChunkBytes } from '../../dist/journal/read-buffers.js'
 import { encodeValue } from '../../dist/journal/codec.js'
 import { Connection } from '../../dist/replicate/transport.js'
-import { decodeMessage } from '../../dist/replicate/messages.js'
+import { batchMessagePrefix, decodeMessage } from '../../dist/replicate/messages.js'
 import { frameBytesMax } from '../../dist/core/limits.js'
 import { socketPair } from '../helpers/socket-pair.mjs'
 
@@ -87,6 +88,42 @@ test('payloads handed out stay intact after later pushes (no reused buffer)', ()
   const got = []
   for (let i = 0; i < stream.length; i += 5) got.push(...d.push(Buffer.from(stream.subarray(i, i + 5))))
   assert.equal(hex(got), hex(payloads))
+})
+
+test('payloads that start with the given prefix and lie across chunks are joined into the buffers given', () => {
+  const buffers = new ReadBuffers(2)
+  const prefix = Buffer.from('BATCH:')
+  const frames = [Buffer.concat([prefix, Buffer.alloc(3000, 1)]), Buffer.alloc(3000, 2), Buffer.concat([prefix, Buffer.alloc(5, 3)])]
+  const s = Buffer.concat(frames.map(p => encodeFrame(p)))
+  const want = hex(frames)
+  // Every split offset, those inside a prefix included.
+  for (let i = 0; i <= s.length; i++) {
+    const d = new FrameDecoder(frameBytesMax, { buffers, prefix })
+    const out = [...d.push(s.subarray(0, i)), ...d.push(s.subarray(i))]
+    assert.equal(hex(out), want, `split at ${i}`)
+    // Joined into the buffers given: a prefixed frame the split cuts, never
+    // the unprefixed one (the given buffers are readChunkBytes long).
+    const cut = (k) => { const start = frames.slice(0, k).reduce((n, p) => n + 8 + p.length, 0); return i > start + 8 && i < start + 8 + frames[k].length }
+    for (const k of [0, 1, 2]) assert.is(out[k].buffer.byteLength === readChunkBytes, k !== 1 && cut(k), `split at ${i}, frame ${k}`)
+    for (const p of out) buffers.release(p)
+    assert.is(buffers.inUse, 0)
+  }
+})
+
+test('a joined payload released is read over by the next; one held is not', () => {
+  const buffers = new ReadBuffers(2)
+  const prefix = Buffer.from('B')
+  const d = new FrameDecoder(frameBytesMax, { buffers, prefix })
+  const frameOf = (n, v) => encodeFrame(Buffer.concat([prefix, Buffer.alloc(n, v)]))
+  const push = (f) => [...d.push(f.subarray(0, 100)), ...d.push(f.subarray(100))]
+  const [a] = push(frameOf(3 * 1024 * 1024, 1)) // most of a read buffer
+  const [b] = push(frameOf(3 * 1024 * 1024, 2)) // does not fit beside it: the next buffer
+  assert.ok(a.buffer !== b.buffer)
+  buffers.release(a)
+  const [c] = push(frameOf(3 * 1024 * 1024, 3)) // a's buffer again
+  assert.ok(c.buffer === a.buffer, 'read into the buffer given back')
+  assert.ok(b.subarray(1).every(x => x === 2), 'the one still held is intact')
+  assert.ok(c.subarray(1).every(x => x === 3))
 })
 
 test('a bad CRC is FRAME_CRC at every split offset', () => {
@@ -168,6 +205,25 @@ test('valid messages are delivered in order, however the bytes arrive', async ()
     assert.is(why, null, 'clean end')
     assert.equal(replies, [])
   }
+})
+
+test('a Connection joins batches into buffers it reads into again once released', async () => {
+  const [x, y] = socketPair()
+  const conn = new Connection(x)
+  conn.authenticated() // full-size frames
+  const got = []
+  conn.on('message', m => got.push(m))
+  // As the sender writes them (transport.ts sendBatch).
+  const batch = (v) => { const b = Buffer.alloc(3 * 1024 * 1024, v); return encodeFrame(Buffer.concat([batchMessagePrefix(b.length), b])) }
+  for (const v of [1, 2]) { const f = batch(v); for (let i = 0; i < f.length; i += 64 * 1024) y.write(f.subarray(i, i + 64 * 1024)) }
+  while (got.length < 2) await new Promise(resolve => setImmediate(resolve))
+  conn.releaseBatch(got[0].b)
+  const f = batch(3)
+  for (let i = 0; i < f.length; i += 64 * 1024) y.write(f.subarray(i, i + 64 * 1024))
+  while (got.length < 3) await new Promise(resolve => setImmediate(resolve))
+  assert.ok(got[2].b.buffer === got[0].b.buffer, 'the released batch\'s buffer read into again')
+  assert.ok(got[1].b.every(v => v === 2) && got[2].b.every(v => v === 3), 'the held one intact')
+  conn.close()
 })
 
 const cases = {
