@@ -128,16 +128,18 @@ async function preAuthSession (d, ctx, c, T) {
     }
     case 'other-first': c.sendMsg(otherMessage(d, ctx)); break
     case 'bad-auth': {
-      c.sendMsg({ t: 'hello', proto: protocolVersion, group: ctx.group, node: 'fuzzer', role: 'primary', volumes: ctx.volumes, nonce: hello.nonce, auth: true })
+      // A nonce of bytes: the hello variant drawn may carry another type, which this session's own MACs cannot take.
+      const nonce = hello.nonce instanceof Uint8Array ? hello.nonce : newNonce()
+      c.sendMsg({ t: 'hello', proto: protocolVersion, group: ctx.group, node: 'fuzzer', role: 'primary', volumes: ctx.volumes, nonce, auth: true })
       const theirs = await c.next(m => m.t === 'hello', 2000)
       const mine = await c.next(m => m.t === 'auth', 2000)
       if (!theirs) break
       c.sendMsg(d.pick([
         () => ({ t: 'auth', mac: newNonce() }),
         () => ({ t: 'auth', mac: mine?.mac ?? newNonce() }), // reflected
-        () => ({ t: 'auth', mac: authMac(ctx.secret, 'primary', 'other', hello.nonce, theirs.nonce) }),
-        () => ({ t: 'auth', mac: authMac(ctx.secret, 'secondary', ctx.group, hello.nonce, theirs.nonce) }),
-        () => ({ t: 'auth', mac: authMac(ctx.secret, 'primary', ctx.group, hello.nonce, theirs.nonce).subarray(0, 31) }),
+        () => ({ t: 'auth', mac: authMac(ctx.secret, 'primary', 'other', nonce, theirs.nonce) }),
+        () => ({ t: 'auth', mac: authMac(ctx.secret, 'secondary', ctx.group, nonce, theirs.nonce) }),
+        () => ({ t: 'auth', mac: authMac(ctx.secret, 'primary', ctx.group, nonce, theirs.nonce).subarray(0, 31) }),
         () => otherMessage(d, ctx)
       ])())
       break
