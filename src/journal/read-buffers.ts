@@ -1,8 +1,9 @@
-// Buffers the journal is read into, used again once nothing needs what was
-// read in them. A new 4 MiB buffer per read was fresh memory for the kernel
-// to fault in and, held past two scavenges (a sender's batches wait for the
-// socket), garbage that only a full collection frees, 64 MiB of it at a time:
-// most of a replicating primary's memory (native-notes/performance.md 22, 25).
+// Buffers the journal is read into (and a connection joins received batches
+// into), used again once nothing needs what is in them. A new 4 MiB buffer
+// per read was fresh memory for the kernel to fault in and, held past two
+// scavenges (a sender's batches wait for the socket), garbage that only a
+// full collection frees, 64 MiB of it at a time: most of a replicating
+// primary's memory (native-notes/performance.md 22, 25, 26).
 //
 // Reads are carved one after the other out of the buffer open now, so that
 // many small reads share one (a follower in step with small writes reads a
@@ -14,11 +15,13 @@
 // the reader's next step holds it (one more user) and releases it when done.
 // The buffer goes back to the spares when the last user releases it. A view
 // released too early would be read over while still in use, so the holds are
-// few and named, all in the sender (replicate/sender.ts): a recent batch
-// kept to send from memory, a batch in flight until its ack (its hash is
-// taken then), a payload handed to the socket until the write is done. A
-// hold never released only costs the reuse (the buffer is left to the
-// collector); the pool never grows past what is held at once plus the spares.
+// few and named: in the sender (replicate/sender.ts), a recent batch kept to
+// send from memory, a batch in flight until its ack (its hash is taken then),
+// a payload handed to the socket until the write is done; on a secondary's
+// connection (replicate/transport.ts), a batch received until it is applied.
+// A hold never released keeps its buffer as long as the pool lives (the
+// pool knows it by its users): every take and hold has its release on every
+// path. The pool never grows past what is held at once plus the spares.
 // Views of other buffers (a payload the JavaScript journal encoded) are
 // neither counted nor reused: holding or releasing them does nothing.
 

@@ -575,9 +575,6 @@ export class Secondary {
     }
   }
 
-  /** Queues `job` in arrival order. Only a batch's apply runs `besideTrims`:
-   *  any other job may move the journal's history or checkpoint (a rebase,
-   *  a roll-back), or read segments a trim deletes, so it waits for them. */
   /** A batch's turn on the queue: stored (if its read's store has not run
    *  yet), acknowledged as its mode asks, applied, acknowledged as applied. */
   private async storeAndApply (conn: Connection, arrived: Arrived, deferred: boolean, toDisk: boolean): Promise<void> {
@@ -618,6 +615,9 @@ export class Secondary {
     this.trimSoon(batch.seq + batch.records.length - 1, hash)
   }
 
+  /** Queues `job` in arrival order. Only a batch's apply runs `besideTrims`:
+   *  any other job may move the journal's history or checkpoint (a rebase,
+   *  a roll-back), or read segments a trim deletes, so it waits for them. */
   private enqueue (conn: Connection, job: () => Promise<void>, besideTrims = false): void {
     this.queue = this.queue.then(async () => {
       if (!besideTrims) await this.trimsSettled()

@@ -93,7 +93,8 @@ export class Connection extends EventEmitter {
 
   /** Gives back the payload (`b`) of a batch message received here once
    *  nothing uses it any more: the buffer it was joined into (if it was) is
-   *  read into again. Never called, its buffer is left to the collector. */
+   *  read into again. Not given back, it stays this connection's and goes to
+   *  the collector with it. */
   releaseBatch (b: Uint8Array): void {
     this.joined.release(b)
   }
