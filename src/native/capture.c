@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,15 +41,20 @@ struct held_list { struct hot_entry **v; size_t n, cap; };
 
 /* A FUSE thread waiting for the secondary to acknowledge `seq`: a write
  * until the secondary's journal file holds it, an fsync until its disk does
- * (`flushed`). Each has a condition of its own, so that an ack wakes only the
+ * (`flushed`). Each has a semaphore of its own, so that an ack wakes only the
  * writers it covers: a broadcast woke every waiter on every ack, and on this
  * VM each wake-up of a thread that goes back to sleep costs tens of
- * microseconds. */
+ * microseconds. The waker takes a waiter off the list under `mu` and posts
+ * its semaphore after letting `mu` go: signalled under `mu` (a condition
+ * variable), the woken thread went straight back to sleep on `mu`, held by
+ * the waker, and needed a second wake-up (native-notes/performance.md 27).
+ * A waiter taken off the list does not return before its post has come. */
 struct sync_waiter {
   uint64_t seq;
   int flushed;
-  pthread_cond_t cv;
-  struct sync_waiter *next;
+  int taken;                  /* under mu: off the list, its post on the way */
+  sem_t posted;
+  struct sync_waiter *next;   /* the list; once taken, the waker's list of posts to make */
 };
 
 struct capture {
@@ -71,7 +77,6 @@ struct capture {
   uint64_t next_token;
 
   pthread_mutex_t mu;
-  pthread_condattr_t sync_cattr;     /* CLOCK_MONOTONIC, for the waiters' conditions */
   struct sync_waiter *sync_waiters;
   int sync_on, fell_back, track, closing;
   uint32_t sync_timeout_ms, sync_waiting;
@@ -92,11 +97,29 @@ static int covered(const struct capture *c, uint64_t seq, int flushed) {
   return seq <= (flushed ? c->flushed : c->acked) + c->window;
 }
 
-/* Holding mu: wakes the waiters the acks cover, or all of them (they look at
- * the modes again: fallback, sync off, closing). */
-static void wake_waiters(struct capture *c, int all) {
-  for (struct sync_waiter *w = c->sync_waiters; w; w = w->next)
-    if (all || covered(c, w->seq, w->flushed)) pthread_cond_signal(&w->cv);
+/* Holding mu: takes off the list the waiters the acks cover, or all of them
+ * (they look at the modes again: fallback, sync off, closing); post_waiters
+ * wakes them once mu is let go. */
+static struct sync_waiter *take_waiters(struct capture *c, int all) {
+  struct sync_waiter *taken = NULL, **p = &c->sync_waiters;
+  while (*p) {
+    struct sync_waiter *w = *p;
+    if (!all && !covered(c, w->seq, w->flushed)) { p = &w->next; continue; }
+    *p = w->next;
+    w->taken = 1;
+    w->next = taken;
+    taken = w;
+  }
+  return taken;
+}
+
+/* Not holding mu. A waiter may be gone as soon as its post is made. */
+static void post_waiters(struct sync_waiter *taken) {
+  while (taken) {
+    struct sync_waiter *next = taken->next;
+    sem_post(&taken->posted);
+    taken = next;
+  }
 }
 
 static void wake(struct capture *c) {
@@ -180,8 +203,6 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
   jenc_init(&c->tq, 0);
   c->next_token = 1;
   pthread_mutex_init(&c->mu, NULL);
-  pthread_condattr_init(&c->sync_cattr);
-  pthread_condattr_setclock(&c->sync_cattr, CLOCK_MONOTONIC);
   c->sync_on = cfg->sync_mode != 0;
   c->sync_timeout_ms = cfg->sync_timeout_ms ? cfg->sync_timeout_ms : 10000;
   c->acked = c->flushed = cfg->next_seq - 1;   /* nothing before the handover waits */
@@ -200,7 +221,6 @@ int capture_open(const struct capture_config *cfg, struct capture **out, char *e
     pthread_cond_destroy(&c->lk_cv);
     pthread_mutex_destroy(&c->tq_mu);
     pthread_mutex_destroy(&c->mu);
-    pthread_condattr_destroy(&c->sync_cattr);
     free(c);
     return rc;
   }
@@ -213,7 +233,10 @@ void capture_close(struct capture *c) {
   pthread_mutex_lock(&c->mu);
   c->closing = 1;
   c->sync_on = 0;
-  wake_waiters(c, 1);
+  struct sync_waiter *woken = take_waiters(c, 1);
+  pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
+  pthread_mutex_lock(&c->mu);
   while (c->sync_waiting) {   /* a waiter still inside capture_durable: let it leave first */
     pthread_mutex_unlock(&c->mu);
     sched_yield();
@@ -234,7 +257,6 @@ void capture_close(struct capture *c) {
   pthread_cond_destroy(&c->lk_cv);
   pthread_mutex_destroy(&c->tq_mu);
   pthread_mutex_destroy(&c->mu);
-  pthread_condattr_destroy(&c->sync_cattr);
   free(c);
 }
 
@@ -423,8 +445,9 @@ int capture_rebase(struct capture *c, uint64_t next_seq, const uint8_t prev[16])
   pthread_mutex_lock(&c->mu);
   if (c->acked < next_seq - 1) c->acked = next_seq - 1;   /* nothing before the base is waited for */
   if (c->flushed < next_seq - 1) c->flushed = next_seq - 1;
-  wake_waiters(c, 0);
+  struct sync_waiter *woken = take_waiters(c, 0);
   pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
   wake(c);
   return 0;
 }
@@ -442,6 +465,7 @@ int capture_sync(struct capture *c, uint64_t seq) {
 int capture_durable(struct capture *c, uint64_t seq, int flushed) {
   if (seq == 0) return 0;
   int fell = 0;
+  struct sync_waiter *woken = NULL;
   pthread_mutex_lock(&c->mu);
   if (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
     struct timespec deadline;
@@ -449,28 +473,44 @@ int capture_durable(struct capture *c, uint64_t seq, int flushed) {
     deadline.tv_sec += c->sync_timeout_ms / 1000;
     deadline.tv_nsec += (long)(c->sync_timeout_ms % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
-    struct sync_waiter w = { .seq = seq, .flushed = flushed, .next = c->sync_waiters };
-    pthread_cond_init(&w.cv, &c->sync_cattr);
-    c->sync_waiters = &w;
+    struct sync_waiter w = { .seq = seq, .flushed = flushed };
+    sem_init(&w.posted, 0, 0);
     c->sync_waiting++;
     while (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
-      if (pthread_cond_timedwait(&w.cv, &c->mu, &deadline) == ETIMEDOUT &&
-          c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
-        /* The oldest waiter's deadline is the first to pass: everyone goes,
-         * and nobody waits until JS turns sync mode on again. */
-        c->fell_back = 1;
-        c->sync_fallbacks++;
-        wake_waiters(c, 1);
-        fell = 1;
+      w.taken = 0;
+      w.next = c->sync_waiters;
+      c->sync_waiters = &w;
+      pthread_mutex_unlock(&c->mu);
+      int timed_out = 0;
+      while (sem_clockwait(&w.posted, CLOCK_MONOTONIC, &deadline) < 0) {
+        if (errno == ETIMEDOUT) { timed_out = 1; break; }
+      }
+      pthread_mutex_lock(&c->mu);
+      if (w.taken && timed_out) {
+        /* Taken as the deadline passed: its post is on the way, and w must
+         * outlive it. */
+        pthread_mutex_unlock(&c->mu);
+        while (sem_wait(&w.posted) < 0) {}
+        pthread_mutex_lock(&c->mu);
+      } else if (!w.taken) {
+        struct sync_waiter **p = &c->sync_waiters;
+        while (*p != &w) p = &(*p)->next;
+        *p = w.next;
+        if (c->sync_on && !c->fell_back && !c->closing && !covered(c, seq, flushed)) {
+          /* The oldest waiter's deadline is the first to pass: everyone goes,
+           * and nobody waits until JS turns sync mode on again. */
+          c->fell_back = 1;
+          c->sync_fallbacks++;
+          woken = take_waiters(c, 1);
+          fell = 1;
+        }
       }
     }
-    struct sync_waiter **p = &c->sync_waiters;
-    while (*p != &w) p = &(*p)->next;
-    *p = w.next;
     c->sync_waiting--;
-    pthread_cond_destroy(&w.cv);
+    sem_destroy(&w.posted);
   }
   pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
   if (fell) wake(c);
   return 0;
 }
@@ -479,28 +519,32 @@ int capture_durable(struct capture *c, uint64_t seq, int flushed) {
 
 void capture_ack(struct capture *c, uint64_t written, uint64_t flushed) {
   if (written < flushed) written = flushed;   /* on its disk is in its file too */
+  struct sync_waiter *woken = NULL;
   pthread_mutex_lock(&c->mu);
   if (written > c->acked || flushed > c->flushed) {
     if (written > c->acked) c->acked = written;
     if (flushed > c->flushed) c->flushed = flushed;
-    wake_waiters(c, 0);
+    woken = take_waiters(c, 0);
   }
   pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
 }
 
 void capture_set_sync(struct capture *c, int active) {
   pthread_mutex_lock(&c->mu);
   c->sync_on = active != 0;
   c->fell_back = 0;
-  wake_waiters(c, 1);
+  struct sync_waiter *woken = take_waiters(c, 1);
   pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
 }
 
 void capture_set_window(struct capture *c, uint64_t records) {
   pthread_mutex_lock(&c->mu);
   c->window = records;
-  wake_waiters(c, 0);
+  struct sync_waiter *woken = take_waiters(c, 0);
   pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
 }
 
 void capture_set_track(struct capture *c, int track) {
