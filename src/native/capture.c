@@ -483,7 +483,7 @@ int capture_durable(struct capture *c, uint64_t seq, int flushed) {
       pthread_mutex_unlock(&c->mu);
       int timed_out = 0;
       while (sem_clockwait(&w.posted, CLOCK_MONOTONIC, &deadline) < 0) {
-        if (errno == ETIMEDOUT) { timed_out = 1; break; }
+        if (errno != EINTR) { timed_out = 1; break; }   /* ETIMEDOUT (nothing else is possible here) */
       }
       pthread_mutex_lock(&c->mu);
       if (w.taken && timed_out) {
