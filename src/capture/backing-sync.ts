@@ -1,39 +1,71 @@
 // The journal is the redo log (the native core's durability promise): an
 // application's fsync waits for the journal's fdatasync only, and the
-// backing files reach the disk here, in the background, about every
-// second. Each time, the point they reached (the last sequence appended
-// before the syncfs) is written down with the machine's boot id. After a
-// power loss (another boot id) the records past that point are redone onto
-// the backing store before the mount opens (apply/redo.ts); after a crash
-// of the daemon alone the page cache survived, so nothing is redone.
+// backing files reach the disk here, in the background. Each time, the
+// point they reached (the last sequence appended before the syncfs) is
+// written down with the machine's boot id. After a power loss (another boot
+// id) the records past that point are redone onto the backing store before
+// the mount opens (apply/redo.ts); after a crash of the daemon alone the page
+// cache survived, so nothing is redone.
 //
 // The journal keeps every record past the point (its trim floor), or the
 // redo could not be done.
+//
+// How often: every 30 s, the kernel's own expiry of dirty data, so a backing
+// file is on disk no later than a plain file's data would be; and sooner once
+// the journal has grown by `boundBytes` since the last point, which bounds
+// the redo after a power loss and the journal held for it, or by as much as
+// its filesystem has left: the journal held for a redo never fills the state
+// directory (nor keeps a full one full once acknowledgements would trim it).
+// A sync every second made the disk take the backing files' writeback while
+// the application was still writing: a 1 GiB sequential write ran at
+// 0.6-0.75x of the same write with the sync 30 s away
+// (native-notes/performance.md 28).
+import fs from 'node:fs'
 import type { Seq } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { describe } from '../core/errors.js'
 import { readBackingPoint, writeBackingPoint } from '../journal/backing-point.js'
 
-// About once a second; REPLFS_BACKING_SYNC_MS sets another period (a longer
-// one keeps more of the journal and makes a power loss's redo longer).
-const intervalMs = Number(process.env.REPLFS_BACKING_SYNC_MS ?? 1000)
+// REPLFS_BACKING_SYNC_MS sets another period, REPLFS_BACKING_SYNC_BYTES
+// another growth (larger ones keep more of the journal and make a power
+// loss's redo longer).
+const periodMs = Number(process.env.REPLFS_BACKING_SYNC_MS ?? 30_000)
+const boundOverride = Number(process.env.REPLFS_BACKING_SYNC_BYTES ?? 0)
+/** How often the journal's growth is looked at. */
+const checkMs = Math.min(periodMs, 250)
+
+export interface BackingSyncOptions {
+  /** The volumes' filesystems made durable. */
+  syncfs: (specs: readonly VolumeSpec[]) => Promise<void>
+  /** Runs with no mutation in flight and says the last sequence appended. */
+  appended: () => Promise<Seq>
+  /** Bytes the journal has been written since the mount opened (the core's counter, as last polled). */
+  journalWritten: () => number
+  /** A sync runs once the journal grew this much since the last point. */
+  boundBytes: number
+  log: (l: string) => void
+  /** After each point written (the journal's trim). */
+  onSynced?: () => Promise<void>
+}
 
 export class BackingSync {
   /** The backing store is durable through this sequence. */
   synced: Seq
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
+  private lastStart = Date.now()
+  private writtenAtLast: number
 
-  /** `appended` runs with no mutation in flight and says the last sequence
-   *  appended; `syncfs` makes the volumes' filesystems durable. */
-  constructor (private readonly stateDir: string, private readonly specs: readonly VolumeSpec[],
-    private readonly appended: () => Promise<Seq>, private readonly syncfs: (specs: readonly VolumeSpec[]) => Promise<void>,
-    private readonly log: (l: string) => void, private readonly onSynced: () => Promise<void> = async () => {}) {
+  constructor (private readonly stateDir: string, private readonly specs: readonly VolumeSpec[], private readonly o: BackingSyncOptions) {
     this.synced = readBackingPoint(stateDir)?.seq ?? 0
+    this.writtenAtLast = o.journalWritten()
   }
 
   start (): void {
-    this.timer = setInterval(() => { void this.syncNow().catch(err => this.log(`backing sync: ${describe(err)}`)) }, intervalMs)
+    this.timer = setInterval(() => {
+      if (!this.due()) return
+      void this.syncNow().catch(err => this.o.log(`backing sync: ${describe(err)}`))
+    }, checkMs)
     this.timer.unref()
   }
 
@@ -50,12 +82,32 @@ export class BackingSync {
     await this.syncNow()
   }
 
+  private due (): boolean {
+    if (Date.now() - this.lastStart >= periodMs) return true
+    const written = this.o.journalWritten()
+    if (written < this.writtenAtLast) this.writtenAtLast = written // a counter started again
+    const grown = written - this.writtenAtLast
+    return grown > 0 && grown >= Math.min(boundOverride || this.o.boundBytes, this.room())
+  }
+
+  /** Bytes free for the journal in the state directory's filesystem. */
+  private room (): number {
+    try {
+      const st = fs.statfsSync(this.stateDir)
+      return st.bavail * st.bsize
+    } catch {
+      return Infinity // the sync's own write of the point will say what is wrong
+    }
+  }
+
   private async once (): Promise<void> {
-    const seq = await this.appended()
+    this.lastStart = Date.now()
+    this.writtenAtLast = this.o.journalWritten()
+    const seq = await this.o.appended()
     if (seq <= this.synced) return
-    await this.syncfs(this.specs)
+    await this.o.syncfs(this.specs)
     await writeBackingPoint(this.stateDir, seq)
     this.synced = seq
-    await this.onSynced()
+    await this.o.onSynced?.()
   }
 }

@@ -104,6 +104,7 @@ export class NativeCapture implements CaptureApi {
       this.commit.appendError = { message: this.status.error, since: new Date().toISOString() }
       this.appendErrors++
       this.scheduleRestate()
+      this.makeRoom()
     }
     if (this.status.trackedRecords > 0 || this.status.track) this.takeTracked()
     if (!this.tail) {
@@ -112,6 +113,9 @@ export class NativeCapture implements CaptureApi {
     }
     return this.status
   }
+
+  /** Bytes the core has written to the journal since it opened, as of the last poll. */
+  get journalWritten (): number { return this.status.journalBytesWritten }
 
   get mode (): CaptureMode { return this.status.track ? 'track' : 'journal' }
   set mode (m: CaptureMode) {
@@ -246,9 +250,20 @@ export class NativeCapture implements CaptureApi {
       }, err => {
         this.log(`journal: still failing (${describe(err)}); retrying`)
         this.scheduleRestate()
+        this.makeRoom()
       })
     }, 1000)
     this.restateTimer.unref()
+  }
+
+  private makingRoom = false
+  /** An append failed (the state directory full, say): acknowledged segments
+   *  that only the backing point holds go now, after a backing sync, not at
+   *  the next one in the background (up to 30 s later). */
+  private makeRoom (): void {
+    if (this.makingRoom || !this.journal.heldByFloor) return
+    this.makingRoom = true
+    this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`)).finally(() => { this.makingRoom = false })
   }
 
   private flushPending (): void {

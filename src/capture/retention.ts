@@ -13,7 +13,7 @@
 //
 // Records the backing store may still need redone after a power loss
 // (past the backing sync's point) are never dropped: retention waits for
-// the next backing sync (about a second) instead.
+// the next backing sync (brought forward by the journal's growth) instead.
 //
 // Runs on the JS thread; one pass at a time.
 import fs from 'node:fs'

@@ -64,6 +64,15 @@ function segmentSize (journalMaxBytes: number, retain: RetainPolicy | null): num
   return retain ? 8 << 20 : segmentBytesDefault
 }
 
+/** The journal's growth that brings the backing store's sync forward
+ *  (capture/backing-sync.ts): half the journal's limit or retention by size,
+ *  so the segments held for a redo are let go well before either, and at
+ *  most 1 GiB, a redo of a few seconds after a power loss. */
+function backingSyncBound (journalMaxBytes: number, retain: RetainPolicy | null): number {
+  const limits = [1 << 30, journalMaxBytes / 2, retain && 'maxBytes' in retain ? retain.maxBytes / 2 : 0]
+  return Math.min(...limits.filter(b => b > 0))
+}
+
 /** Opens and recovers a primary's journal before the core takes it over. */
 export async function openPrimary (spec: GroupSpec, state: string, log: Log, journalMaxBytes = 0, retain: RetainPolicy | null = null) {
   const segmentBytes = segmentSize(journalMaxBytes, retain)
@@ -220,7 +229,10 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
     }
   }
   if (p.owed) nc.owe(p.owed.message)
-  const backing = new BackingSync(state, spec.volumes, () => nc.exclusive(() => nc.commit.lastAssigned), syncVolumes, log, () => p.journal.trim())
+  const backing = new BackingSync(state, spec.volumes, {
+    syncfs: syncVolumes, appended: () => nc.exclusive(() => nc.commit.lastAssigned), journalWritten: () => nc.journalWritten,
+    boundBytes: backingSyncBound(repl?.journalMaxBytes ?? 0, retain), log, onSynced: () => p.journal.trim()
+  })
   p.journal.trimFloor = () => backing.synced
   // Two passes at most: the first may be one already under way, from an older point.
   p.journal.raiseFloor = async seq => { for (let i = 0; i < 2 && backing.synced < seq; i++) await backing.syncNow() }

@@ -15,13 +15,14 @@ import { snapshot } from '../helpers/tree.mjs'
 import { readBackingPoint } from '../../dist/journal/backing-point.js'
 
 // The power loss is played at the backing sync the copy was taken at: a
-// background sync (once a second) that ran again before the kill covered
-// the changes, and there is nothing to redo. That try is played again.
+// background sync (here once a second, every 30 s by default) that ran
+// again before the kill covered the changes, and there is nothing to redo.
+// That try is played again.
 async function playPowerLoss () {
   const base = tempDir('powerloss')
   const src = join(base, 'src'); const mnt = join(base, 'mnt'); const state = join(base, 'state'); const disk = join(base, 'disk')
   fs.mkdirSync(src); fs.mkdirSync(mnt)
-  let d = await mount([src, mnt, '--state', state])
+  let d = await mount([src, mnt, '--state', state], { env: { REPLFS_BACKING_SYNC_MS: '1000' } })
   let synced
   try {
     sh(`mkdir ${mnt}/dir && head -c 300000 /dev/urandom > ${mnt}/dir/a && echo keep > ${mnt}/b && sync ${mnt}/dir/a`)
