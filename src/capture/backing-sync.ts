@@ -55,10 +55,12 @@ export class BackingSync {
   private running: Promise<void> | null = null
   private lastStart = Date.now()
   private writtenAtLast: number
+  private readonly boundBytes: number
 
   constructor (private readonly stateDir: string, private readonly specs: readonly VolumeSpec[], private readonly o: BackingSyncOptions) {
     this.synced = readBackingPoint(stateDir)?.seq ?? 0
     this.writtenAtLast = o.journalWritten()
+    this.boundBytes = boundOverride || o.boundBytes
   }
 
   start (): void {
@@ -87,7 +89,7 @@ export class BackingSync {
     const written = this.o.journalWritten()
     if (written < this.writtenAtLast) this.writtenAtLast = written // a counter started again
     const grown = written - this.writtenAtLast
-    return grown > 0 && grown >= Math.min(boundOverride || this.o.boundBytes, this.room())
+    return grown > 0 && (grown >= this.boundBytes || grown >= this.room())
   }
 
   /** Bytes free for the journal in the state directory's filesystem. */

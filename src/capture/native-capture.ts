@@ -256,14 +256,11 @@ export class NativeCapture implements CaptureApi {
     this.restateTimer.unref()
   }
 
-  private makingRoom = false
   /** An append failed (the state directory full, say): acknowledged segments
    *  that only the backing point holds go now, after a backing sync, not at
-   *  the next one in the background (up to 30 s later). */
+   *  the next one in the background. */
   private makeRoom (): void {
-    if (this.makingRoom || !this.journal.heldByFloor) return
-    this.makingRoom = true
-    this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`)).finally(() => { this.makingRoom = false })
+    this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`))
   }
 
   private flushPending (): void {

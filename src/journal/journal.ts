@@ -700,12 +700,26 @@ export class Journal {
     return end <= this.checkpoint.acked && end > this.trimFloor()
   }
 
+  private trimmingAcked = false
+  private trimAckedFailedAt = 0
   /** The floor raised to the acknowledged point, then trimmed: for a
-   *  journal near its limit whose acknowledged segments the floor holds
-   *  (they would go at the next background sync, up to a period later). */
+   *  journal at its limit or whose appends fail (its filesystem full), whose
+   *  acknowledged segments the floor holds (they would go at the next
+   *  background sync, up to 30 s later). Whoever waits for room asks again
+   *  and again: one pass at a time, none while the floor holds nothing, and
+   *  none within a second of one that failed (the backing store's sync). */
   async trimAcked (): Promise<void> {
-    await this.raiseFloor(this.checkpoint.acked)
-    await this.trim()
+    if (this.trimmingAcked || Date.now() - this.trimAckedFailedAt < 1000 || !this.heldByFloor) return
+    this.trimmingAcked = true
+    try {
+      await this.raiseFloor(this.checkpoint.acked)
+      await this.trim()
+    } catch (err) {
+      this.trimAckedFailedAt = Date.now()
+      throw err
+    } finally {
+      this.trimmingAcked = false
+    }
   }
 
   /** The same, synchronously (under the core's group lock: writeCp). */

@@ -43,20 +43,12 @@ export class Overflow {
 
   get full (): boolean { return this.journal.bytes >= this.maxBytes }
 
-  private trimming = false
-  private trimFailedAt = 0
   /** Where something waits on the journal's size (writers at its limit
    *  under `block`, a resync paused at half of it), its acknowledged
-   *  segments go now, not at the backing store's next sync. One that failed
-   *  (the backing store's sync) is tried again a second later at the
-   *  soonest: checks come with every commit. */
+   *  segments go now, not at the backing store's next sync (checks come
+   *  with every commit: the journal runs one pass at a time). */
   private trimAcked (): void {
-    if (this.trimming || Date.now() - this.trimFailedAt < 1000 || !this.journal.heldByFloor) return
-    this.trimming = true
-    this.journal.trimAcked().catch(err => {
-      this.trimFailedAt = Date.now()
-      this.log(`journal trim: ${describe(err)}`)
-    }).finally(() => { this.trimming = false })
+    this.journal.trimAcked().catch(err => this.log(`journal trim: ${describe(err)}`))
   }
 
   check (): void {
