@@ -25,7 +25,7 @@
 // Views of other buffers (a payload the JavaScript journal encoded) are
 // neither counted nor reused: holding or releasing them does nothing.
 
-/** The journal's reads (journal.ts streamSegment, tail.ts): at most this many bytes each. */
+/** The journal's reads (segment-stream.ts, tail.ts): at most this many bytes each. */
 export const readChunkBytes = 4 * 1024 * 1024
 
 export class ReadBuffers {
