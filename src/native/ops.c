@@ -189,6 +189,12 @@ int mut_begin_child(struct req *r, struct mut *m, struct inode *parent, const ch
   return rc;
 }
 
+int mut_node_path(struct req *r, struct mut *m, struct inode *i, char *p, int *pl) {
+  *pl = inode_path(r->s->it, i, p, sizeof(pathbuf));
+  if (*pl == -ENAMETOOLONG) return *pl;
+  return mut_text(m, p, *pl);
+}
+
 int mut_hot(struct mut *m) {
   if (!m->c || !m->nmarks) return 0;
   int rc = capture_mark(m->c, m->marks, m->nmarks);

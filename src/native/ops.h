@@ -51,6 +51,10 @@ int mut_xattr_name(struct mut *m, const char *s);
  * synthetic root (the volumes stay) and in a non-directory; *pl is the
  * entry's path length in p (or -ENOENT when it has none: not journalled). */
 int mut_begin_child(struct req *r, struct mut *m, struct inode *parent, const char *name, char *p, int *pl);
+/* After mut_begin, for a change to node `i` itself: its path in p, *pl its
+ * length (-ENOENT when it has none: not journalled); -ENAMETOOLONG past
+ * PATH_MAX, or mut_text's answer. */
+int mut_node_path(struct req *r, struct mut *m, struct inode *i, char *p, int *pl);
 /* Before the backing op: publish the marks. */
 int mut_hot(struct mut *m);
 /* After the backing op: append recs (ok) or release the marks (failed). Returns 0 or -errno. */

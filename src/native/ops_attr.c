@@ -77,11 +77,7 @@ void op_setattr(struct req *r) {
   pathbuf p;
   int pl = -ENOENT;
   rc = mut_begin(r, &m);
-  if (!rc) {
-    pl = inode_path(r->s->it, i, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  if (!rc) rc = mut_node_path(r, &m, i, p, &pl);
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   char pp[PROC_FD_LEN];
   proc_fd(i->fd, pp);
@@ -222,11 +218,7 @@ static void change_xattr(struct req *r, const char *name, const char *value, siz
   int pl = -ENOENT;
   int rc = mut_begin(r, &m);
   if (!rc) rc = xattr_path(r, i, path, sizeof path, &pfd, &nf);
-  if (!rc) {
-    pl = inode_path(r->s->it, i, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  if (!rc) rc = mut_node_path(r, &m, i, p, &pl);
   if (!rc) rc = mut_xattr_name(&m, name);
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   if (!rc) {

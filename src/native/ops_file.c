@@ -65,11 +65,7 @@ void op_open(struct req *r) {
     pathbuf p;
     int pl = -ENOENT;
     rc = mut_begin(r, &m);
-    if (!rc) {
-      pl = inode_path(r->s->it, i, p, sizeof p);
-      if (pl == -ENAMETOOLONG) rc = pl;
-    }
-    if (!rc) rc = mut_text(&m, p, pl);
+    if (!rc) rc = mut_node_path(r, &m, i, p, &pl);
     if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
     if (!rc && (fd = open(pp, flags | O_TRUNC)) < 0) rc = -errno;
     struct rec recs[2];
@@ -215,11 +211,7 @@ void op_write(struct req *r) {
   pathbuf p;
   int pl = -ENOENT;
   rc = mut_begin(r, &m);
-  if (!rc && m.c) {
-    pl = inode_path(r->s->it, i, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  if (!rc && m.c) rc = mut_node_path(r, &m, i, p, &pl);   /* no capture: no path needed */
   if (!rc && len) {
     for (int64_t reg = (int64_t)(off >> REGION_SHIFT); reg <= (int64_t)((off + len - 1) >> REGION_SHIFT); reg++)
       mut_mark(&m, i->vol, HOT_REGION, reg, p, pl);
@@ -311,11 +303,7 @@ void op_fallocate(struct req *r) {
   pathbuf p;
   int pl = -ENOENT;
   int rc = mut_begin(r, &m);
-  if (!rc) {
-    pl = inode_path(r->s->it, i, p, sizeof p);
-    if (pl == -ENAMETOOLONG) rc = pl;
-  }
-  if (!rc) rc = mut_text(&m, p, pl);
+  if (!rc) rc = mut_node_path(r, &m, i, p, &pl);
   if (!rc) { mut_mark(&m, i->vol, HOT_META, -1, p, pl); rc = mut_hot(&m); }
   struct stat before, after;
   if (!rc && fstat(h->fd, &before) < 0) rc = -errno;
