@@ -11,6 +11,8 @@
 //   FAULT_PORT=P     first of 40 ports (17500-17599 or 18000-18199; default 17550)
 //   FAULT_NETNS=0    the secondary on loopback, not in a network namespace (no throttle)
 //   FAULT_SEGMENT=SIZE the secondary's --segment-size (say 64K: its trims run all the time)
+//   FAULT_TRACK=SIZE the primary's --journal-max, with --on-overflow track (say 8M: outages
+//                    overflow it, the capture tracks, and the peer's return resyncs)
 // Each run: a secondary (`serve`) in a network namespace of the campaign's own, reached over a
 // veth pair (scripts/faults/netns.mjs; made at the start, removed at the end or on a signal;
 // without root, iproute2 or nsenter it says so and runs it on loopback), behind a TCP proxy on
@@ -83,6 +85,7 @@ export function rng (seed) {
   return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
 }
 // FAULT_KINDS=cut,reset (or none): only these kinds are injected; the schedule stays the seed's.
+const overflowArgs = process.env.FAULT_TRACK ? ['--journal-max', process.env.FAULT_TRACK, '--on-overflow', 'track'] : []
 const envKinds = process.env.FAULT_KINDS ? process.env.FAULT_KINDS.split(',') : null
 const runSeed = (seed, k) => (Math.imul(seed ^ 0x9e3779b9, 2654435761) + Math.imul(k + 1, 40503)) >>> 0
 
@@ -154,7 +157,7 @@ async function oneRun (k, seed, mode, syncTimeout, runMs, ports, kinds, link, T,
   // The secondary listens in the namespace; the proxy, on the host, reaches it over the veth.
   const secAt = link ? { host: link.nsAddr, netns: link.name } : {}
   const proxy = new Proxy(ports.proxy, ports.sec, secAt.host)
-  const pextra = mode === 'sync' ? ['--sync-timeout', String(syncTimeout)] : []
+  const pextra = [...(mode === 'sync' ? ['--sync-timeout', String(syncTimeout)] : []), ...overflowArgs]
   let oldPriErr = '' // the logs of primaries killed in this run
   let oldSecErr = '' // and of secondaries
   const runDamage = [] // damage injected in this run: each must be reported, never silent
@@ -384,7 +387,7 @@ export async function campaign ({ seed, runs, runMs, basePort = 17550, only = nu
   const inRange = (lo, hi) => basePort >= lo && basePort + 40 <= hi
   if (!inRange(17500, 17600) && !inRange(18000, 18200)) throw new Error('ports 17500-17599 or 18000-18199 only')
   const T = newTotals()
-  log(`fault campaign: FAULT_SEED=${seed} FAULT_RUNS=${runs} FAULT_RUN_MS=${runMs}`)
+  log(`fault campaign: FAULT_SEED=${seed} FAULT_RUNS=${runs} FAULT_RUN_MS=${runMs}${process.env.FAULT_TRACK ? ` FAULT_TRACK=${process.env.FAULT_TRACK}` : ''}`)
   const started = Date.now()
   const { link, why } = openLink(basePort)
   T.link = link

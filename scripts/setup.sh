@@ -19,8 +19,9 @@ ROOT=$(pwd)
 
 # The native core (src/native) builds against ISA-L (CRC32C), libcbor and libxxhash (XXH3);
 # pjdfstest (../shared/tools/pjdfstest-run, in the suite) builds with autotools. The fault
-# campaign's network namespace uses ip and tc (iproute2) and nsenter (util-linux).
-PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 git iproute2 util-linux procps openssl kmod python3 make g++ gcc
+# campaign's network namespace uses ip and tc (iproute2) and nsenter (util-linux); a test
+# watches the core's fsyncs with strace.
+PACKAGES=(fuse libfuse2 fio bindfs e2fsprogs attr rsync sqlite3 git iproute2 util-linux procps openssl kmod python3 make g++ gcc strace
           libisal-dev libcbor-dev libxxhash-dev liburing-dev autoconf automake libtool perl)
 
 say() { printf 'setup: %s\n' "$*"; }

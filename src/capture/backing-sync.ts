@@ -24,13 +24,13 @@ import fs from 'node:fs'
 import type { Seq } from '../core/records.js'
 import type { VolumeSpec } from '../core/config.js'
 import { describe } from '../core/errors.js'
-import { readBackingPoint, writeBackingPoint } from '../journal/backing-point.js'
+import { readBackingPoint, writeBackingPoint, writeBackingPointSync } from '../journal/backing-point.js'
 
 // REPLFS_BACKING_SYNC_MS sets another period, REPLFS_BACKING_SYNC_BYTES
 // another growth (larger ones keep more of the journal and make a power
 // loss's redo longer).
-const periodMs = Number(process.env.REPLFS_BACKING_SYNC_MS ?? 30_000)
-const boundOverride = Number(process.env.REPLFS_BACKING_SYNC_BYTES ?? 0)
+const periodMs = positive(process.env.REPLFS_BACKING_SYNC_MS) ?? 30_000
+const boundOverride = positive(process.env.REPLFS_BACKING_SYNC_BYTES) ?? 0
 /** How often the journal's growth is looked at. */
 const checkMs = Math.min(periodMs, 250)
 
@@ -46,6 +46,10 @@ export interface BackingSyncOptions {
   log: (l: string) => void
   /** After each point written (the journal's trim). */
   onSynced?: () => Promise<void>
+  /** The point's write failed (ENOSPC: the state directory full) and
+   *  `write` (synchronous) is to be tried once more with room made for it
+   *  (the journal's reserve: Journal.writeWithReserve); throws if it cannot. */
+  writeFull?: (err: unknown, write: () => void) => Promise<void>
 }
 
 export class BackingSync {
@@ -53,6 +57,8 @@ export class BackingSync {
   synced: Seq
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
+  /** A pass is wanted even if nothing was appended since the last (syncAll). */
+  private allWanted = false
   private lastStart = Date.now()
   private writtenAtLast: number
   private readonly boundBytes: number
@@ -77,6 +83,14 @@ export class BackingSync {
     return this.running
   }
 
+  /** A pass whether or not anything was appended since the last: what the
+   *  capture tracked while its journal had overflowed reached the backing
+   *  files only, and no record of the journal holds it. */
+  async syncAll (): Promise<void> {
+    this.allWanted = true
+    while (this.allWanted) await this.syncNow()
+  }
+
   async stop (): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
@@ -92,24 +106,44 @@ export class BackingSync {
     return grown > 0 && (grown >= this.boundBytes || grown >= this.room())
   }
 
-  /** Bytes free for the journal in the state directory's filesystem. */
+  /** Bytes free for the journal in the state directory's filesystem (root's
+   *  reserved blocks included when root writes it). */
   private room (): number {
     try {
       const st = fs.statfsSync(this.stateDir)
-      return st.bavail * st.bsize
+      return (process.getuid?.() === 0 ? st.bfree : st.bavail) * st.bsize
     } catch {
       return Infinity // the sync's own write of the point will say what is wrong
     }
   }
 
   private async once (): Promise<void> {
+    const all = this.allWanted
+    this.allWanted = false
     this.lastStart = Date.now()
     this.writtenAtLast = this.o.journalWritten()
     const seq = await this.o.appended()
-    if (seq <= this.synced) return
+    if (seq <= this.synced && !all) return
     await this.o.syncfs(this.specs)
-    await writeBackingPoint(this.stateDir, seq)
-    this.synced = seq
+    try {
+      await writeBackingPoint(this.stateDir, seq)
+    } catch (err) {
+      // A full state directory: its temporary file needs a block. Without
+      // the point nothing the floor holds is ever let go, and a journal
+      // that filled the directory keeps it full.
+      if (!this.o.writeFull) throw err
+      await this.o.writeFull(err, () => {
+        writeBackingPointSync(this.stateDir, seq)
+        this.synced = Math.max(this.synced, seq) // for the trim that follows it there
+      })
+    }
+    this.synced = Math.max(this.synced, seq)
     await this.o.onSynced?.()
   }
+}
+
+/** A positive number from the environment, or undefined. */
+function positive (v: string | undefined): number | undefined {
+  const n = Number(v)
+  return v !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
 }

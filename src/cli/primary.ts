@@ -77,6 +77,10 @@ function backingSyncBound (journalMaxBytes: number, retain: RetainPolicy | null)
 export async function openPrimary (spec: GroupSpec, state: string, log: Log, journalMaxBytes = 0, retain: RetainPolicy | null = null) {
   const segmentBytes = segmentSize(journalMaxBytes, retain)
   const journal = await Journal.open(state, { group: spec.group, segmentBytes })
+  // Until the backing sync takes it over (startPrimary), the floor is the
+  // point on disk: a recovery below that fills the state directory trims
+  // (journal.ts appendPayload), and must keep what a power loss would redo.
+  journal.trimFloor = () => { try { return readBackingPoint(state)?.seq ?? 0 } catch { return 0 } }
   if (journal.recovery) {
     const r = journal.recovery
     log(`journal: torn tail cut from ${r.segment} at byte ${r.offset} (${r.cutBytes} bytes, ${r.reason})`)
@@ -231,7 +235,8 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   if (p.owed) nc.owe(p.owed.message)
   const backing = new BackingSync(state, spec.volumes, {
     syncfs: syncVolumes, appended: () => nc.exclusive(() => nc.commit.lastAssigned), journalWritten: () => nc.journalWritten,
-    boundBytes: backingSyncBound(repl?.journalMaxBytes ?? 0, retain), log, onSynced: () => p.journal.trim()
+    boundBytes: backingSyncBound(repl?.journalMaxBytes ?? 0, retain), log, onSynced: () => p.journal.trim(),
+    writeFull: (err, write) => p.journal.writeWithReserve(err, write)
   })
   p.journal.trimFloor = () => backing.synced
   // Two passes at most: the first may be one already under way, from an older point.
@@ -253,7 +258,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   }
   try {
     if (repl) {
-      replicator = new Replicator(p.journal, capture.commit, capture, { ...repl, volumes: spec.volumes, source: p.source, log })
+      replicator = new Replicator(p.journal, capture.commit, capture, { ...repl, volumes: spec.volumes, source: p.source, log, syncBacking: () => backing.syncAll() })
       replicator.start()
       stopProgress = reportResync(replicator, log)
     }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { Seq } from '../core/records.js'
 import { replError } from '../core/errors.js'
 import { decodeValue, encodeValue } from './codec.js'
-import { writeFileAtomic } from './checkpoint.js'
+import { writeFileAtomic, writeFileAtomicSync } from './checkpoint.js'
 
 export interface BackingPoint { seq: Seq, bootId: string }
 
@@ -33,4 +33,9 @@ export function readBackingPoint (stateDir: string): BackingPoint | null {
 
 export async function writeBackingPoint (stateDir: string, seq: Seq): Promise<void> {
   await writeFileAtomic(join(stateDir, fileName), encodeValue({ seq, bootId: bootId() }))
+}
+
+/** The same, synchronously: with the journal's reserve given back for it (a full state directory). */
+export function writeBackingPointSync (stateDir: string, seq: Seq): void {
+  writeFileAtomicSync(join(stateDir, fileName), encodeValue({ seq, bootId: bootId() }))
 }

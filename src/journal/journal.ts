@@ -831,12 +831,22 @@ export class Journal {
    *  the room the trim gave. Before, nothing was ever trimmed and appends
    *  (and the re-journal of what an unclean stop left owed) failed for good. */
   private async writeCpFull (err: unknown): Promise<void> {
+    await this.writeWithReserve(err, () => writeCheckpointSync(this.dir, this.checkpoint))
+  }
+
+  /** A state file's write failed with `err`: if the state directory is full
+   *  and the reserve is held, `write` (synchronous) runs again with the
+   *  reserve given back, under the core's lock, then what it lets go is
+   *  trimmed and the reserve made again; else `err` is thrown. For the
+   *  checkpoint, and for the backing store's point (capture/backing-sync.ts),
+   *  without which the trim floor holds every segment. */
+  async writeWithReserve (err: unknown, write: () => void): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !this.reserve?.held) throw err
     const inLock = this.external ? <T>(fn: () => T) => this.external!.exclusive(fn) : async <T>(fn: () => T) => fn()
     await inLock(() => {
       if (!this.reserve!.release()) throw err
       try {
-        writeCheckpointSync(this.dir, this.checkpoint)
+        write()
         this.trimSync()
       } finally {
         this.reserve!.keep() // from what the trim gave back (or, failed, what it had)

@@ -65,8 +65,26 @@ export class Overflow {
         this.log('journal below its limit again: writes resume')
       }
     } else if (this.full && this.capture.mode === 'journal' && !this.switching) {
-      void this.enterTrack()
+      void this.trackUnlessTrimmed()
     }
+  }
+
+  /** Tracking, unless the limit was reached by segments a peer acknowledged
+   *  and only the backing store's point still held (its sync 30 s apart, the
+   *  journal grew to the limit meanwhile): those go first, and a pair that
+   *  keeps up goes on streaming instead of resyncing. */
+  private async trackUnlessTrimmed (): Promise<void> {
+    this.switching = true
+    try {
+      // The live acknowledgement first: the checkpoint's lags (200 ms).
+      const live = this.acked()
+      if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined)
+      await this.journal.trimAcked()
+    } catch (err) {
+      this.log(`journal trim: ${describe(err)}`)
+    }
+    this.switching = false
+    if (!this.stopped && this.full && this.capture.mode === 'journal') await this.enterTrack()
   }
 
   /** A resync journals at most half the limit ahead of the secondary. */

@@ -43,6 +43,8 @@ export interface ReplicatorOptions {
   volumes: VolumeSpec[]
   source: RestateSource
   log: (line: string) => void
+  /** Makes the backing files durable, whether or not anything was journalled since (BackingSync.syncAll). */
+  syncBacking?: () => Promise<void>
 }
 
 /** Bounds of the pipeline: batches in flight, and memory kept for them.
@@ -422,6 +424,10 @@ export class Replicator {
     // for us) joins the dirty set, and only then is the set taken.
     this.overflow.leaveTrack(wasTracking)
     await this.capture.barrier()
+    // What was tracked reached the backing files and no journal record: on
+    // their disk now, as an fsync from here on waits for the journal only.
+    // (An fsync while this pass runs returns before it ends: that window.)
+    if (wasTracking) await this.o.syncBacking?.()
     const dirty = this.capture.dirty.drain()
     let ok: boolean
     if (manifest) {

@@ -2,7 +2,8 @@
 // syncfs: every 30 s, and sooner once the journal has grown by its bound or
 // by as much as the state directory's filesystem has left; each pass writes
 // the backing point (the sequence appended before it) that a power loss's
-// redo starts from, and the journal's trim floor follows it.
+// redo starts from, and the journal's trim floor follows it; on a full
+// state directory the point goes into the journal's reserve.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -11,14 +12,16 @@ import { execFileSync } from 'node:child_process'
 import { tempDir } from '../helpers/mount.mjs'
 import { waitFor } from '../helpers/pair.mjs'
 import { BackingSync } from '../../dist/capture/backing-sync.js'
-import { readBackingPoint } from '../../dist/journal/backing-point.js'
+import { readBackingPoint, writeBackingPoint } from '../../dist/journal/backing-point.js'
+import { openPrimary } from '../../dist/cli/primary.js'
 import { syncVolumes } from '../../dist/apply/redo.js'
+import { Journal } from '../../dist/journal/journal.js'
 
 const MiB = 1024 * 1024
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 /** A backing sync over a fresh volume directory, and the counters it reads. */
-function setup (stateDir, boundBytes) {
+function setup (stateDir, boundBytes, writeFull) {
   const base = tempDir('backing-sync')
   const vol = join(base, 'vol')
   fs.mkdirSync(vol)
@@ -30,7 +33,8 @@ function setup (stateDir, boundBytes) {
     appended: async () => at.seq,
     journalWritten: () => at.written,
     boundBytes,
-    log: l => lines.push(l)
+    log: l => lines.push(l),
+    writeFull
   })
   return { sync, at, lines, vol }
 }
@@ -109,6 +113,75 @@ test('the state filesystem\'s room brings it forward: the journal held for a red
     await waitFor(() => readBackingPoint(state)?.seq === 5, 5000, 'a pass once the growth reached the room left')
   } finally {
     await sync?.stop().catch(() => {})
+    execFileSync('umount', [dir])
+  }
+})
+
+test('a full state directory: the point is written in the journal\'s reserve, not given up', async () => {
+  const dir = join(tempDir('backing-sync'), 'full')
+  fs.mkdirSync(dir)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir])
+  let j = null
+  try {
+    const state = join(dir, 'state')
+    j = await Journal.open(state, { group: 'g' })
+    assert.ok(j.keepReserve(), 'the reserve made')
+    // Every block taken (the journal filled the directory, say).
+    const fill = fs.openSync(join(dir, 'filler'), 'w')
+    try { for (;;) fs.writeSync(fill, Buffer.alloc(64 * 1024)) } catch (err) { assert.is(err.code, 'ENOSPC') } finally { fs.closeSync(fill) }
+    const plain = setup(state, 1 << 30)
+    plain.at.seq = 9
+    try {
+      await plain.sync.syncNow()
+      assert.unreachable('the point written with no room')
+    } catch (err) {
+      assert.is(err.code, 'ENOSPC', String(err))
+    }
+    assert.is(plain.sync.synced, 0, 'not synced: the floor stays')
+    const made = setup(state, 1 << 30, (err, write) => j.writeWithReserve(err, write))
+    made.at.seq = 9
+    await made.sync.syncNow()
+    assert.is(readBackingPoint(state).seq, 9)
+    assert.is(made.sync.synced, 9)
+  } finally {
+    await j?.close().catch(() => {})
+    execFileSync('umount', [dir])
+  }
+})
+
+test('a primary\'s recovery on a full state directory trims only below the point on disk', async () => {
+  const dir = join(tempDir('backing-sync'), 'open')
+  fs.mkdirSync(dir)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir])
+  const vol = join(tempDir('backing-sync'), 'vol')
+  fs.mkdirSync(vol)
+  const spec = { group: 'g', single: false, volumes: [{ num: 0, name: 'data', kind: 'dir', path: vol, size: 0 }] }
+  const w = i => ({ kind: 'write', vol: 0, path: 'f', off: i * 1000, data: Buffer.alloc(1000, i & 255) })
+  let p = null
+  try {
+    const state = join(dir, 'state')
+    // 120 records in segments of 32 KiB, all acknowledged by a peer; the
+    // backing store synced through 40 on this boot (a kill -9 since: the
+    // rest is in its page cache, and in the journal for a power loss).
+    const j = await Journal.open(state, { group: 'g', segmentBytes: 32 * 1024 })
+    j.trimFloor = () => 40 // the running primary's: its backing sync's point
+    for (let i = 1; i <= 120; i++) j.appendRecords([w(i)], false)
+    await j.ack(120)
+    assert.ok(j.firstSeq > 1 && j.firstSeq <= 41, `the running primary kept what its point had not covered: from ${j.firstSeq}`)
+    await j.close()
+    await writeBackingPoint(state, 40)
+    fs.writeFileSync(join(state, 'lock'), '999999999\n') // the killed daemon's: its page is what the new lock takes
+    const fill = fs.openSync(join(dir, 'filler'), 'w')
+    try { for (;;) fs.writeSync(fill, Buffer.alloc(64 * 1024)) } catch {} finally { fs.closeSync(fill) }
+    p = await openPrimary(spec, state, () => {})
+    // An append there (the recovery's restate) finds no room: it trims what it may.
+    let full = null
+    try { p.journal.appendRecords([{ ...w(121), data: Buffer.alloc(256 * 1024, 1) }], false) } catch (err) { full = err }
+    assert.ok(full, 'the append found no room')
+    assert.ok(p.journal.firstSeq <= 41, `sequences past the point kept for a redo: the journal starts at ${p.journal.firstSeq}`)
+    assert.ok(p.journal.firstSeq > 1, 'what the point covers went')
+  } finally {
+    await p?.journal.close().catch(() => {})
     execFileSync('umount', [dir])
   }
 })

@@ -1,4 +1,4 @@
-// timeout: 180
+// timeout: 240
 // Journal overflow with the secondary down (--journal-max 8M):
 //   block: a writer going past the limit waits (still blocked seconds
 //          later), and completes once the secondary is back and acknowledges;
@@ -7,14 +7,18 @@
 //          sync in the test's time); when
 //          the secondary is back, a partial resync sends exactly the
 //          tracked extents (not the whole file), then the journal resumes.
-// Both end with the replica identical.
+//          While it tracks, an application's fsync reaches the backing
+//          file (no journal record can redo it after a power loss).
+// And under track, a pair that keeps up goes on streaming at the limit: the
+// segments acknowledged but held for the backing store go first.
+// All end with the replica identical.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { join } from 'node:path'
-import { spawn } from 'node:child_process'
+import { spawn, execFileSync } from 'node:child_process'
 import { bounded } from '../helpers/mount.mjs'
-import { layout, startPair, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within } from '../helpers/pair.mjs'
+import { layout, startPair, startSecondary, waitSynced, waitFor, stopAll, differences, status, sleep, within, resyncsIn } from '../helpers/pair.mjs'
 
 const MiB = 1 << 20
 const chunk = 256 * 1024
@@ -32,6 +36,24 @@ for (let i = 0; i < Number(count); i++) {
 }
 fs.closeSync(fd)
 `
+/** The backing files the daemon `pid` fsynced (fsync or fdatasync, any
+ *  thread) while an application wrote FILE and fsynced it. */
+async function fsyncedWhile (pid, file, base) {
+  const out = join(base, 'strace.txt')
+  const st = spawn('strace', ['-f', '-y', '-e', 'trace=fsync,fdatasync', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  st.stderr.on('data', d => { err += d })
+  try {
+    await waitFor(() => /attached/.test(err), 10_000, 'strace attached')
+    await sleep(300) // every thread of the daemon
+    execFileSync('python3', ['-c', 'import os,sys\nfd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT, 0o644)\nos.write(fd, b"x"*4096)\nos.fsync(fd)\nos.close(fd)', file], { timeout: 20_000 })
+  } finally {
+    st.kill('SIGINT')
+    await new Promise(resolve => st.on('exit', resolve))
+  }
+  return [...fs.readFileSync(out, 'utf8').matchAll(/f(?:data)?sync\(\d+<([^>]*)>\) = 0/g)].map(m => m[1])
+}
+
 function startWriter (file, log, count, stride) {
   const p = spawn(process.execPath, ['-e', writer, file, log, String(count), String(stride)], { stdio: 'inherit' })
   const done = new Promise(resolve => p.on('exit', code => resolve(code)))
@@ -91,6 +113,8 @@ test('overflow track: writes go on, the tracked extents are resynced exactly', b
     // The journal was the backing store's redo log: what it dropped is on the disk.
     const st = await status(L.pstate)
     assert.ok(st.backingSyncedSeq >= st.journal.nextSeq - 1, `backing store synced through ${st.backingSyncedSeq}, the journal dropped through ${st.journal.nextSeq - 1}`)
+    const synced = await fsyncedWhile(pri.proc.pid, join(L.mnt, 'one', 'fsynced'), L.base)
+    assert.ok(synced.includes(join(L.p.one, 'fsynced')), `the fsync while tracking reached the backing file: ${JSON.stringify(synced)}`)
 
     sec = await startSecondary(L, 17151)
     let kind = null
@@ -108,6 +132,39 @@ test('overflow track: writes go on, the tracked extents are resynced exactly', b
     assert.equal((await status(L.pstate)).tracking, false)
   } finally {
     w?.proc.kill('SIGKILL')
+    await stopAll(L, pri, sec)
+  }
+  assert.equal(differences(L), null)
+}))
+
+test('overflow track: segments the peer acknowledged go before tracking starts', bounded(80_000, async () => {
+  const L = layout('pair-ovf-acked', { vols: ['one'] })
+  let pri, sec
+  try {
+    // The backing sync neither by time nor by growth in the test's time:
+    // only the journal's limit lets acknowledged segments go.
+    ;({ pri, sec } = await startPair(L, 17152, {
+      pextra: ['--journal-max', '8M', '--on-overflow', 'track'],
+      penv: { REPLFS_BACKING_SYNC_MS: '600000', REPLFS_BACKING_SYNC_BYTES: String(1 << 30) }
+    }))
+    const resyncs = resyncsIn(pri.err) // the first pairing's
+    // 24 MiB at a pace the secondary keeps up with: three times the limit, acknowledged as it goes.
+    const fd = fs.openSync(join(L.mnt, 'one', 'big'), 'w')
+    try {
+      for (let i = 0; i < 96; i++) {
+        fs.writeSync(fd, Buffer.alloc(chunk, i % 256 + 1), 0, chunk, i * chunk)
+        await sleep(15)
+      }
+    } finally {
+      fs.closeSync(fd)
+    }
+    await waitSynced(L, 30_000)
+    const st = await status(L.pstate)
+    assert.equal(st.tracking, false, 'still journalling')
+    assert.not.match(pri.err, /tracking changed extents only/)
+    assert.equal(resyncsIn(pri.err), resyncs, `no resync: ${pri.err}`)
+    assert.ok(st.journalBytes < 10 * MiB, `the journal trimmed near its limit (24 MiB written): ${st.journalBytes}`)
+  } finally {
     await stopAll(L, pri, sec)
   }
   assert.equal(differences(L), null)
