@@ -57,8 +57,9 @@ export class BackingSync {
   synced: Seq
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
-  /** A pass is wanted even if nothing was appended since the last (syncAll). */
+  /** A pass is wanted even if nothing was appended since the last (syncAllSoon). */
   private allWanted = false
+  private stopped = false
   private lastStart = Date.now()
   private writtenAtLast: number
   private readonly boundBytes: number
@@ -85,13 +86,26 @@ export class BackingSync {
 
   /** A pass whether or not anything was appended since the last: what the
    *  capture tracked while its journal had overflowed reached the backing
-   *  files only, and no record of the journal holds it. */
-  async syncAll (): Promise<void> {
+   *  files only, and no record of the journal holds it. In the background,
+   *  tried again each second until one goes through (then `done`) or the
+   *  sync stops. */
+  syncAllSoon (done: () => void): void {
     this.allWanted = true
-    while (this.allWanted) await this.syncNow()
+    const pass = async (): Promise<void> => {
+      while (this.allWanted && !this.stopped) await this.syncNow()
+    }
+    const attempt = (): void => {
+      pass().then(() => { if (!this.stopped) done() }, err => {
+        this.o.log(`backing sync after tracking: ${describe(err)}; tried again in a second`)
+        this.allWanted = true
+        setTimeout(attempt, 1000).unref()
+      })
+    }
+    attempt()
   }
 
   async stop (): Promise<void> {
+    this.stopped = true
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await this.running?.catch(() => {})

@@ -123,6 +123,14 @@ export class NativeCapture implements CaptureApi {
     this.refresh()
   }
 
+  /** A backing sync that started after tracking ended is done: what was
+   *  tracked is on disk, and fsyncs wait for the journal alone again (the
+   *  core sends them to the backing files too from the switch to tracking
+   *  on, ops_file.c do_fsync). Nothing while it tracks again. */
+  trackedOnDisk (): void {
+    this.core.setFlag(this.handle, 'fsyncBacking', false)
+  }
+
   setBlocked (on: boolean): void {
     this.core.setFlag(this.handle, 'gate', on)
   }

@@ -258,7 +258,7 @@ export async function startPrimary (spec: GroupSpec, state: string, mountpoint: 
   }
   try {
     if (repl) {
-      replicator = new Replicator(p.journal, capture.commit, capture, { ...repl, volumes: spec.volumes, source: p.source, log, syncBacking: () => backing.syncAll() })
+      replicator = new Replicator(p.journal, capture.commit, capture, { ...repl, volumes: spec.volumes, source: p.source, log, trackingEnded: () => backing.syncAllSoon(() => nc.trackedOnDisk()) })
       replicator.start()
       stopProgress = reportResync(replicator, log)
     }

@@ -294,7 +294,7 @@ static napi_value ack_capture(napi_env env, napi_callback_info info) {
 /* setSyncWindow(capture, records) */
 static napi_value set_sync_window(napi_env env, napi_callback_info info) { return with_u64(env, info, capture_set_window); }
 
-/* setFlag(capture, 'sync'|'gate'|'track', on) */
+/* setFlag(capture, 'sync'|'gate'|'track'|'owed'|'fsyncBacking', on) */
 static napi_value set_flag(napi_env env, napi_callback_info info) {
   ARGS(env, info, 3);
   struct capture *c = capture_of(env, argv[0]);
@@ -308,7 +308,8 @@ static napi_value set_flag(napi_env env, napi_callback_info info) {
   else if (strcmp(which, "gate") == 0) capture_set_gate(c, on);
   else if (strcmp(which, "track") == 0) capture_set_track(c, on);
   else if (strcmp(which, "owed") == 0) capture_set_owed(c, on ? ENOSPC : 0);
-  else { napi_throw_type_error(env, NULL, "setFlag: sync, gate, track or owed"); return NULL; }
+  else if (strcmp(which, "fsyncBacking") == 0) capture_set_fsync_backing(c, on);
+  else { napi_throw_type_error(env, NULL, "setFlag: sync, gate, track, owed or fsyncBacking"); return NULL; }
   return undefined_value(env);
 }
 

@@ -89,7 +89,7 @@ export interface NativeCore {
   /** Block policy: FUSE mutations wait once the journal has written this many bytes since open (0: no bound). */
   setCredit (c: CaptureHandle, journalBytesWritten: number): void
   /** owed: a restate is owed (changes refused with ENOSPC until it is cleared; the core sets it itself when an append fails). */
-  setFlag (c: CaptureHandle, flag: 'sync' | 'gate' | 'track' | 'owed', on: boolean): void
+  setFlag (c: CaptureHandle, flag: 'sync' | 'gate' | 'track' | 'owed' | 'fsyncBacking', on: boolean): void
   /** Sync writers wait until the secondary is within `records` of them (0: has them). */
   setSyncWindow (c: CaptureHandle, records: number): void
   takeTracked (c: CaptureHandle): { records: Buffer, count: number, token: number } | null

@@ -79,6 +79,7 @@ struct capture {
   pthread_mutex_t mu;
   struct sync_waiter *sync_waiters;
   int sync_on, fell_back, track, closing;
+  int fsync_backing;                  /* fsyncs go to the backing files too (capture_set_fsync_backing) */
   uint32_t sync_timeout_ms, sync_waiting;
   uint64_t acked, flushed;            /* the secondary's journal file holds through acked, its disk through flushed */
   uint64_t sync_fallbacks;
@@ -550,7 +551,18 @@ void capture_set_window(struct capture *c, uint64_t records) {
 void capture_set_track(struct capture *c, int track) {
   pthread_mutex_lock(&c->mu);
   c->track = track != 0;
+  if (c->track) __atomic_store_n(&c->fsync_backing, 1, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&c->mu);
+}
+
+void capture_set_fsync_backing(struct capture *c, int on) {
+  pthread_mutex_lock(&c->mu);
+  if (on || !c->track) __atomic_store_n(&c->fsync_backing, on != 0, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&c->mu);
+}
+
+int capture_fsync_backing(struct capture *c) {
+  return __atomic_load_n(&c->fsync_backing, __ATOMIC_ACQUIRE);
 }
 
 int capture_take_tracked(struct capture *c, uint8_t **buf, size_t *len, uint32_t *count, uint64_t *token) {

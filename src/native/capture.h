@@ -183,6 +183,12 @@ void capture_set_credit(struct capture *c, uint64_t bytes_written);
 /* JS. track=1: capture_append journals nothing and queues the records for
  * capture_take_tracked; their marks stay hot until released. */
 void capture_set_track(struct capture *c, int track);
+/* Whether an fsync goes to the backing file too, not only to the journal:
+ * set with track (what is tracked has no record to redo it after a power
+ * loss), and cleared by JS (on=0; refused while tracking) once a backing
+ * sync that started after tracking ended has put what was tracked on disk. */
+void capture_set_fsync_backing(struct capture *c, int on);
+int  capture_fsync_backing(struct capture *c);
 /* JS. The queued tracked records as one malloc'd CBOR array of count record
  * maps (free it), and a token for capture_release_tracked. 1: taken;
  * 0: nothing queued; -errno. */

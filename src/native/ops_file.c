@@ -263,7 +263,8 @@ void op_release(struct req *r) {
  * from it after a power loss (capture/backing-sync.ts, apply/redo.ts).
  * What is not journalled is fsynced on the backing store: a file with no
  * name, and everything while the capture tracks (an overflowed journal:
- * records go to the dirty set, no sequence, nothing to redo them from). */
+ * records go to the dirty set, no sequence, nothing to redo them from) and
+ * until a backing sync has put what it tracked on disk (fsync_backing). */
 void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
   int rc = 0, journalled = 0;
   if (!r->s->cfg.read_only && r->s->cfg.capture) {
@@ -275,7 +276,7 @@ void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
     if (pl >= 0 && mut_text(&m, p, pl)) pl = -ENOENT;   /* not journallable: the fsync alone */
     struct rec rec = { .kind = REC_FSYNC, .vol = i->vol, .path = p, .path_len = pl > 0 ? (size_t)pl : 0 };
     if (!rc) rc = mut_commit(&m, 1, &rec, pl >= 0 ? 1 : 0);
-    journalled = !rc && pl >= 0 && m.seq != 0;
+    journalled = !rc && pl >= 0 && m.seq != 0 && !capture_fsync_backing(r->s->cfg.capture);
     int erc = mut_end_sync(&m);        /* unlock, journal on disk, durable */
     if (!rc) rc = erc;
   }

@@ -72,9 +72,11 @@ export class Overflow {
   /** Tracking, unless the limit was reached by segments a peer acknowledged
    *  and only the backing store's point still held (its sync 30 s apart, the
    *  journal grew to the limit meanwhile): those go first, and a pair that
-   *  keeps up goes on streaming instead of resyncing. */
+   *  keeps up goes on streaming instead of resyncing. Writers wait for that
+   *  trim (a backing sync), as under `block`: the journal stays at its limit. */
   private async trackUnlessTrimmed (): Promise<void> {
     this.switching = true
+    this.capture.setBlocked(true)
     try {
       // The live acknowledgement first: the checkpoint's lags (200 ms).
       const live = this.acked()
@@ -82,6 +84,8 @@ export class Overflow {
       await this.journal.trimAcked()
     } catch (err) {
       this.log(`journal trim: ${describe(err)}`)
+    } finally {
+      this.capture.setBlocked(false)
     }
     this.switching = false
     if (!this.stopped && this.full && this.capture.mode === 'journal') await this.enterTrack()

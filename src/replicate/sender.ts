@@ -43,8 +43,10 @@ export interface ReplicatorOptions {
   volumes: VolumeSpec[]
   source: RestateSource
   log: (line: string) => void
-  /** Makes the backing files durable, whether or not anything was journalled since (BackingSync.syncAll). */
-  syncBacking?: () => Promise<void>
+  /** The capture journals again after tracking: what it tracked is to reach
+   *  the backing files' disk (BackingSync.syncAllSoon), fsyncs going to them
+   *  until then. */
+  trackingEnded?: () => void
 }
 
 /** Bounds of the pipeline: batches in flight, and memory kept for them.
@@ -424,10 +426,7 @@ export class Replicator {
     // for us) joins the dirty set, and only then is the set taken.
     this.overflow.leaveTrack(wasTracking)
     await this.capture.barrier()
-    // What was tracked reached the backing files and no journal record: on
-    // their disk now, as an fsync from here on waits for the journal only.
-    // (An fsync while this pass runs returns before it ends: that window.)
-    if (wasTracking) await this.o.syncBacking?.()
+    if (wasTracking) this.o.trackingEnded?.()
     const dirty = this.capture.dirty.drain()
     let ok: boolean
     if (manifest) {
