@@ -91,12 +91,16 @@ export class Overflow {
     if (!this.stopped && this.full && this.capture.mode === 'journal') await this.enterTrack()
   }
 
-  /** A resync journals at most half the limit ahead of the secondary. */
+  /** A resync journals at most half the limit ahead of the secondary, or
+   *  into the one segment being written: no trim can take that one, and with
+   *  a limit of two segments (the smallest, 1 MiB) it alone can hold half,
+   *  which kept a resync paused for good. */
   resyncPause (): Promise<void> | null {
-    if (this.journal.bytes < this.maxBytes / 2) return null
+    const roomy = () => this.journal.bytes < this.maxBytes / 2 || this.journal.segmentCount <= 1
+    if (roomy()) return null
     return new Promise(resolve => {
       const t = setInterval(() => {
-        if (this.journal.bytes < this.maxBytes / 2) { clearInterval(t); resolve() } else this.trimAcked()
+        if (roomy()) { clearInterval(t); resolve() } else this.trimAcked()
       }, 50)
     })
   }

@@ -176,4 +176,21 @@ test('overflow track: segments the peer acknowledged go before tracking starts',
   assert.equal(differences(L), null)
 }))
 
+test('a limit of two segments: a resync goes on once only the segment being written is left', bounded(60_000, async () => {
+  const L = layout('pair-ovf-small', { vols: ['one'] })
+  // 6 MiB the initial sync journals, in 1 MiB blocks, into 1 MiB segments
+  // (the smallest): it pauses at half the limit, which the one segment
+  // being written can hold alone, and nothing else is ever trimmed.
+  const data = Buffer.alloc(6 * MiB)
+  for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i)
+  fs.writeFileSync(join(L.p.one, 'six'), data)
+  let pri, sec
+  try {
+    ;({ pri, sec } = await startPair(L, 17153, { pextra: ['--journal-max', '2M', '--on-overflow', 'track'], ms: 30_000 }))
+  } finally {
+    await stopAll(L, pri, sec)
+  }
+  assert.equal(differences(L), null)
+}))
+
 test.run()
