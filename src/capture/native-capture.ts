@@ -96,7 +96,9 @@ export class NativeCapture implements CaptureApi {
       this.syncFellBack = true
       this.resume.reset()
       this.core.setSyncWindow(this.handle, 0)
-      this.log('sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (the waiting writes are released)')
+      this.log(this.status.track
+        ? 'sync mode: changes are tracked outside the journal (it overflowed, or a restart found a saved dirty set); falling back to async until a resync brings the secondary up to date (the waiting writes are released)'
+        : 'sync mode: no acknowledgement from the secondary in time; falling back to async until it catches up (the waiting writes are released)')
     }
     if (this.status.error) {
       // The core reports an error once; the FUSE op that met it got its errno.
@@ -151,7 +153,7 @@ export class NativeCapture implements CaptureApi {
    *  window is 0. */
   peerAcked (seq: Seq, flushed: Seq, newest: () => Seq): void {
     this.core.ack(this.handle, seq, flushed)
-    if (!this.syncFellBack || !this.syncMode) return
+    if (!this.syncFellBack || !this.syncMode || this.status.track) return // tracking: nothing to wait for until a resync
     const last = newest()
     const now = performance.now()
     if (this.resume.resuming) {

@@ -701,26 +701,30 @@ export class Journal {
     return end <= this.checkpoint.acked && end > this.trimFloor()
   }
 
-  private trimmingAcked = false
+  private trimmingAcked: Promise<void> | null = null
   private trimAckedFailedAt = 0
   /** The floor raised to the acknowledged point, then trimmed: for a
    *  journal at its limit or whose appends fail (its filesystem full), whose
    *  acknowledged segments the floor holds (they would go at the next
    *  background sync, up to 30 s later). Whoever waits for room asks again
-   *  and again: one pass at a time, none while the floor holds nothing, and
-   *  none within a second of one that failed (the backing store's sync). */
+   *  and again: one pass at a time (a caller during one waits for it), none
+   *  while the floor holds nothing, and none within a second of one that
+   *  failed (the backing store's sync). */
   async trimAcked (): Promise<void> {
-    if (this.trimmingAcked || Date.now() - this.trimAckedFailedAt < 1000 || !this.heldByFloor) return
-    this.trimmingAcked = true
-    try {
-      await this.raiseFloor(this.checkpoint.acked)
-      await this.trim()
-    } catch (err) {
-      this.trimAckedFailedAt = Date.now()
-      throw err
-    } finally {
-      this.trimmingAcked = false
-    }
+    if (this.trimmingAcked) return this.trimmingAcked
+    if (Date.now() - this.trimAckedFailedAt < 1000 || !this.heldByFloor) return
+    this.trimmingAcked = (async () => {
+      try {
+        await this.raiseFloor(this.checkpoint.acked)
+        await this.trim()
+      } catch (err) {
+        this.trimAckedFailedAt = Date.now()
+        throw err
+      } finally {
+        this.trimmingAcked = null
+      }
+    })()
+    return this.trimmingAcked
   }
 
   /** The same, synchronously (under the core's group lock: writeCp). */

@@ -549,10 +549,19 @@ void capture_set_window(struct capture *c, uint64_t records) {
 }
 
 void capture_set_track(struct capture *c, int track) {
+  struct sync_waiter *woken = NULL;
   pthread_mutex_lock(&c->mu);
   c->track = track != 0;
   if (c->track) __atomic_store_n(&c->fsync_backing, 1, __ATOMIC_RELEASE);
+  if (c->track && c->sync_on && !c->fell_back) {
+    /* Nothing tracked reaches the secondary until a resync: writes return
+     * without it, which is a fallback to async, counted and said as one. */
+    c->fell_back = 1;
+    c->sync_fallbacks++;
+    woken = take_waiters(c, 1);
+  }
   pthread_mutex_unlock(&c->mu);
+  post_waiters(woken);
 }
 
 void capture_set_fsync_backing(struct capture *c, int on) {

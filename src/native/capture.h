@@ -181,7 +181,9 @@ void capture_set_owed(struct capture *c, int err);
  * the journal has written `bytes_written` bytes since open (0: no bound). */
 void capture_set_credit(struct capture *c, uint64_t bytes_written);
 /* JS. track=1: capture_append journals nothing and queues the records for
- * capture_take_tracked; their marks stay hot until released. */
+ * capture_take_tracked; their marks stay hot until released. In sync mode
+ * it falls back to async (sync_fallbacks counts it): nothing tracked can be
+ * waited for. */
 void capture_set_track(struct capture *c, int track);
 /* Whether an fsync goes to the backing file too, not only to the journal:
  * set with track (what is tracked has no record to redo it after a power
