@@ -276,7 +276,7 @@ void do_fsync(struct req *r, struct inode *i, int fd, int datasync) {
     if (pl >= 0 && mut_text(&m, p, pl)) pl = -ENOENT;   /* not journallable: the fsync alone */
     struct rec rec = { .kind = REC_FSYNC, .vol = i->vol, .path = p, .path_len = pl > 0 ? (size_t)pl : 0 };
     if (!rc) rc = mut_commit(&m, 1, &rec, pl >= 0 ? 1 : 0);
-    journalled = !rc && pl >= 0 && m.seq != 0 && !capture_fsync_backing(r->s->cfg.capture);
+    journalled = !rc && pl >= 0 && !capture_fsync_backing(r->s->cfg.capture);
     int erc = mut_end_sync(&m);        /* unlock, journal on disk, durable */
     if (!rc) rc = erc;
   }

@@ -78,9 +78,7 @@ export class Overflow {
     this.switching = true
     this.capture.setBlocked(true)
     try {
-      // The live acknowledgement first: the checkpoint's lags (200 ms).
-      const live = this.acked()
-      if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined)
+      await this.checkpointLiveAck()
       await this.journal.trimAcked()
     } catch (err) {
       this.log(`journal trim: ${describe(err)}`)
@@ -123,6 +121,13 @@ export class Overflow {
     this.onTrack()
   }
 
+  /** The peer's live acknowledgement into the checkpoint (which lags it by
+   *  up to 200 ms): what a trim and a fold count from. */
+  private async checkpointLiveAck (): Promise<void> {
+    const live = this.acked()
+    if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined)
+  }
+
   /** Folds what the journal holds past the acknowledged point into the dirty set. */
   private async foldJournal (): Promise<void> {
     // An operation already past the mode check appends to the journal even
@@ -139,8 +144,7 @@ export class Overflow {
     // leaves out what lies below it, and the checkpoint agree on what the
     // segments held (journal.ts noteHeadLost). Not written (the state
     // directory failing): the fold starts at the checkpoint's old point.
-    const live = this.acked()
-    if (live > this.journal.checkpoint.acked) await this.journal.ack(live, (await this.journal.hashAt(live)) ?? undefined).catch(() => {})
+    await this.checkpointLiveAck().catch(() => {})
     const acked = this.journal.checkpoint.acked
     for await (const { batch } of this.journal.read(acked + 1)) {
       batch.records.forEach((r, i) => { if (batch.seq + i > acked) this.capture.dirty.add(r) })

@@ -20,6 +20,30 @@ import { Journal } from '../../dist/journal/journal.js'
 const MiB = 1024 * 1024
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
+/** A tmpfs of `sizeMiB` mounted for `fn(dir)`, unmounted after. */
+async function onSmallFs (name, sizeMiB, fn) {
+  const dir = join(tempDir('backing-sync'), name)
+  fs.mkdirSync(dir)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir])
+  try {
+    await fn(dir)
+  } finally {
+    execFileSync('umount', [dir])
+  }
+}
+
+/** Takes every free block of the filesystem of `dir`. */
+function fillUp (dir) {
+  const fill = fs.openSync(join(dir, 'filler'), 'w')
+  try {
+    for (;;) fs.writeSync(fill, Buffer.alloc(64 * 1024))
+  } catch (err) {
+    assert.is(err.code, 'ENOSPC')
+  } finally {
+    fs.closeSync(fill)
+  }
+}
+
 /** A backing sync over a fresh volume directory, and the counters it reads. */
 function setup (stateDir, boundBytes, writeFull) {
   const base = tempDir('backing-sync')
@@ -94,71 +118,57 @@ test('stop: a last pass to what was appended; nothing appended since, no pass', 
 })
 
 test('the state filesystem\'s room brings it forward: the journal held for a redo never fills it', async () => {
-  const dir = join(tempDir('backing-sync'), 'small')
-  fs.mkdirSync(dir)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir])
-  let sync = null
-  try {
+  await onSmallFs('small', 8, async dir => {
     const state = join(dir, 'state')
-    const made = setup(state, 1 << 30) // a bound far past the filesystem's size
-    sync = made.sync
-    const at = made.at
-    fs.writeFileSync(join(dir, 'filler'), Buffer.alloc(5 * MiB)) // about 3 MiB left
-    sync.start()
-    at.seq = 5
-    at.written = 1 * MiB
-    await sleep(700)
-    assert.is(at.syncs, 0, 'grown less than the room left')
-    at.written = 4 * MiB
-    await waitFor(() => readBackingPoint(state)?.seq === 5, 5000, 'a pass once the growth reached the room left')
-  } finally {
-    await sync?.stop().catch(() => {})
-    execFileSync('umount', [dir])
-  }
+    const { sync, at } = setup(state, 1 << 30) // a bound far past the filesystem's size
+    try {
+      fs.writeFileSync(join(dir, 'filler'), Buffer.alloc(5 * MiB)) // about 3 MiB left
+      sync.start()
+      at.seq = 5
+      at.written = 1 * MiB
+      await sleep(700)
+      assert.is(at.syncs, 0, 'grown less than the room left')
+      at.written = 4 * MiB
+      await waitFor(() => readBackingPoint(state)?.seq === 5, 5000, 'a pass once the growth reached the room left')
+    } finally {
+      await sync.stop().catch(() => {})
+    }
+  })
 })
 
 test('a full state directory: the point is written in the journal\'s reserve, not given up', async () => {
-  const dir = join(tempDir('backing-sync'), 'full')
-  fs.mkdirSync(dir)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir])
-  let j = null
-  try {
+  await onSmallFs('full', 4, async dir => {
     const state = join(dir, 'state')
-    j = await Journal.open(state, { group: 'g' })
-    assert.ok(j.keepReserve(), 'the reserve made')
-    // Every block taken (the journal filled the directory, say).
-    const fill = fs.openSync(join(dir, 'filler'), 'w')
-    try { for (;;) fs.writeSync(fill, Buffer.alloc(64 * 1024)) } catch (err) { assert.is(err.code, 'ENOSPC') } finally { fs.closeSync(fill) }
-    const plain = setup(state, 1 << 30)
-    plain.at.seq = 9
+    const j = await Journal.open(state, { group: 'g' })
     try {
-      await plain.sync.syncNow()
-      assert.unreachable('the point written with no room')
-    } catch (err) {
-      assert.is(err.code, 'ENOSPC', String(err))
+      assert.ok(j.keepReserve(), 'the reserve made')
+      fillUp(dir) // every block taken (the journal filled the directory, say)
+      const plain = setup(state, 1 << 30)
+      plain.at.seq = 9
+      try {
+        await plain.sync.syncNow()
+        assert.unreachable('the point written with no room')
+      } catch (err) {
+        assert.is(err.code, 'ENOSPC', String(err))
+      }
+      assert.is(plain.sync.synced, 0, 'not synced: the floor stays')
+      const made = setup(state, 1 << 30, (err, write) => j.writeWithReserve(err, write))
+      made.at.seq = 9
+      await made.sync.syncNow()
+      assert.is(readBackingPoint(state).seq, 9)
+      assert.is(made.sync.synced, 9)
+    } finally {
+      await j.close().catch(() => {})
     }
-    assert.is(plain.sync.synced, 0, 'not synced: the floor stays')
-    const made = setup(state, 1 << 30, (err, write) => j.writeWithReserve(err, write))
-    made.at.seq = 9
-    await made.sync.syncNow()
-    assert.is(readBackingPoint(state).seq, 9)
-    assert.is(made.sync.synced, 9)
-  } finally {
-    await j?.close().catch(() => {})
-    execFileSync('umount', [dir])
-  }
+  })
 })
 
 test('a primary\'s recovery on a full state directory trims only below the point on disk', async () => {
-  const dir = join(tempDir('backing-sync'), 'open')
-  fs.mkdirSync(dir)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir])
   const vol = join(tempDir('backing-sync'), 'vol')
   fs.mkdirSync(vol)
   const spec = { group: 'g', single: false, volumes: [{ num: 0, name: 'data', kind: 'dir', path: vol, size: 0 }] }
   const w = i => ({ kind: 'write', vol: 0, path: 'f', off: i * 1000, data: Buffer.alloc(1000, i & 255) })
-  let p = null
-  try {
+  await onSmallFs('open', 4, async dir => {
     const state = join(dir, 'state')
     // 120 records in segments of 32 KiB, all acknowledged by a peer; the
     // backing store synced through 40 on this boot (a kill -9 since: the
@@ -171,19 +181,19 @@ test('a primary\'s recovery on a full state directory trims only below the point
     await j.close()
     await writeBackingPoint(state, 40)
     fs.writeFileSync(join(state, 'lock'), '999999999\n') // the killed daemon's: its page is what the new lock takes
-    const fill = fs.openSync(join(dir, 'filler'), 'w')
-    try { for (;;) fs.writeSync(fill, Buffer.alloc(64 * 1024)) } catch {} finally { fs.closeSync(fill) }
-    p = await openPrimary(spec, state, () => {})
-    // An append there (the recovery's restate) finds no room: it trims what it may.
-    let full = null
-    try { p.journal.appendRecords([{ ...w(121), data: Buffer.alloc(256 * 1024, 1) }], false) } catch (err) { full = err }
-    assert.ok(full, 'the append found no room')
-    assert.ok(p.journal.firstSeq <= 41, `sequences past the point kept for a redo: the journal starts at ${p.journal.firstSeq}`)
-    assert.ok(p.journal.firstSeq > 1, 'what the point covers went')
-  } finally {
-    await p?.journal.close().catch(() => {})
-    execFileSync('umount', [dir])
-  }
+    fillUp(dir)
+    const p = await openPrimary(spec, state, () => {})
+    try {
+      // An append there (the recovery's restate) finds no room: it trims what it may.
+      let full = null
+      try { p.journal.appendRecords([{ ...w(121), data: Buffer.alloc(256 * 1024, 1) }], false) } catch (err) { full = err }
+      assert.ok(full, 'the append found no room')
+      assert.ok(p.journal.firstSeq <= 41, `sequences past the point kept for a redo: the journal starts at ${p.journal.firstSeq}`)
+      assert.ok(p.journal.firstSeq > 1, 'what the point covers went')
+    } finally {
+      await p.journal.close().catch(() => {})
+    }
+  })
 })
 
 test.run()
